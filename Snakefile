@@ -1,0 +1,21 @@
+# How the signal written into arithmetic training data changes convergence speed.
+# Stages: data -> train -> evaluate -> aggregate -> figures (one file per stage in rules/).
+# Execution settings (cores, cluster, resources) live in profiles/, the experiment in config.yaml.
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/data.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/aggregate.smk"
+include: "rules/figures.smk"
+
+
+rule all:
+    input:
+        metrics=expand("results/metrics/{table}.parquet", table=METRIC_TABLES),
+        ablations=expand("results/ablation_{ablation}.pdf", ablation=ABLATIONS),
+        curriculum="results/curriculum.pdf",
+    default_target: True

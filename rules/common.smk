@@ -1,0 +1,62 @@
+# Helpers shared by every rule: config checks, variants, paths, and code inputs.
+import os
+from pathlib import Path
+
+from snakemake.utils import validate
+
+SRC = Path(workflow.basedir) / "src"
+# jobs import the package from this checkout, installed or not (also inside conda envs)
+os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.get("PYTHONPATH")]))
+
+import sys  # noqa: E402
+
+sys.path.insert(0, str(SRC))
+from arithsignal import config as C  # noqa: E402
+
+# A bad config stops here, before any job runs, naming the key.
+validate(config, "../schemas/config.schema.yaml")
+C.check(config)
+
+STAGES = [s["name"] for s in config["stages"]]
+STAGE_SPEC = {s["name"]: s for s in config["stages"]}
+SEEDS = config["seeds"]
+CANONICAL = C.canonical_variants(config)  # variants with equal settings share runs
+RUN_VARIANTS = sorted(set(CANONICAL.values()))
+ABLATIONS = [a["name"] for a in config["ablations"]]
+ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
+METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
+SPLITS = ["train", "valid", "test", "commute"]
+
+RUN_DIR = "results/runs/{variant}/seed{seed}"
+
+
+wildcard_constraints:
+    variant="[A-Za-z0-9_]+",
+    seed=r"\d+",
+    stage="[A-Za-z0-9_]+",
+    fmt=r"carry[01]-commas[01]-commute[01]-mixed[01]",
+    ablation="[A-Za-z0-9_]+",
+
+
+def pkg(*modules):
+    """The package modules a rule runs: declared as inputs so editing one reruns its rules."""
+    return [str(SRC / "arithsignal" / f"{m}.py") for m in ("__init__",) + modules]
+
+
+def run_settings(variant):
+    return C.effective_settings(config, variant)
+
+
+def data_files(variant, split):
+    fmt = C.format_key(run_settings(variant)["factors"])
+    return [f"results/data/{fmt}/{stage}/{split}.parquet" for stage in STAGES]
+
+
+def run_files(name, variants=None):
+    variants = RUN_VARIANTS if variants is None else variants
+    return expand(f"{RUN_DIR}/{name}", variant=variants, seed=SEEDS)
+
+
+def ablation_runs(ablation, name):
+    spec = ABLATION_SPEC[ablation]
+    return run_files(name, sorted({CANONICAL[spec["on_variant"]], CANONICAL[spec["off_variant"]]}))

@@ -1,0 +1,22 @@
+# Data: one job per (data format, stage) writes its train/valid/test/commute splits.
+
+
+rule make_dataset:
+    input:
+        code=pkg("formats", "datasets", "io", "config"),
+    output:
+        **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
+    params:
+        stage=lambda w: STAGE_SPEC[w.stage],
+        factors=lambda w: C.parse_format_key(w.fmt),
+        data=config["data"],
+    log:
+        "results/logs/make_dataset/{fmt}/{stage}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/make_dataset.py"

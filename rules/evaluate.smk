@@ -1,0 +1,24 @@
+# Evaluation: greedy decoding of every stage's test split and commutation (b x a) split.
+
+
+rule evaluate:
+    input:
+        code=pkg("formats", "io", "config", "model", "train", "evaluate"),
+        model=f"{RUN_DIR}/model.pt",
+        test=lambda w: data_files(w.variant, "test"),
+        commute=lambda w: data_files(w.variant, "commute"),
+    output:
+        f"{RUN_DIR}/eval.parquet",
+    params:
+        settings=lambda w: run_settings(w.variant),
+        evaluation=config["evaluation"],
+    log:
+        "results/logs/evaluate/{variant}/seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/evaluate.py"

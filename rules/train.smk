@@ -1,0 +1,27 @@
+# Training: one job per (variant, seed); resumes from results/runs/.../checkpoint.pt if killed.
+
+
+rule train:
+    input:
+        code=pkg("formats", "io", "config", "model", "train", "evaluate"),
+        train=lambda w: data_files(w.variant, "train"),
+        valid=lambda w: data_files(w.variant, "valid"),
+    output:
+        train_log=f"{RUN_DIR}/train_log.parquet",
+        windows=f"{RUN_DIR}/windows.parquet",
+        graduations=f"{RUN_DIR}/graduations.parquet",
+        model=f"{RUN_DIR}/model.pt",
+    params:
+        settings=lambda w: run_settings(w.variant),
+    log:
+        "results/logs/train/{variant}/seed{seed}.log",
+    benchmark:
+        "results/benchmarks/train/{variant}/seed{seed}.tsv"
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/train.py"

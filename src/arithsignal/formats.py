@@ -1,0 +1,201 @@
+"""The character-level problem format: rendering, tokenising, parsing and checking.
+
+This is the one home of the grammar; docs/FORMAT.md documents it with examples.
+
+    line    := prompt completion
+    prompt  := NUM OP NUM "="
+    completion := (step ";")* "A" NUM "$"
+    step    := "C" BITS      carry mask of the addition (borrow mask of a subtraction)
+             | "P" NUM       a partial product of a multiplication, shift zeros written out
+             | "S" NUM       a running sum of the partial products
+    OP      := "+" | "-" | "*"
+
+Carry masks are written most significant column first, one bit per column of the
+longer operand: bit i is 1 when column i carries (or borrows) into column i+1.
+With ``commas`` every number of four or more digits gets thousands separators;
+masks never do. The prompt is everything up to and including "="; the model is
+trained and scored on the completion.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+OPS = {"add": "+", "sub": "-", "mul": "*"}
+OP_NAMES = {v: k for k, v in OPS.items()}
+COMMUTATIVE = {"add", "mul"}
+
+PAD = "#"
+END = "$"
+VOCAB = PAD + "0123456789+-*=;,CPSA" + END
+STOI = {ch: i for i, ch in enumerate(VOCAB)}
+PAD_ID = STOI[PAD]
+END_ID = STOI[END]
+
+
+@dataclass(frozen=True)
+class Factors:
+    """The switches of the data format (DESIGN.md: factors)."""
+
+    carry_mask: bool = True
+    commas: bool = False
+    commute: bool = False
+    mixed_lengths: bool = False
+
+
+@dataclass
+class Parsed:
+    """A line split back into its parts."""
+
+    a: int
+    op: str
+    b: int
+    steps: list[tuple[str, str]] = field(default_factory=list)  # (kind, raw text)
+    answer: int = 0
+    raw_numbers: list[str] = field(default_factory=list)  # every number as written
+
+
+class FormatError(ValueError):
+    """A line that does not follow the grammar or does not check out arithmetically."""
+
+
+# ---------------------------------------------------------------- rendering
+
+
+def fmt_num(n: int, commas: bool) -> str:
+    return f"{n:,}" if commas else str(n)
+
+
+def carry_bits(x: int, y: int, op: str) -> str:
+    """Carry (add) or borrow (sub) out of each column, most significant column first."""
+    width = max(len(str(x)), len(str(y)))
+    bits, carry = [], 0
+    for i in range(width):
+        dx, dy = (x // 10**i) % 10, (y // 10**i) % 10
+        if op == "add":
+            carry = 1 if dx + dy + carry >= 10 else 0
+        else:
+            carry = 1 if dx - dy - carry < 0 else 0
+        bits.append(str(carry))
+    return "".join(reversed(bits))
+
+
+def scratchpad_steps(a: int, op: str, b: int, carry_mask: bool) -> list[tuple[str, int | str]]:
+    """The worked steps for a problem, before any number is formatted."""
+    if op in ("add", "sub"):
+        return [("C", carry_bits(a, b, op))] if carry_mask else []
+    steps: list[tuple[str, int | str]] = []
+    running = 0
+    for i, digit in enumerate(reversed(str(b))):
+        partial = a * int(digit) * 10**i
+        steps.append(("P", partial))
+        if i > 0:
+            if carry_mask:
+                steps.append(("C", carry_bits(running, partial, "add")))
+            steps.append(("S", running + partial))
+        running += partial
+    return steps
+
+
+def answer_of(a: int, op: str, b: int) -> int:
+    return {"add": a + b, "sub": a - b, "mul": a * b}[op]
+
+
+def render(a: int, op: str, b: int, factors: Factors) -> tuple[str, str]:
+    """Return (prompt, completion) for ``a op b`` in the given format."""
+    if op not in OPS:
+        raise ValueError(f"unknown operation {op!r}; expected one of {sorted(OPS)}")
+    if a < 0 or b < 0 or (op == "sub" and a < b):
+        raise ValueError(f"operands must be non-negative with a >= b for sub: {a} {op} {b}")
+    c = factors.commas
+    prompt = f"{fmt_num(a, c)}{OPS[op]}{fmt_num(b, c)}="
+    parts = [k + (v if isinstance(v, str) else fmt_num(v, c)) + ";" for k, v in scratchpad_steps(a, op, b, factors.carry_mask)]
+    completion = "".join(parts) + "A" + fmt_num(answer_of(a, op, b), c) + END
+    return prompt, completion
+
+
+# ---------------------------------------------------------------- tokens
+
+
+def encode(text: str) -> list[int]:
+    try:
+        return [STOI[ch] for ch in text]
+    except KeyError as e:
+        raise FormatError(f"character {e.args[0]!r} is not in the vocabulary {VOCAB!r}") from None
+
+
+def decode(ids) -> str:
+    return "".join(VOCAB[int(i)] for i in ids)
+
+
+# ---------------------------------------------------------------- parsing and checking
+
+_NUM = r"\d[\d,]*"  # commas are accepted here and their placement checked in check()
+_PROMPT_RE = re.compile(rf"^({_NUM})([+\-*])({_NUM})=")
+_STEP_RE = re.compile(rf"^(?:C([01]+)|P({_NUM})|S({_NUM}));")
+_ANSWER_RE = re.compile(rf"^A({_NUM})\$$")
+
+
+def _value(raw: str) -> int:
+    return int(raw.replace(",", ""))
+
+
+def parse(line: str) -> Parsed:
+    """Split a full line (prompt + completion) into its parts; raise FormatError if malformed."""
+    m = _PROMPT_RE.match(line)
+    if not m:
+        raise FormatError(f"no prompt 'NUM OP NUM =' at the start of {line!r}")
+    p = Parsed(a=_value(m[1]), op=OP_NAMES[m[2]], b=_value(m[3]), raw_numbers=[m[1], m[3]])
+    rest = line[m.end() :]
+    while rest and rest[0] in "CPS":
+        s = _STEP_RE.match(rest)
+        if not s:
+            raise FormatError(f"malformed step at {rest!r} in {line!r}")
+        if s[1] is not None:
+            p.steps.append(("C", s[1]))
+        else:
+            raw = s[2] or s[3]
+            p.steps.append(("P" if s[2] else "S", raw))
+            p.raw_numbers.append(raw)
+        rest = rest[s.end() :]
+    a = _ANSWER_RE.match(rest)
+    if not a:
+        raise FormatError(f"no answer 'A NUM $' at the end of {line!r} (left: {rest!r})")
+    p.answer = _value(a[1])
+    p.raw_numbers.append(a[1])
+    return p
+
+
+def check(line: str, factors: Factors) -> Parsed:
+    """Parse ``line`` and verify it arithmetically and against the format factors.
+
+    Checks the answer, every partial product and running sum, every carry bit,
+    and the comma placement of every number. Raises FormatError naming the first
+    problem found.
+    """
+    p = parse(line)
+    for raw in p.raw_numbers:
+        want = fmt_num(_value(raw), factors.commas)
+        if raw != want:
+            raise FormatError(f"number {raw!r} should be written {want!r} (commas={factors.commas}) in {line!r}")
+    if p.op == "sub" and p.a < p.b:
+        raise FormatError(f"subtraction with a < b in {line!r}")
+    expected = [(k, v if isinstance(v, str) else str(v)) for k, v in scratchpad_steps(p.a, p.op, p.b, factors.carry_mask)]
+    got = [(k, v if k == "C" else str(_value(v))) for k, v in p.steps]
+    if got != expected:
+        for i, (g, e) in enumerate(zip(got, expected, strict=False)):
+            if g != e:
+                raise FormatError(f"step {i} is {''.join(g)!r}, expected {''.join(e)!r} in {line!r}")
+        raise FormatError(f"{len(got)} scratchpad steps, expected {len(expected)} in {line!r}")
+    if p.answer != answer_of(p.a, p.op, p.b):
+        raise FormatError(f"answer {p.answer} is wrong, expected {answer_of(p.a, p.op, p.b)} in {line!r}")
+    return p
+
+
+def answer_text(completion: str) -> str:
+    """The answer digits of a completion (without commas), or '' when there is none."""
+    i = completion.rfind("A")
+    if i < 0:
+        return ""
+    return completion[i + 1 :].split(END)[0].replace(",", "")

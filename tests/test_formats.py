@@ -1,0 +1,59 @@
+"""The grammar: every rendered line parses and checks out; corrupted lines are rejected."""
+
+import itertools
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from arithsignal.formats import Factors, FormatError, answer_text, check, decode, encode, parse, render
+
+ALL_FACTORS = [Factors(*bits) for bits in itertools.product([False, True], repeat=4)]
+operands = st.integers(min_value=0, max_value=99_999)
+
+
+@given(a=operands, b=operands, op=st.sampled_from(["add", "sub", "mul"]), factors=st.sampled_from(ALL_FACTORS))
+def test_rendered_lines_check_out(a, b, op, factors):
+    if op == "sub" and a < b:
+        a, b = b, a
+    prompt, completion = render(a, op, b, factors)
+    line = prompt + completion
+    p = check(line, factors)
+    assert (p.a, p.op, p.b) == (a, op, b)
+    assert int(answer_text(completion)) == {"add": a + b, "sub": a - b, "mul": a * b}[op]
+    assert decode(encode(line)) == line
+    assert prompt.endswith("=") and completion.endswith("$")
+    assert ("C" in completion) == (factors.carry_mask and (op != "mul" or b >= 10))
+
+
+def test_examples_from_the_format_doc():
+    f = Factors(carry_mask=True, commas=True)
+    assert "".join(render(1234, "add", 5678, f)) == "1,234+5,678=C0011;A6,912$"
+    assert "".join(render(23, "mul", 45, f)) == "23*45=P115;P920;C100;S1,035;A1,035$"
+    assert "".join(render(23, "mul", 45, Factors(carry_mask=False))) == "23*45=P115;P920;S1035;A1035$"
+    assert "".join(render(52, "sub", 17, Factors())) == "52-17=C01;A35$"
+
+
+@pytest.mark.parametrize(
+    "line, factors, complaint",
+    [
+        ("1234+5678=C0011;A6913$", Factors(), "answer"),  # wrong digit in the answer
+        ("1234+5678=C0111;A6912$", Factors(), "step 0"),  # wrong carry bit
+        ("1,234+5,678=C0011;A69,12$", Factors(commas=True), "written"),  # misplaced comma
+        ("1234+5678=C0011;A6,912$", Factors(commas=False), "written"),  # comma where none belongs
+        ("23*45=P115;P930;C100;S1045;A1045$", Factors(), "step 1"),  # wrong partial product
+        ("23*45=P115;P920;C100;S1035;A1035$", Factors(carry_mask=False), "step 2"),  # mask where none belongs
+        ("23*45=P115;P920;S1035;A1035$", Factors(carry_mask=True), "step 2"),  # mask missing
+        ("12-34=C10;A-22$", Factors(), "answer"),  # malformed: negative answer
+        ("12+34=A46", Factors(carry_mask=False), "answer"),  # no end marker
+    ],
+)
+def test_checker_rejects_corrupted_lines(line, factors, complaint):
+    with pytest.raises(FormatError, match=complaint):
+        check(line, factors)
+
+
+def test_parse_splits_steps():
+    p = parse("23*45=P115;P920;C100;S1035;A1035$")
+    assert p.steps == [("P", "115"), ("P", "920"), ("C", "100"), ("S", "1035")]
+    assert p.answer == 1035

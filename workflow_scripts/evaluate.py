@@ -1,0 +1,9 @@
+"""Snakemake adapter: score a trained model on the test and commutation splits."""
+
+from arithsignal.evaluate import evaluate_job
+from arithsignal.io import log_to
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    inputs = {"model": sm.input.model, "test": list(sm.input.test), "commute": list(sm.input.commute)}
+    evaluate_job(sm.params.settings, sm.params.evaluation, sm.wildcards.variant, int(sm.wildcards.seed), inputs, sm.output[0], sm.threads)

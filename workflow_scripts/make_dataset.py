@@ -1,0 +1,8 @@
+"""Snakemake adapter: one stage of one data format -> Parquet splits."""
+
+from arithsignal.datasets import write_stage
+from arithsignal.io import log_to
+
+with log_to(snakemake.log[0]):  # noqa: F821 (snakemake is injected by the script directive)
+    p = snakemake.params  # noqa: F821
+    write_stage(p.stage, p.factors, p.data, dict(snakemake.output.items()))  # noqa: F821

@@ -1,0 +1,8 @@
+"""Snakemake adapter: results/ablation_<name>.pdf."""
+
+from arithsignal.io import log_to
+from arithsignal.plots import ablation_job
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    ablation_job(list(sm.input.graduations), sm.params.ablation, sm.params.canonical, sm.params.stage_order, sm.output[0])

@@ -1,0 +1,9 @@
+"""Snakemake adapter: train one (variant, seed) through the curriculum."""
+
+from arithsignal.io import log_to
+from arithsignal.train import train_job
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    inputs = {"train": list(sm.input.train), "valid": list(sm.input.valid)}
+    train_job(sm.params.settings, sm.wildcards.variant, int(sm.wildcards.seed), inputs, dict(sm.output.items()), sm.threads)
