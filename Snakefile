@@ -6,6 +6,16 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+
+
+wildcard_constraints:
+    variant="[A-Za-z0-9_]+",
+    seed=r"\d+",
+    stage="[A-Za-z0-9_]+",
+    fmt=r"carry[01]-commas[01]-commute[01]-mixed[01]",
+    ablation="[A-Za-z0-9_]+",
+
+
 include: "rules/data.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"

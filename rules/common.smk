@@ -30,16 +30,8 @@ SPLITS = ["train", "valid", "test", "commute"]
 RUN_DIR = "results/runs/{variant}/seed{seed}"
 
 
-wildcard_constraints:
-    variant="[A-Za-z0-9_]+",
-    seed=r"\d+",
-    stage="[A-Za-z0-9_]+",
-    fmt=r"carry[01]-commas[01]-commute[01]-mixed[01]",
-    ablation="[A-Za-z0-9_]+",
-
-
 def pkg(*modules):
-    """The package modules a rule runs: declared as inputs so editing one reruns its rules."""
+    """Package modules that a job runs, declared as its inputs: editing one reruns what uses it."""
     return [str(SRC / "arithsignal" / f"{m}.py") for m in ("__init__",) + modules]
 
 

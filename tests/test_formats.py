@@ -57,3 +57,16 @@ def test_parse_splits_steps():
     p = parse("23*45=P115;P920;C100;S1035;A1035$")
     assert p.steps == [("P", "115"), ("P", "920"), ("C", "100"), ("S", "1035")]
     assert p.answer == 1035
+
+
+def test_every_example_in_the_format_doc_is_what_the_code_writes():
+    import re
+
+    from conftest import ROOT
+
+    rows = re.findall(r"^\| ([^|]+) \| ([^|]+) \| `([^`]+)` \|$", (ROOT / "docs/FORMAT.md").read_text(), re.M)
+    assert len(rows) >= 7
+    for _problem, factors_text, line in rows:
+        f = Factors(carry_mask="carry" in factors_text, commas="commas" in factors_text)
+        p = check(line, f)
+        assert "".join(render(p.a, p.op, p.b, f)) == line
