@@ -35,8 +35,18 @@ def pkg(*modules):
     return [str(SRC / "arithsignal" / f"{m}.py") for m in ("__init__",) + modules]
 
 
+def canon(obj):
+    """Params with keys sorted at every level: Snakemake compares params by repr, and the
+    order of keys in a YAML file is not a change of settings."""
+    if isinstance(obj, dict):
+        return {k: canon(obj[k]) for k in sorted(obj)}
+    if isinstance(obj, list):
+        return [canon(v) for v in obj]
+    return obj
+
+
 def run_settings(variant):
-    return C.effective_settings(config, variant)
+    return canon(C.effective_settings(config, variant))
 
 
 def data_files(variant, split):

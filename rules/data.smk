@@ -7,9 +7,9 @@ rule make_dataset:
     output:
         **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
     params:
-        stage=lambda w: STAGE_SPEC[w.stage],
-        factors=lambda w: C.parse_format_key(w.fmt),
-        data=config["data"],
+        stage=lambda w: canon(STAGE_SPEC[w.stage]),
+        factors=lambda w: canon(C.parse_format_key(w.fmt)),
+        data=canon(config["data"]),
     log:
         "results/logs/make_dataset/{fmt}/{stage}.log",
     threads: 1

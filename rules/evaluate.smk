@@ -11,7 +11,7 @@ rule evaluate:
         f"{RUN_DIR}/eval.parquet",
     params:
         settings=lambda w: run_settings(w.variant),
-        evaluation=config["evaluation"],
+        evaluation=canon(config["evaluation"]),
     log:
         "results/logs/evaluate/{variant}/seed{seed}.log",
     threads: 1

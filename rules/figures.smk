@@ -13,8 +13,8 @@ rule plot_ablation:
     output:
         "results/ablation_{ablation}.pdf",
     params:
-        ablation=lambda w: ABLATION_SPEC[w.ablation],
-        canonical=lambda w: {ABLATION_SPEC[w.ablation][s]: CANONICAL[ABLATION_SPEC[w.ablation][s]] for s in ("on_variant", "off_variant")},
+        ablation=lambda w: canon(ABLATION_SPEC[w.ablation]),
+        canonical=lambda w: canon({ABLATION_SPEC[w.ablation][s]: CANONICAL[ABLATION_SPEC[w.ablation][s]] for s in ("on_variant", "off_variant")}),
         stage_order=STAGES,
     log:
         "results/logs/plot_ablation/{ablation}.log",

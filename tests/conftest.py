@@ -38,3 +38,34 @@ def workflow_copy(tmp_path: Path) -> Path:
 
 def snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+
+
+SMOKE = "--configfile=tests/config/smoke.yaml"
+
+
+@pytest.fixture(scope="session")
+def smoke_tree(tmp_path_factory) -> Path:
+    """The smoke preset built once, for tests that read or dry-run a finished tree (they must not run jobs)."""
+    root = copy_workflow(tmp_path_factory.mktemp("smoke"))
+    r = snakemake(root, "all", "--cores", "2", SMOKE)
+    assert r.returncode == 0, r.stderr[-4000:]
+    return root
+
+
+def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:
+    """(rule, wildcards) of every job a dry run schedules."""
+    r = snakemake(cwd, "-n", *args)
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
+    jobs, rule = set(), None
+    for line in (r.stdout + r.stderr).splitlines():
+        s = line.strip()
+        if line.startswith(("rule ", "localrule ")) and s.endswith(":"):
+            if rule is not None:
+                jobs.add((rule, ""))
+            rule = s.split()[1].rstrip(":")
+        elif s.startswith("wildcards:") and rule is not None:
+            jobs.add((rule, s.removeprefix("wildcards:").strip()))
+            rule = None
+    if rule is not None:
+        jobs.add((rule, ""))
+    return jobs

@@ -2,7 +2,7 @@
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import copy_workflow, snakemake
+from conftest import snakemake
 
 from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
 
@@ -43,11 +43,8 @@ SCHEMAS = {
 
 
 @pytest.fixture(scope="module")
-def smoke_run(tmp_path_factory):
-    root = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    r = snakemake(root, "all", "--cores", "2", "--configfile=tests/config/smoke.yaml")
-    assert r.returncode == 0, r.stderr[-4000:]
-    return root
+def smoke_run(smoke_tree):
+    return smoke_tree
 
 
 def test_every_metrics_table_has_its_schema_and_provenance(smoke_run):

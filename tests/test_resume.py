@@ -1,0 +1,80 @@
+"""A training job killed with SIGKILL resumes from its checkpoint and ends exactly like an uninterrupted run."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import pandas as pd
+import pytest
+import torch
+import yaml
+from conftest import copy_workflow, load_yaml, snakemake
+
+pytestmark = pytest.mark.workflow
+
+TARGET = "results/runs/baseline/seed0/graduations.parquet"
+RUN = "results/runs/baseline/seed0"
+
+
+def slow_smoke(root):
+    """The smoke preset with stages that cannot graduate early, so the job runs long enough to be killed."""
+    cfg = load_yaml(root / "tests/config/smoke.yaml")
+    cfg["curriculum"]["stage_budget"] = 400
+    cfg["graduation"].update(windows=8, window_every=50)
+    cfg["train"].update(checkpoint_every=50, log_every=25)
+    (root / "slow.yaml").write_text(yaml.safe_dump(cfg))
+    return "--configfile=slow.yaml"
+
+
+def tables(root):
+    out = {}
+    for name in ("train_log", "windows", "graduations"):
+        out[name] = pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=["wall_time_s"], errors="ignore")
+    return out
+
+
+def test_killed_training_resumes_to_identical_results(tmp_path):
+    ref, killed = copy_workflow(tmp_path / "ref"), copy_workflow(tmp_path / "killed")
+    arg = slow_smoke(ref)
+    slow_smoke(killed)
+    r = snakemake(ref, TARGET, "--cores", "1", arg)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    # start the same job, SIGKILL the whole process group once a mid-run checkpoint exists
+    p = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg],
+        cwd=killed,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    ckpt = killed / RUN / "checkpoint.pt"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["counters"][0] >= 300:
+            break
+        time.sleep(0.05)
+    assert p.poll() is None, "the job finished before it could be killed"
+    os.killpg(p.pid, signal.SIGKILL)
+    p.wait()
+    assert not (killed / TARGET).exists()
+    step_at_kill = torch.load(ckpt, weights_only=True)["counters"][0]
+
+    # what the README tells a user after a hard kill: unlock, then rerun the incomplete job
+    assert snakemake(killed, "--unlock", arg).returncode == 0
+    r = snakemake(killed, TARGET, "--cores", "1", "--rerun-incomplete", arg)
+    assert r.returncode == 0, r.stderr[-3000:]
+    log = (killed / "results/logs/train/baseline/seed0.log").read_text()
+    assert f"resuming from checkpoint {RUN}/checkpoint.pt at step {step_at_kill}" in log
+
+    a, b = tables(ref), tables(killed)
+    for name in a:
+        pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+    wa = torch.load(ref / RUN / "model.pt", weights_only=True)["model"]
+    wb = torch.load(killed / RUN / "model.pt", weights_only=True)["model"]
+    assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    # and the datasets of both trees are byte-identical
+    for f in (ref / "results/data").rglob("*.parquet"):
+        assert f.read_bytes() == (killed / f.relative_to(ref)).read_bytes(), f
