@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        code=pkg("formats", "io", "config", "model", "train", "evaluate"),
+        code=pkg("formats", "io", "config", "model", "decoding", "train", "evaluate"),
         model=f"{RUN_DIR}/model.pt",
         test=lambda w: data_files(w.variant, "test"),
         commute=lambda w: data_files(w.variant, "commute"),

@@ -2,7 +2,8 @@
 
 import pytest
 
-from arithsignal.evaluate import classify_error, digit_accuracy, first_wrong
+from arithsignal.decoding import digit_accuracy, first_wrong
+from arithsignal.evaluate import classify_error
 
 
 def test_first_wrong():

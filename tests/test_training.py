@@ -72,7 +72,7 @@ def test_stage_not_graduating_is_censored_at_its_budget():
 def test_replay_share_of_the_batch_comes_from_earlier_stages():
     st = stages(Stage("add_1x1", "add", (1, 1)), Stage("mul_2x2", "mul", (2, 2)))
     gen = torch.Generator().manual_seed(0)
-    x, y = make_batch(st, current=1, batch_size=40, replay_share=0.25, gen=gen)
+    x, y, is_answer = make_batch(st, current=1, batch_size=40, replay_share=0.25, gen=gen)
     prompts = ["".join("#0123456789+-*=;,CPSA$"[i] for i in row) for row in x.tolist()]
     assert sum("+" in p for p in prompts) == 10
     # loss only on completion tokens: nothing before '=' is a target
@@ -80,6 +80,10 @@ def test_replay_share_of_the_batch_comes_from_earlier_stages():
         eq = row.index(14)  # '='
         assert all(t == -100 for t in tgt[:eq])
         assert tgt[eq] != -100
+    # answer tokens: targets from the answer marker "A" (id 20) on; target i is the token at position i + 1
+    for row, tgt, ans in zip(x.tolist(), y.tolist(), is_answer.tolist(), strict=True):
+        a_pos = len(row) - 1 - row[::-1].index(20)
+        assert [i for i, f in enumerate(ans) if f] == [i for i in range(a_pos - 1, len(tgt)) if tgt[i] != -100]
 
 
 def test_windows_record_what_the_rule_needs():
@@ -93,7 +97,7 @@ def test_windows_record_what_the_rule_needs():
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_decode_paths_agree(use_cache):
-    from arithsignal.evaluate import greedy_decode
+    from arithsignal.decoding import greedy_decode
 
     torch.manual_seed(0)
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)

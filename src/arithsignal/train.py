@@ -23,7 +23,7 @@ import torch
 import torch.nn.functional as F
 
 from .config import stable_hash
-from .evaluate import score
+from .decoding import score_exact
 from .formats import PAD_ID, VOCAB, encode
 from .io import CorruptFileError, atomic_path, read_parquet
 from .model import GPT, ModelConfig
@@ -50,6 +50,7 @@ class StageTensors:
     ids: torch.Tensor  # (n, max_len) token ids, padded with PAD
     lengths: torch.Tensor  # (n,) full sequence length
     prompt_lengths: torch.Tensor  # (n,)
+    answer_starts: torch.Tensor  # (n,) position of the answer marker "A"
     valid: pd.DataFrame
 
 
@@ -61,7 +62,8 @@ def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame) -> StageTenso
         ids[i, : len(s)] = torch.tensor(s)
     lengths = torch.tensor([len(s) for s in seqs])
     prompt_lengths = torch.tensor([len(p) for p in train["prompt"]])
-    return StageTensors(name, ids, lengths, prompt_lengths, valid.reset_index(drop=True))
+    answer_starts = torch.tensor([len(p) + c.rindex("A") for p, c in zip(train["prompt"], train["completion"], strict=True)])
+    return StageTensors(name, ids, lengths, prompt_lengths, answer_starts, valid.reset_index(drop=True))
 
 
 def pick_device() -> torch.device:
@@ -73,25 +75,27 @@ def pick_device() -> torch.device:
 
 
 def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay_share: float, gen: torch.Generator):
-    """Inputs, targets (-100 outside the completion) for one batch, trimmed to its longest row."""
+    """Inputs, targets (-100 outside the completion) and an answer-token mask for one batch, trimmed to its longest row."""
     n_replay = round(batch_size * replay_share) if current > 0 else 0
     which = torch.full((batch_size,), current, dtype=torch.long)
     if n_replay:
         which[:n_replay] = torch.randint(0, current, (n_replay,), generator=gen)
-    rows, lens, plens = [], [], []
+    rows, lens, plens, astarts = [], [], [], []
     for s in which.unique().tolist():
         k = int((which == s).sum())
         pick = torch.randint(0, len(stages[s].ids), (k,), generator=gen)
         rows.append(stages[s].ids[pick])
         lens.append(stages[s].lengths[pick])
         plens.append(stages[s].prompt_lengths[pick])
+        astarts.append(stages[s].answer_starts[pick])
     width = int(max(int(l.max()) for l in lens))
     x = torch.cat([F.pad(r[:, :width], (0, max(0, width - r.shape[1])), value=PAD_ID) for r in rows])
     lengths, prompt_lengths = torch.cat(lens), torch.cat(plens)
     pos = torch.arange(1, width)[None, :]  # position of each target token
     in_completion = (pos >= prompt_lengths[:, None]) & (pos < lengths[:, None])
     targets = torch.where(in_completion, x[:, 1:], torch.full_like(x[:, 1:], -100))
-    return x[:, :-1], targets
+    is_answer = in_completion & (pos >= torch.cat(astarts)[:, None])
+    return x[:, :-1], targets, is_answer
 
 
 def _lr(step: int, base: float, warmup: int) -> float:
@@ -133,10 +137,24 @@ class Trainer:
         self.tracker = GraduationTracker(settings["graduation"]["windows"])
         self.tokens = 0
         self.elapsed = 0.0
-        self.acc = {"loss": 0.0, "tok_correct": 0, "tok_total": 0, "grad_norm": 0.0, "clipped": 0, "n": 0}
+        self.acc = self._empty_acc()
         self.train_rows: list[dict] = []
         self.window_rows: list[dict] = []
         self.grad_rows: list[dict] = []
+
+    @staticmethod
+    def _empty_acc() -> dict:
+        acc = {"loss": 0.0, "grad_norm": 0.0, "clipped": 0, "n": 0}
+        for part in ("scratch", "answer"):
+            acc.update({f"{part}_loss": 0.0, f"{part}_correct": 0, f"{part}_total": 0})
+        return acc
+
+    def weight_norms(self) -> tuple[float, float]:
+        """L2 norms of matrices (embeddings, attention, MLP) and of vectors (biases, LayerNorm gains)."""
+        with torch.no_grad():
+            mats = [p for p in self.model.parameters() if p.dim() >= 2]
+            vecs = [p for p in self.model.parameters() if p.dim() < 2]
+            return tuple(float(torch.sqrt(sum((p.float() ** 2).sum() for p in ps))) for ps in (mats, vecs))
 
     # ---------------------------------------------------------------- checkpoints
     def state(self) -> dict:
@@ -167,23 +185,28 @@ class Trainer:
     # ---------------------------------------------------------------- the loop
     def train_step(self) -> None:
         o, c = self.s["optim"], self.s["curriculum"]
-        x, y = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
-        x, y = x.to(self.device), y.to(self.device)
+        x, y, is_answer = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
+        x, y, is_answer = x.to(self.device), y.to(self.device), is_answer.to(self.device)
         lr = _lr(self.step, o["lr"], o["warmup_steps"])
         for g in self.opt.param_groups:
             g["lr"] = lr
         with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
             logits, _ = self.model(x)
-        loss = F.cross_entropy(logits.float().reshape(-1, logits.shape[-1]), y.reshape(-1), ignore_index=-100)
+        token_loss = F.cross_entropy(logits.float().transpose(1, 2), y, ignore_index=-100, reduction="none")
+        mask = y != -100
+        loss = token_loss[mask].mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
         norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o["grad_clip"]))
         self.opt.step()
-        mask = y != -100
         a = self.acc
         a["loss"] += float(loss.detach())
-        a["tok_correct"] += int((logits.argmax(-1)[mask] == y[mask]).sum())
-        a["tok_total"] += int(mask.sum())
+        right = logits.argmax(-1) == y
+        with torch.no_grad():
+            for part, m in (("scratch", mask & ~is_answer), ("answer", is_answer)):
+                a[f"{part}_loss"] += float(token_loss[m].sum())
+                a[f"{part}_correct"] += int(right[m].sum())
+                a[f"{part}_total"] += int(m.sum())
         a["grad_norm"] += norm
         a["clipped"] += int(norm > o["grad_clip"])
         a["n"] += 1
@@ -201,15 +224,20 @@ class Trainer:
             "stage_index": self.stage,
             "stage_step": self.stage_step,
             "loss": a["loss"] / a["n"],
-            "token_accuracy": a["tok_correct"] / max(1, a["tok_total"]),
+            "token_accuracy": (a["scratch_correct"] + a["answer_correct"]) / max(1, a["scratch_total"] + a["answer_total"]),
+            "answer_loss": a["answer_loss"] / max(1, a["answer_total"]),
+            "answer_token_accuracy": a["answer_correct"] / max(1, a["answer_total"]),
+            "scratchpad_loss": a["scratch_loss"] / max(1, a["scratch_total"]) if a["scratch_total"] else float("nan"),
+            "scratchpad_token_accuracy": a["scratch_correct"] / a["scratch_total"] if a["scratch_total"] else float("nan"),
             "lr": _lr(self.step - 1, self.s["optim"]["lr"], self.s["optim"]["warmup_steps"]),
             "grad_norm": a["grad_norm"] / a["n"],
             "clip_fraction": a["clipped"] / a["n"],
             "tokens_seen": self.tokens,
             "wall_time_s": self.elapsed + time.perf_counter() - t0,
         }
+        row["weight_norm_matrices"], row["weight_norm_vectors"] = self.weight_norms()
         self.train_rows.append(row)
-        self.acc = {k: 0 if isinstance(v, int) else 0.0 for k, v in a.items()}
+        self.acc = self._empty_acc()
 
     def window_check(self) -> bool:
         """Run one graduation window; return True if the stage graduates."""
@@ -217,7 +245,7 @@ class Trainer:
         st = self.stages[self.stage]
         wgen = np.random.default_rng([self.seed, self.stage, self.window])  # fresh, reproducible sample
         sample = st.valid.iloc[wgen.integers(0, len(st.valid), g["problems_per_window"])]
-        res = score(self.model, sample, self.device)
+        res = score_exact(self.model, sample, self.device)
         passed = bool(res["correct"].all())
         graduated = self.tracker.update(passed)
         self.window_rows.append(

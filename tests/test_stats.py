@@ -1,0 +1,51 @@
+"""Bootstrap intervals and censoring on synthetic data with known answers."""
+
+import math
+
+import numpy as np
+
+from arithsignal.stats import format_ratio, median_ratio
+
+
+def test_bootstrap_interval_covers_a_known_ratio():
+    rng = np.random.default_rng(0)
+    on = rng.lognormal(np.log(1000), 0.2, size=12)
+    off = 3 * rng.lognormal(np.log(1000), 0.2, size=12)
+    r = median_ratio(on, [False] * 12, off, [False] * 12, budget=10**6)
+    assert r["ratio_kind"] == "estimate"
+    assert r["ci_low"] < 3 < r["ci_high"]
+    assert 2.3 < r["ratio"] < 3.9
+    assert r["ci_high"] / r["ci_low"] < 2  # informative, not a trivially wide interval
+
+
+def test_no_difference_gives_an_interval_around_one():
+    rng = np.random.default_rng(1)
+    a, b = rng.lognormal(7, 0.3, 15), rng.lognormal(7, 0.3, 15)
+    r = median_ratio(a, [False] * 15, b, [False] * 15, budget=10**6)
+    assert r["ci_low"] < 1 < r["ci_high"]
+
+
+def test_censored_off_side_gives_a_lower_bound_never_a_number_at_the_budget():
+    r = median_ratio([500, 600, 700], [False] * 3, [3000, 3000, 3000], [True] * 3, budget=3000)
+    assert r["ratio_kind"] == "lower_bound"
+    assert r["ratio"] == 3000 / 600
+    assert math.isinf(r["median_off"]) and r["censored_off"] == 3
+    assert math.isinf(r["ci_high"])
+    assert format_ratio(r).startswith(">= 5.00")
+
+
+def test_censored_runs_are_kept_and_push_the_median_up():
+    # two of three graduated: the median is the larger graduated value, not dragged down to the budget
+    r = median_ratio([100, 100, 100], [False] * 3, [200, 3000, 400], [False, True, False], budget=3000)
+    assert r["ratio_kind"] == "estimate" and r["ratio"] == 4.0
+    assert r["n_off"] == 3 and r["censored_off"] == 1
+
+
+def test_both_censored_is_undefined():
+    r = median_ratio([10, 10], [True, True], [10, 10], [True, True], budget=10)
+    assert r["ratio_kind"] == "undefined" and "undefined" in format_ratio(r)
+
+
+def test_censored_on_side_gives_an_upper_bound():
+    r = median_ratio([3000] * 3, [True] * 3, [1500] * 3, [False] * 3, budget=3000)
+    assert r["ratio_kind"] == "upper_bound" and r["ratio"] == 0.5
