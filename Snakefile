@@ -5,6 +5,9 @@
 configfile: "config.yaml"
 
 
+report: "report/workflow.rst"
+
+
 include: "rules/common.smk"
 
 
@@ -27,5 +30,7 @@ rule all:
     input:
         metrics=expand("results/metrics/{table}.parquet", table=METRIC_TABLES),
         ablations=expand("results/ablation_{ablation}.pdf", ablation=ABLATIONS),
-        curriculum="results/curriculum.pdf",
+        curricula=expand("results/curriculum_{variant}.pdf", variant=RUN_VARIANTS),
+        failures="results/failures.pdf",
+        summary="results/summary.md",
     default_target: True

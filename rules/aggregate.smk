@@ -1,8 +1,10 @@
-# Aggregation: every run's tables into results/metrics/<table>.parquet.
+# Aggregation: every run's tables into results/metrics/, per-ablation statistics, and the summary.
 
 
 localrules:
     aggregate,
+    ablation_stats,
+    summary,
 
 
 rule aggregate:
@@ -24,3 +26,56 @@ rule aggregate:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/aggregate.py"
+
+
+rule ablation_stats:
+    input:
+        code=pkg("io", "config", "aggregate", "stats"),
+        graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
+    output:
+        "results/metrics/ablation_{ablation}.parquet",
+    params:
+        ablation=lambda w: canon(ABLATION_SPEC[w.ablation]),
+        canonical=lambda w: ablation_canonical(w.ablation),
+        stage_order=STAGES,
+    log:
+        "results/logs/ablation_stats/{ablation}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/ablation_stats.py"
+
+
+rule summary:
+    input:
+        code=pkg("io", "config", "aggregate", "stats", "summary"),
+        stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
+        eval=run_files("eval.parquet"),
+        graduations=run_files("graduations.parquet"),
+    output:
+        markdown=report("results/summary.md", category="Summary", caption="../report/summary.rst"),
+        table="results/metrics/ablation_stats.parquet",
+    params:
+        meta=canon(
+            {
+                "stages": STAGES,
+                "seeds": SEEDS,
+                "graduation": config["graduation"],
+                "stage_budget": config["curriculum"]["stage_budget"],
+                "commute_variants": commute_variants(),
+            }
+        ),
+    log:
+        "results/logs/summary.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/summary.py"

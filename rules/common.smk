@@ -59,6 +59,16 @@ def run_files(name, variants=None):
     return expand(f"{RUN_DIR}/{name}", variant=variants, seed=SEEDS)
 
 
+def ablation_canonical(ablation):
+    spec = ABLATION_SPEC[ablation]
+    return canon({spec[s]: CANONICAL[spec[s]] for s in ("on_variant", "off_variant")})
+
+
+def commute_variants():
+    """The run names of the commute ablation's variants (for the b x a table of the summary)."""
+    return sorted({CANONICAL[a[s]] for a in config["ablations"] if a["factor"] == "commute" for s in ("on_variant", "off_variant")})
+
+
 def ablation_runs(ablation, name):
     spec = ABLATION_SPEC[ablation]
     return run_files(name, sorted({CANONICAL[spec["on_variant"]], CANONICAL[spec["off_variant"]]}))

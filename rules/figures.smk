@@ -1,20 +1,23 @@
-# Figures: each reads only the runs it shows, so it builds only what it needs.
+# Figures: each reads only the runs it shows, so asking for one builds only what it needs.
 
 
 localrules:
     plot_ablation,
     plot_curriculum,
+    plot_failures,
 
 
 rule plot_ablation:
     input:
-        code=pkg("io", "aggregate", "plots"),
+        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        stats="results/metrics/ablation_{ablation}.parquet",
         graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
+        eval=lambda w: ablation_runs(w.ablation, "eval.parquet"),
     output:
-        "results/ablation_{ablation}.pdf",
+        report("results/ablation_{ablation}.pdf", category="Ablations", subcategory="{ablation}", caption="../report/ablation.rst"),
     params:
         ablation=lambda w: canon(ABLATION_SPEC[w.ablation]),
-        canonical=lambda w: canon({ABLATION_SPEC[w.ablation][s]: CANONICAL[ABLATION_SPEC[w.ablation][s]] for s in ("on_variant", "off_variant")}),
+        canonical=lambda w: ablation_canonical(w.ablation),
         stage_order=STAGES,
     log:
         "results/logs/plot_ablation/{ablation}.log",
@@ -30,13 +33,13 @@ rule plot_ablation:
 
 rule plot_curriculum:
     input:
-        code=pkg("io", "aggregate", "plots"),
-        logs=run_files("train_log.parquet"),
-        graduations=run_files("graduations.parquet"),
+        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        logs=lambda w: run_files("train_log.parquet", [w.variant]),
+        graduations=lambda w: run_files("graduations.parquet", [w.variant]),
     output:
-        "results/curriculum.pdf",
+        report("results/curriculum_{variant}.pdf", category="Curriculum", subcategory="{variant}", caption="../report/curriculum.rst"),
     log:
-        "results/logs/plot_curriculum.log",
+        "results/logs/plot_curriculum/{variant}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -45,3 +48,21 @@ rule plot_curriculum:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_curriculum.py"
+
+
+rule plot_failures:
+    input:
+        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        eval=run_files("eval.parquet"),
+    output:
+        report("results/failures.pdf", category="Failures", caption="../report/failures.rst"),
+    log:
+        "results/logs/plot_failures.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_failures.py"

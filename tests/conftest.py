@@ -9,7 +9,10 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "envs", "workflow_scripts", "src", "tests/config", "profiles"]
+WORKFLOW_FILES = [
+    *("Snakefile", "config.yaml", "rules", "schemas", "envs", "workflow_scripts", "src"),
+    *("report", "presets", "tests/config", "profiles"),
+]
 
 
 def load_yaml(path: Path) -> dict:

@@ -9,11 +9,29 @@ from conftest import SMOKE, load_yaml, scheduled_jobs
 pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
-DOWNSTREAM = {("aggregate", ""), ("plot_ablation", "ablation=carry"), ("plot_curriculum", ""), ("all", "")}
+VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on"]
+ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed"], "carry_off": ["carry"], "commas_on": ["commas"],
+                "commute_on": ["commute"], "mixed_on": ["mixed"]}  # fmt: skip
+EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
+FIGURE_JOBS = (
+    {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
+    | {("plot_curriculum", f"variant={v}") for v in VARIANTS}
+    | {("plot_failures", ""), ("all", "")}
+)
 
 
 def runs(variant, seeds=(0,)):
     return {(rule, f"variant={variant}, seed={s}") for rule in ("train", "evaluate") for s in seeds}
+
+
+def after_runs_of(*variants):
+    """What must rerun once these variants' runs change: their ablations, their curricula, and every summary."""
+    ablations = {a for v in variants for a in ABLATIONS_OF[v]}
+    return (
+        {(r, f"ablation={a}") for a in ablations for r in ("ablation_stats", "plot_ablation")}
+        | {("plot_curriculum", f"variant={v}") for v in variants}
+        | EVERYTHING_AFTER_RUNS
+    )
 
 
 def data_jobs(fmt):
@@ -50,35 +68,49 @@ def test_nothing_changed_nothing_to_do(smoke_tree):
 
 def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(optim={"lr": 0.002}))
-    assert scheduled_jobs(smoke_tree, "all", arg) == runs("carry_off") | DOWNSTREAM
+    assert scheduled_jobs(smoke_tree, "all", arg) == runs("carry_off") | after_runs_of("carry_off")
 
 
 def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(factors={"carry_mask": False, "commas": True}))
-    expected = data_jobs("carry0-commas1-commute0-mixed0") | runs("carry_off") | DOWNSTREAM
+    expected = data_jobs("carry0-commas1-commute0-mixed0") | runs("carry_off") | after_runs_of("carry_off")
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
 def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c.update(seeds=[0, 1]))
-    expected = {(r, f"variant={v}, seed=1") for r in ("train", "evaluate") for v in ("baseline", "carry_off")} | DOWNSTREAM
+    expected = {(r, f"variant={v}, seed=1") for r in ("train", "evaluate") for v in VARIANTS} | after_runs_of(*VARIANTS)
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
 def test_the_plotting_module_reruns_only_figures(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/plots.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    assert jobs == {("plot_ablation", "ablation=carry"), ("plot_curriculum", ""), ("all", "")}
+    assert jobs == FIGURE_JOBS
 
 
 def test_the_model_module_reruns_training_and_what_follows_but_no_data(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/model.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    assert jobs == runs("baseline") | runs("carry_off") | DOWNSTREAM
+    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS)
 
 
-def test_one_figure_builds_only_what_it_needs(smoke_tree):
-    arg = with_config(smoke_tree, lambda c: c["variants"].append({"name": "commas_on", "factors": {"commas": True}}))
+def test_one_figure_builds_only_what_it_needs(workflow_copy):
+    from conftest import SMOKE
+
+    jobs = scheduled_jobs(workflow_copy, "results/ablation_commute.pdf", SMOKE)
+    expected = (
+        data_jobs("carry1-commas0-commute0-mixed0")
+        | data_jobs("carry1-commas0-commute1-mixed0")
+        | runs("baseline")
+        | runs("commute_on")
+        | {("ablation_stats", "ablation=commute"), ("plot_ablation", "ablation=commute")}
+    )
+    assert jobs == expected
+
+
+def test_a_variant_outside_a_figure_does_not_touch_it(smoke_tree):
+    arg = with_config(smoke_tree, lambda c: c["variants"].append({"name": "wide", "model": {"d_model": 48}}))
     # a new variant that the carry figure does not show: asking for the figure schedules nothing
     assert scheduled_jobs(smoke_tree, "results/ablation_carry.pdf", arg) == set()
 

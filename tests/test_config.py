@@ -4,9 +4,9 @@ import copy
 
 import pytest
 import yaml
-from conftest import ROOT, load_yaml, snakemake
+from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
-from arithsignal.config import ConfigError, canonical_variants, check, effective_settings
+from arithsignal.config import ConfigError, canonical_variants, check, effective_settings, factors_of
 
 SMOKE = load_yaml(ROOT / "tests/config/smoke.yaml")
 
@@ -17,28 +17,53 @@ def mutate(fn):
     return cfg
 
 
-# (id, mutation, text the error must contain)
+# (id, mutation, text the error must contain): every one is refused by the real workflow before any job runs
 BAD = [
     ("unknown_key", lambda c: c.update(learning_rate=0.1), "learning_rate"),
     ("factor_typo", lambda c: c["baseline"].update(cary_mask=True), "cary_mask"),
     ("factor_not_bool", lambda c: c["baseline"].update(commas="yes"), "commas"),
     ("negative_digits", lambda c: c["stages"][0].update(digits=[-1, 1]), "digits"),
+    ("zero_digits", lambda c: c["stages"][0].update(digits=[0, 1]), "digits"),
+    ("three_operands", lambda c: c["stages"][0].update(digits=[1, 1, 1]), "digits"),
     ("empty_stages", lambda c: c.update(stages=[]), "stages"),
+    ("unknown_operation", lambda c: c["stages"][0].update(op="div"), "op"),
+    ("missing_section", lambda c: c.pop("model"), "model"),
+    ("window_size_zero", lambda c: c["graduation"].update(problems_per_window=0), "problems_per_window"),
+    ("window_every_zero", lambda c: c["graduation"].update(window_every=0), "window_every"),
+    ("seed_not_integer", lambda c: c.update(seeds=[0, "one"]), "seeds"),
+    ("replay_share_above_one", lambda c: c["curriculum"].update(replay_share=1.5), "replay_share"),
+    ("replay_share_negative", lambda c: c["curriculum"].update(replay_share=-0.1), "replay_share"),
+    ("negative_lr", lambda c: c["optim"].update(lr=-0.001), "lr"),
+    ("variant_unknown_section", lambda c: c["variants"][1].update(optimizer={"lr": 0.1}), "optimizer"),
+    ("duplicate_variant_names", lambda c: c["variants"].append({"name": "baseline"}), "duplicate variant"),
+    ("duplicate_stage_names", lambda c: c["stages"].append(dict(c["stages"][0])), "duplicate stage"),
+    ("budget_below_one_window_run", lambda c: c["curriculum"].update(stage_budget=10), "stage_budget"),
+    ("ablation_unknown_variant", lambda c: c["ablations"][0].update(off_variant="nope"), "off_variant"),
+    ("longer_operand_second", lambda c: c["stages"][1].update(digits=[1, 2]), "stages[1]"),
 ]
 
 
+@pytest.fixture(scope="module")
+def refusal_tree(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("refusals"))
+
+
 @pytest.mark.parametrize("name, fn, key", BAD, ids=[b[0] for b in BAD])
-def test_bad_config_is_refused_before_any_job(workflow_copy, name, fn, key):
-    bad = workflow_copy / "bad.yaml"
+def test_bad_config_is_refused_before_any_job(refusal_tree, name, fn, key):
     cfg = mutate(fn)
+    # the bad file is the whole config (config.yaml replaced too), as a user's own config would be
+    (refusal_tree / "config.yaml").write_text(yaml.safe_dump(cfg))
+    bad = refusal_tree / "bad.yaml"
     bad.write_text(yaml.safe_dump(cfg))
-    # the bad file is the whole config (config.yaml replaced), as a user's preset would be
-    (workflow_copy / "config.yaml").write_text(yaml.safe_dump(cfg))
-    r = snakemake(workflow_copy, "all", "--cores", "1", f"--configfile={bad}")
+    r = snakemake(refusal_tree, "all", "--cores", "1", f"--configfile={bad}")
     assert r.returncode != 0
     out = r.stdout + r.stderr
     assert key in out, out[-2000:]
-    assert not (workflow_copy / "results").exists(), "a job ran before the config was refused"
+    assert not (refusal_tree / "results").exists(), "a job ran before the config was refused"
+
+
+def test_the_list_of_bad_configs_is_long_enough():
+    assert len(BAD) >= 15
 
 
 SEMANTIC = [
@@ -68,3 +93,26 @@ def test_identical_variants_are_trained_once():
     assert canon["carry_on_again"] == "baseline"
     assert canon["carry_off"] == "carry_off"
     assert effective_settings(cfg, "carry_off")["factors"]["carry_mask"] is False
+
+
+PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml", ROOT / "presets/paper.yaml"]
+
+
+@pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
+def test_presets_are_valid_and_their_longest_line_fits_the_model(preset):
+    from snakemake.utils import validate
+
+    from arithsignal.formats import render
+
+    cfg = load_yaml(preset)
+    validate(cfg, str(ROOT / "schemas/config.schema.yaml"))
+    check(cfg)
+    for v in cfg["variants"]:
+        s = effective_settings(cfg, v["name"])
+        f = factors_of(s)
+        for st in cfg["stages"]:
+            da, db = st["digits"]
+            a, b = 10**da - 1, 10**db - 1  # all nines: the longest numbers, masks and sums
+            for x, y in ((a, b), (b, a)) if st["op"] != "sub" else ((a, b),):
+                line = "".join(render(x, st["op"], y, f))
+                assert len(line) <= s["model"]["block_size"], (preset.name, v["name"], st["name"], len(line))

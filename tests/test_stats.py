@@ -31,7 +31,14 @@ def test_censored_off_side_gives_a_lower_bound_never_a_number_at_the_budget():
     assert r["ratio"] == 3000 / 600
     assert math.isinf(r["median_off"]) and r["censored_off"] == 3
     assert math.isinf(r["ci_high"])
+    assert 3000 / 700 <= r["ci_low"] <= 3000 / 600  # the bound's own interval, from the graduated side's spread
     assert format_ratio(r).startswith(">= 5.00")
+
+
+def test_graduating_at_the_budget_against_censored_is_no_evidence():
+    # on graduated exactly at the budget, off censored there: the ratio is only known to be >= 1
+    r = median_ratio([300], [False], [300], [True], budget=300)
+    assert r["ratio_kind"] == "lower_bound" and r["ci_low"] == 1.0 and math.isinf(r["ci_high"])
 
 
 def test_censored_runs_are_kept_and_push_the_median_up():
@@ -44,8 +51,24 @@ def test_censored_runs_are_kept_and_push_the_median_up():
 def test_both_censored_is_undefined():
     r = median_ratio([10, 10], [True, True], [10, 10], [True, True], budget=10)
     assert r["ratio_kind"] == "undefined" and "undefined" in format_ratio(r)
+    assert r["ci_low"] == 0 and math.isinf(r["ci_high"])  # nothing is known
 
 
 def test_censored_on_side_gives_an_upper_bound():
     r = median_ratio([3000] * 3, [True] * 3, [1500] * 3, [False] * 3, budget=3000)
     assert r["ratio_kind"] == "upper_bound" and r["ratio"] == 0.5
+
+
+def test_verdicts_follow_the_interval():
+    import pandas as pd
+
+    from arithsignal.summary import verdict
+
+    rows = [
+        {"stage": "s1", "ratio_kind": "estimate", "ci_low": 1.2, "ci_high": 3.0},
+        {"stage": "s2", "ratio_kind": "estimate", "ci_low": 0.2, "ci_high": 0.9},
+        {"stage": "s3", "ratio_kind": "lower_bound", "ci_low": 1.0, "ci_high": math.inf},
+        {"stage": "s4", "ratio_kind": "undefined", "ci_low": 0.0, "ci_high": math.inf},
+    ]
+    v = verdict(pd.DataFrame(rows))
+    assert v == "supported at 1 stage(s) (s1); contradicted at 1 stage(s) (s2); inconclusive at 2 stage(s) (s3, s4)"

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import math
+
 import pandas as pd
 
-from .io import read_parquet, write_parquet
+from .config import stable_hash
+from .io import provenance, read_parquet, write_parquet
+from .stats import ablation_table
 
 
 def concat(paths: list[str]) -> pd.DataFrame:
@@ -32,5 +37,37 @@ def ablation_sides(grads: pd.DataFrame, ablation: dict, canonical: dict[str, str
     for side in ("on", "off"):
         d = grads[grads["variant"] == canonical[ablation[f"{side}_variant"]]].copy()
         d["side"] = side
+        d["shown_as"] = ablation[f"{side}_variant"]
         parts.append(d)
-    return pd.concat(parts, ignore_index=True)
+    out = pd.concat(parts, ignore_index=True)
+    if "settings" in out:
+        out["budget"] = [json.loads(s)["curriculum"]["stage_budget"] for s in out["settings"]]
+    return out
+
+
+def ablation_stats_job(graduation_paths: list[str], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
+    """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage ratio table of one ablation."""
+    sides = ablation_sides(concat(graduation_paths), ablation, canonical)
+    table = ablation_table(sides, stage_order)
+    table.insert(0, "ablation", ablation["name"])
+    table.insert(1, "factor", ablation["factor"])
+    settings = {"ablation": ablation, "canonical": canonical}
+    write_parquet(table, out, provenance(ablation["name"], None, settings, stable_hash(settings)))
+    print(table.drop(columns=["ablation"]).to_string())
+
+
+def failure_table(evals: pd.DataFrame) -> pd.DataFrame:
+    """Failed held-out problems with the rank of the correct token in the top-k at the first wrong token."""
+    f = evals[~evals["correct"]].copy()
+    k = max((len(t) for t in f["topk_tokens"]), default=0)
+
+    def rank(row) -> int:
+        toks = list(row["topk_tokens"])
+        return toks.index(row["target_token"]) + 1 if row["target_token"] in toks else k + 1
+
+    f["target_rank"] = [rank(r) for _, r in f.iterrows()] if len(f) else []
+    f["logit_gap"] = [
+        (lg[0] - lg[list(t).index(tt)]) if tt in list(t) else math.nan
+        for lg, t, tt in zip(f["topk_logits"], f["topk_tokens"], f["target_token"], strict=True)
+    ]
+    return f

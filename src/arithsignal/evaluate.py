@@ -16,7 +16,7 @@ def classify_error(predicted: str, true: int) -> str:
         return "malformed"
     p = int(predicted)
     if p == true:
-        return "correct"
+        return "correct"  # callers with a wrong completion report this as right_answer_wrong_scratchpad
     ps, ts = str(p), str(true)
     if len(ps) == len(ts):
         diff = [i for i, (x, y) in enumerate(zip(ps, ts, strict=True)) if x != y]
@@ -54,7 +54,10 @@ def score(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batc
             for tv, w in zip(topv, out["first_wrong"], strict=True)
         ]
         true = [int(answer_text(t)) for t in targets]
-        out["error_class"] = [classify_error(answer_text(p), v) for p, v in zip(preds, true, strict=True)]
+        classes = [classify_error(answer_text(p), v) for p, v in zip(preds, true, strict=True)]
+        out["error_class"] = [
+            "right_answer_wrong_scratchpad" if c == "correct" and not ok else c for c, ok in zip(classes, out["correct"], strict=True)
+        ]
     return out
 
 

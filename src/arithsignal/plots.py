@@ -1,17 +1,21 @@
-"""Figures (seaborn, PDF). Drawn to read in black and white: sides differ by marker, not only colour."""
+"""Figures (seaborn, PDF), drawn to read in black and white: sides differ by marker and shade, not colour alone."""
 
 from __future__ import annotations
+
+import math
 
 import matplotlib
 
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
 
 PDF_META = {"CreationDate": None, "Creator": "arithsignal"}  # no timestamp: same data, same bytes
-SIDE_STYLE = {"on": dict(marker="o", color="0.15"), "off": dict(marker="s", color="0.55")}
+SIDE_STYLE = {"on": dict(marker="o", color="0.1"), "off": dict(marker="s", color="0.55")}
+SPLIT_STYLE = {"test": dict(marker="o", ls="-"), "commute": dict(marker="v", ls="--")}
 
 
 def _save(fig, out: str) -> None:
@@ -20,76 +24,141 @@ def _save(fig, out: str) -> None:
     plt.close(fig)
 
 
-def ablation_figure(grads: pd.DataFrame, ablation: dict, stage_order: list[str], out: str) -> None:
-    """Steps to graduation per stage, factor on vs off, every seed a point, censored runs hollow.
-
-    ``grads`` needs columns side ('on'/'off'), seed, stage, steps, censored.
-    """
+def _theme() -> None:
     sns.set_theme(style="whitegrid", context="paper")
-    fig, ax = plt.subplots(figsize=(max(4.0, 1.1 * len(stage_order) + 2), 3.6))
+
+
+def _steps_panel(ax, grads: pd.DataFrame, stats: pd.DataFrame, ablation: dict, stage_order: list[str]) -> None:
     x_of = {s: i for i, s in enumerate(stage_order)}
-    for _k, side in enumerate(("on", "off")):
+    for side in ("on", "off"):
         d = grads[grads["side"] == side]
         offset = -0.15 if side == "on" else 0.15
         st = SIDE_STYLE[side]
         label = f"{ablation['factor']} {side} ({ablation[side + '_variant']})"
-        for censored, face in ((False, st["color"]), (True, "none")):
+        for censored in (False, True):
             dd = d[d["censored"] == censored]
             if dd.empty:
                 continue
-            jitter = (dd["seed"].rank(method="first") - 1) * 0.04
+            jitter = (dd["seed"].rank(method="dense") - 1) * 0.05
             ax.scatter(
                 dd["stage"].map(x_of) + offset + jitter,
                 dd["steps"],
-                marker=st["marker"] if not censored else "^",
-                facecolors=face,
+                marker="^" if censored else st["marker"],
+                facecolors="none" if censored else st["color"],
                 edgecolors=st["color"],
                 s=36,
-                label=label + (" censored (≥ budget)" if censored else ""),
+                label=label + (", censored (did not graduate by this step)" if censored else ", one point per seed"),
                 zorder=3,
             )
         med = d.groupby("stage")["steps"].median()
         ax.scatter(med.index.map(x_of) + offset, med.values, marker="_", s=300, color=st["color"], zorder=2)
-    ax.set_xticks(range(len(stage_order)), stage_order, rotation=30, ha="right")
+    ymax = grads["steps"].max() if len(grads) else 1
+    for _, r in stats.iterrows():
+        ax.text(x_of[r["stage"]], ymax * 1.6, r["ratio_text"], ha="center", va="bottom", fontsize=6)
+    ax.set_xticks(range(len(stage_order)), stage_order)
     ax.set_yscale("log")
-    ax.set_xlabel("curriculum stage")
+    ax.set_ylim(top=ymax * 4)
     ax.set_ylabel("steps to graduation (optimizer steps)")
-    ax.set_title(f"Ablation {ablation['name']}: {ablation['factor']} on vs off (bar = median over seeds)")
-    ax.legend(fontsize=7, loc="upper left")
+    ax.set_title(f"Ablation {ablation['name']}: ratio steps(off)/steps(on) of medians [95% bootstrap CI]; bar = median", fontsize=8)
+    ax.legend(fontsize=6, loc="lower right")
+
+
+def _accuracy_panel(ax, evals: pd.DataFrame, stage_order: list[str]) -> None:
+    x_of = {s: i for i, s in enumerate(stage_order)}
+    acc = evals.groupby(["side", "split", "stage"])["correct"].mean().reset_index()
+    for (side, split), d in acc.groupby(["side", "split"]):
+        d = d.sort_values("stage", key=lambda s: s.map(x_of))
+        ax.plot(
+            d["stage"].map(x_of),
+            100 * d["correct"],
+            color=SIDE_STYLE[side]["color"],
+            label=f"{side}, {'a x b (test)' if split == 'test' else 'b x a (commute)'}",
+            **SPLIT_STYLE[split],
+        )
+    ax.set_xticks(range(len(stage_order)), stage_order)
+    ax.set_ylim(-3, 103)
+    ax.set_xlabel("curriculum stage")
+    ax.set_ylabel("held-out exact match (%), mean over seeds")
+    ax.legend(fontsize=6, ncol=2)
+
+
+def ablation_figure(
+    grads: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str
+) -> None:
+    """Top: steps to graduation per stage, factor on vs off, every seed, censored runs hollow, ratio with CI.
+    Bottom: held-out exact match after training, in-distribution order (a x b) and swapped (b x a)."""
+    _theme()
+    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 1.3 * len(stage_order) + 2), 7), height_ratios=[3, 2])
+    _steps_panel(top, grads, stats, ablation, stage_order)
+    _accuracy_panel(bottom, evals, stage_order)
     _save(fig, out)
 
 
-def curriculum_figure(logs: pd.DataFrame, grads: pd.DataFrame, out: str) -> None:
-    """Training loss against step (log scale) per variant; a mark at every graduation (x = censored)."""
-    sns.set_theme(style="whitegrid", context="paper")
-    variants = sorted(logs["variant"].unique())
-    fig, axes = plt.subplots(len(variants), 1, figsize=(7, 2.6 * len(variants)), sharex=True, squeeze=False)
-    for ax, v in zip(axes[:, 0], variants, strict=True):
-        d = logs[logs["variant"] == v]
-        sns.lineplot(d, x="step", y="loss", units="seed", estimator=None, hue="seed", palette="gray", ax=ax, legend=False, lw=0.8)
-        g = grads[grads["variant"] == v]
-        ymax = d["loss"].max()
-        for _, r in g.iterrows():
-            ax.axvline(r["end_step"], color="0.3", lw=0.6, ls="--" if r["censored"] else "-")
-            ax.text(r["end_step"], ymax, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
-        ax.set_yscale("log")
-        ax.set_title(f"{v}: lines = seeds; solid mark = graduation, dashed = censored", fontsize=8)
-        ax.set_ylabel("train loss (nats/token)")
-    axes[-1, 0].set_xlabel("optimizer step")
+def curriculum_figure(logs: pd.DataFrame, grads: pd.DataFrame, variant: str, out: str) -> None:
+    """Training loss against step (log scale), one line per seed; a mark at every graduation (dashed = censored)."""
+    _theme()
+    fig, ax = plt.subplots(figsize=(7, 3.4))
+    sns.lineplot(logs, x="step", y="loss", units="seed", estimator=None, style="seed", color="0.2", ax=ax, lw=0.8)
+    top = logs["loss"].max() if len(logs) else 1
+    for _, r in grads.iterrows():
+        ax.axvline(r["end_step"], color="0.4", lw=0.6, ls="--" if r["censored"] else "-")
+        if r["seed"] == grads["seed"].min():
+            ax.text(r["end_step"], top, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
+    ax.set_yscale("log")
+    ax.set_title(f"{variant}: training loss; solid line = stage graduated, dashed = censored at its budget", fontsize=8)
+    ax.set_xlabel("optimizer step")
+    ax.set_ylabel("train loss (nats per completion token)")
     _save(fig, out)
 
 
-def ablation_job(graduation_paths: list[str], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
+def failure_figure(evals: pd.DataFrame, out: str) -> None:
+    """Left: error taxonomy of wrong answers per variant. Right: where the correct token ranked at the first wrong token."""
+    from .aggregate import failure_table
+
+    _theme()
+    f = failure_table(evals)
+    fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
+    if f.empty:
+        for ax in (left, right):
+            ax.text(0.5, 0.5, "no failures on held-out problems", ha="center", transform=ax.transAxes)
+        _save(fig, out)
+        return
+    f["error_group"] = f["error_class"].str.replace(r"off_by_one_digit_\d+", "off_by_one_digit", regex=True)
+    shares = f.groupby("variant")["error_group"].value_counts(normalize=True).rename("share").reset_index()
+    sns.barplot(shares, y="error_group", x="share", hue="variant", palette="Greys", edgecolor="0.2", ax=left)
+    left.set_xlabel("share of wrong held-out answers")
+    left.set_ylabel("error class")
+    left.set_title("Error taxonomy (all stages, test + commute)", fontsize=8)
+    k = int(f["target_rank"].max())
+    ranks = f.groupby("variant")["target_rank"].value_counts(normalize=True).rename("share").reset_index()
+    sns.barplot(ranks, x="target_rank", y="share", hue="variant", palette="Greys", edgecolor="0.2", ax=right)
+    right.set_xlabel(f"rank of the correct token among the top logits at the first wrong token ({k} = not in top {k - 1})", fontsize=7)
+    right.set_ylabel("share of failures")
+    gap = np.nanmedian(f["logit_gap"]) if f["logit_gap"].notna().any() else math.nan
+    right.set_title(f"Rank 2 = correct token was the runner-up (median logit gap when ranked: {gap:.2f})", fontsize=8)
+    _save(fig, out)
+
+
+def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
     """Job entry point: results/ablation_<name>.pdf from the runs of the ablation's two variants."""
     from .aggregate import ablation_sides, concat
+    from .io import read_parquet
 
-    grads = ablation_sides(concat(graduation_paths), ablation, canonical)
-    ablation_figure(grads, ablation, stage_order, out)
-    print(grads.groupby(["side", "stage"])["steps"].describe().to_string())
+    grads = ablation_sides(concat(inputs["graduations"]), ablation, canonical)
+    evals = ablation_sides(concat(inputs["eval"]), ablation, canonical)
+    stats = read_parquet(inputs["stats"])
+    ablation_figure(grads, stats, evals, ablation, stage_order, out)
 
 
-def curriculum_job(log_paths: list[str], graduation_paths: list[str], out: str) -> None:
-    """Job entry point: results/curriculum.pdf."""
+def curriculum_job(log_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> None:
+    """Job entry point: results/curriculum_<variant>.pdf."""
     from .aggregate import concat
 
-    curriculum_figure(concat(log_paths), concat(graduation_paths), out)
+    curriculum_figure(concat(log_paths), concat(graduation_paths), variant, out)
+
+
+def failure_job(eval_paths: list[str], out: str) -> None:
+    """Job entry point: results/failures.pdf."""
+    from .aggregate import concat
+
+    failure_figure(concat(eval_paths), out)

@@ -34,16 +34,14 @@ def _median(x: np.ndarray) -> float:
     return float(np.median(x)) if len(x) else math.nan
 
 
-def _ratio(off_med: float, on_med: float) -> float:
-    if math.isinf(off_med) and math.isinf(on_med):
-        return math.nan
-    return off_med / on_med  # inf / x = inf, x / inf = 0
-
-
 def median_ratio(
-    on_steps, on_censored, off_steps, off_censored, budget: int, n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    on_steps, on_censored, off_steps, off_censored, budget: int | tuple[int, int], n_boot: int = 2000, seed: int = 0, level: float = 0.95
 ) -> dict:
-    """Median steps (off) / median steps (on), with a percentile bootstrap interval."""
+    """Median steps (off) / median steps (on), with a percentile bootstrap interval.
+
+    ``budget`` is the stage budget, or (budget on, budget off) when the sides differ.
+    """
+    budget_on, budget_off = budget if isinstance(budget, tuple) else (budget, budget)
     on, off = censored_steps(on_steps, on_censored), censored_steps(off_steps, off_censored)
     m_on, m_off = _median(on), _median(off)
     kind = {
@@ -52,18 +50,26 @@ def median_ratio(
         (True, False): "upper_bound",
         (True, True): "undefined",
     }[(math.isinf(m_on), math.isinf(m_off))]
-    shown_on = budget if math.isinf(m_on) else m_on
-    shown_off = budget if math.isinf(m_off) else m_off
+    shown_on = budget_on if math.isinf(m_on) else m_on
+    shown_off = budget_off if math.isinf(m_off) else m_off
     ratio = math.nan if kind == "undefined" else shown_off / shown_on
+    # Interval ends take censoring at its least and most favourable: for the lower end a censored
+    # off run counts at its budget (the least it can be) and a censored on run as infinite; for the
+    # upper end the reverse. Without censoring both are the plain percentile bootstrap.
     rng = np.random.default_rng(seed)
-    boots = np.array(
-        [_ratio(_median(rng.choice(off, len(off))), _median(rng.choice(on, len(on)))) for _ in range(n_boot if len(on) and len(off) else 0)]
-    )
-    boots = boots[~np.isnan(boots)]
+    n = n_boot if len(on) and len(off) else 0
+    idx_on = rng.integers(0, len(on), size=(n, len(on))) if n else None
+    idx_off = rng.integers(0, len(off), size=(n, len(off))) if n else None
+    off_low = np.where(np.isinf(off), budget_off, off)
+    on_high = np.where(np.isinf(on), budget_on, on)
     alpha = (1 - level) / 2
-    # no interpolation: infinite (censored) bootstrap ratios stay infinite instead of becoming nan
-    lo = np.quantile(boots, alpha, method="lower") if len(boots) else math.nan
-    hi = np.quantile(boots, 1 - alpha, method="higher") if len(boots) else math.nan
+    if n:
+        low = np.median(off_low[idx_off], axis=1) / np.median(on[idx_on], axis=1)
+        high = np.median(off[idx_off], axis=1) / np.median(on_high[idx_on], axis=1)
+        # no interpolation: infinite (censored) ratios stay infinite instead of becoming nan
+        lo, hi = np.quantile(low, alpha, method="lower"), np.quantile(high, 1 - alpha, method="higher")
+    else:
+        lo = hi = math.nan
     return {
         "median_on": m_on,
         "median_off": m_off,
@@ -76,8 +82,29 @@ def median_ratio(
         "n_off": len(off),
         "censored_on": int(np.isinf(on).sum()),
         "censored_off": int(np.isinf(off).sum()),
-        "budget": budget,
+        "budget_on": budget_on,
+        "budget_off": budget_off,
     }
+
+
+def ablation_table(grads: pd.DataFrame, stage_order: list[str], n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+    """One row per stage: medians, the off/on ratio and its interval.
+
+    ``grads`` has columns side ('on'/'off'), stage, steps, censored, budget.
+    """
+    rows = []
+    for i, stage in enumerate(stage_order):
+        d = grads[grads["stage"] == stage]
+        on, off = d[d["side"] == "on"], d[d["side"] == "off"]
+        if on.empty or off.empty:
+            continue
+        budgets = (int(on["budget"].max()), int(off["budget"].max()))
+        r = median_ratio(on["steps"], on["censored"], off["steps"], off["censored"], budgets, n_boot=n_boot, seed=i, level=level)
+        rows.append({"stage": stage, "stage_index": i, **r})
+    out = pd.DataFrame(rows)
+    if not out.empty:
+        out["ratio_text"] = [format_ratio(r) for _, r in out.iterrows()]
+    return out
 
 
 def format_ratio(row: dict | pd.Series) -> str:

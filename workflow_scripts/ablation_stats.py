@@ -1,0 +1,8 @@
+"""Snakemake adapter: results/metrics/ablation_<name>.parquet (ratio of steps to graduation per stage)."""
+
+from arithsignal.aggregate import ablation_stats_job
+from arithsignal.io import log_to
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    ablation_stats_job(list(sm.input.graduations), sm.params.ablation, sm.params.canonical, sm.params.stage_order, sm.output[0])

@@ -1,0 +1,9 @@
+"""Snakemake adapter: results/summary.md and results/metrics/ablation_stats.parquet."""
+
+from arithsignal.io import log_to
+from arithsignal.summary import summary_job
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    inputs = {"stats": list(sm.input.stats), "eval": list(sm.input.eval), "graduations": list(sm.input.graduations)}
+    summary_job(inputs, sm.params.meta, dict(sm.output.items()))
