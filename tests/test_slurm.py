@@ -1,0 +1,108 @@
+"""The workflow on a real single-node SLURM through profiles/slurm (the official executor plugin).
+
+Installs Debian's munge and slurm-wlm when missing (as root, as in CI), starts the
+daemons, runs the smoke preset through the scheduler, and checks that the jobs went
+through SLURM and that the results equal a local run's. The daemons are stopped by pid
+even when a test fails.
+"""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from conftest import ROOT, SMOKE, copy_workflow
+
+sys.path.insert(0, str(Path(__file__).parent / "slurm"))
+from cluster import Cluster, ClusterUnavailable, install  # noqa: E402
+
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+TIMEOUT = 900  # a hang (e.g. a status command that never answers) fails the test, not the CI run
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0:
+        pytest.skip("starting SLURM daemons needs root")
+    install()
+    c = Cluster(tmp_path_factory.mktemp("slurm"))
+    try:
+        c.start()
+    except ClusterUnavailable as e:
+        c.stop()
+        pytest.skip(str(e))
+    except BaseException:
+        c.stop()
+        raise
+    try:
+        yield c
+    finally:
+        c.stop()
+
+
+def slurm_test_profile(root: Path) -> str:
+    """profiles/slurm with what a GPU-less, accounting-less test cluster needs changed, nothing else."""
+    prof = yaml.safe_load((ROOT / "profiles/slurm/config.yaml").read_text())
+    for res in prof["set-resources"].values():
+        for key in ("gpu", "gpu_model", "cpus_per_gpu"):
+            res.pop(key, None)
+    prof["set-threads"] = {rule: 1 for rule in prof["set-threads"]}  # as the local run, so results are equal
+    prof.update(
+        {
+            "slurm-status-command": "squeue",  # no accounting database: sacct would fail forever
+            "slurm-no-account": True,
+            "slurm-init-seconds-before-status-checks": 1,
+            "seconds-between-status-checks": 2,
+            "latency-wait": 5,
+        }
+    )
+    out = root / "profiles/slurm-test"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "config.yaml").write_text(yaml.safe_dump(prof))
+    return str(out)
+
+
+def squeue_all(cluster) -> pd.DataFrame:
+    r = cluster.run("squeue", "--states=all", "-h", "-o", "%i|%j|%T|%k")
+    rows = [line.split("|") for line in r.stdout.splitlines() if line]
+    return pd.DataFrame(rows, columns=["id", "name", "state", "comment"])
+
+
+def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_tree, tmp_path):
+    root = copy_workflow(tmp_path / "wf")
+    before = set(squeue_all(cluster)["id"])
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "all", "--workflow-profile", slurm_test_profile(root), SMOKE],
+        cwd=root, env=cluster.env, capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
+    jobs = squeue_all(cluster)
+    jobs = jobs[~jobs["id"].isin(before)]
+    print(jobs.to_string())
+    # every non-local job went through the scheduler and completed: 15 data, 5 train, 5 evaluate
+    assert (jobs["state"] == "COMPLETED").all(), jobs
+    rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
+    assert rules == {"make_dataset": 15, "train": 5, "evaluate": 5}, rules
+    for table in ("graduations", "windows", "train_log", "eval"):
+        a = pd.read_parquet(smoke_tree / "results/metrics" / f"{table}.parquet").drop(columns=["wall_time_s"], errors="ignore")
+        b = pd.read_parquet(root / "results/metrics" / f"{table}.parquet").drop(columns=["wall_time_s"], errors="ignore")
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
+
+
+def test_a_failing_job_is_reported_failed_and_retried(cluster, tmp_path):
+    (tmp_path / "Snakefile").write_text(
+        'rule fails:\n    output: "never.txt"\n    log: "fails.log"\n    shell: "echo trying > {log}; exit 3"\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--workflow-profile", slurm_test_profile(tmp_path), "--retries", "1"],
+        cwd=tmp_path, env=cluster.env, capture_output=True, text=True, timeout=TIMEOUT,
+    )  # fmt: skip
+    out = r.stdout + r.stderr
+    assert r.returncode != 0
+    assert "Error in rule fails" in out
+    jobs = squeue_all(cluster)
+    tries = jobs[jobs["comment"].str.contains("rule_fails")]
+    assert len(tries) == 2 and (tries["state"] == "FAILED").all(), tries  # the first try and one retry
