@@ -107,3 +107,20 @@ def test_greedy_decode_paths_agree(use_cache):
     assert fast == slow
     for a, b in zip(tv, sv, strict=True):
         assert torch.allclose(torch.tensor(a), torch.tensor(b), atol=1e-5)
+
+
+def test_same_settings_give_identical_metrics_and_weights_on_cpu():
+    def run():
+        s = copy.deepcopy(SETTINGS)
+        s["curriculum"]["stage_budget"] = 150
+        tr = Trainer(s, seed=3, stages=stages(Stage("add_2x2", "add", (2, 2))), device=torch.device("cpu"), log=lambda m: None)
+        tr.run(checkpoint=None, log_every=25)
+        return tr
+
+    a, b = run(), run()
+    for name, df in a.frames().items():
+        pd.testing.assert_frame_equal(
+            df.drop(columns=["wall_time_s"], errors="ignore"), b.frames()[name].drop(columns=["wall_time_s"], errors="ignore")
+        )
+    sa, sb = a.model.state_dict(), b.model.state_dict()
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
