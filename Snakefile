@@ -17,6 +17,7 @@ wildcard_constraints:
     stage="[A-Za-z0-9_]+",
     fmt=r"carry[01]-commas[01]-commute[01]-mixed[01]",
     ablation="[A-Za-z0-9_]+",
+    experiment="|".join(MINIMAL_EXPERIMENTS),
 
 
 include: "rules/data.smk"
@@ -24,6 +25,7 @@ include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/aggregate.smk"
 include: "rules/figures.smk"
+include: "rules/minimal.smk"
 
 
 rule all:
@@ -33,4 +35,6 @@ rule all:
         curricula=expand("results/curriculum_{variant}.pdf", variant=RUN_VARIANTS),
         failures="results/failures.pdf",
         summary="results/summary.md",
+        minimal=expand("results/minimal_model_{experiment}.pdf", experiment=MINIMAL_EXPERIMENTS),
+        minimal_summary="results/minimal_model_summary.md",
     default_target: True

@@ -26,6 +26,7 @@ ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
 SPLITS = ["train", "valid", "test", "commute"]
+MINIMAL_EXPERIMENTS = ["dynamics", "batch_size", "weight_decay", "dimension"]
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"
 

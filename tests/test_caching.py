@@ -16,6 +16,7 @@ EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", "
 FIGURE_JOBS = (
     {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
     | {("plot_curriculum", f"variant={v}") for v in VARIANTS}
+    | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension")}
     | {("plot_failures", ""), ("all", "")}
 )
 
@@ -118,3 +119,10 @@ def test_a_variant_outside_a_figure_does_not_touch_it(smoke_tree):
 def test_reordering_keys_in_the_config_is_not_a_change(smoke_tree):
     arg = with_config(smoke_tree, lambda c: None)  # yaml.safe_dump writes the keys sorted
     assert scheduled_jobs(smoke_tree, "all", arg) == set()
+
+
+def test_the_minimal_model_settings_rerun_only_its_branch(smoke_tree):
+    arg = with_config(smoke_tree, lambda c: c["minimal_model"].update(steps=150))
+    experiments = ("dynamics", "batch_size", "weight_decay", "dimension")
+    expected = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected | {("minimal_model_summary", ""), ("all", "")}

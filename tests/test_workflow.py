@@ -85,13 +85,16 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
     pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed")]
     pdfs += [f"curriculum_{v}.pdf" for v in ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on")]
-    pdfs += ["failures.pdf"]
+    pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
     summary = (res / "summary.md").read_text()
     for claim in ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures"):
         assert claim in summary
+    minimal = (res / "minimal_model_summary.md").read_text()
+    for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay"):
+        assert section in minimal
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed"}
     assert {"ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off"} <= set(stats.columns)

@@ -162,3 +162,40 @@ def failure_job(eval_paths: list[str], out: str) -> None:
     from .aggregate import concat
 
     failure_figure(concat(eval_paths), out)
+
+
+def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> None:
+    """The minimal SNR model: dynamics (norms and per-class SNR against step) or a sweep (gap against the knob)."""
+    _theme()
+    if experiment == "dynamics":
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        for col, style, label in (("w_norm", "-", "||W||_F (matrix)"), ("gamma_norm", "--", "||gamma|| (vector)")):
+            sns.lineplot(df, x="step", y=col, units="model_seed", estimator=None, color="0.2", ls=style, lw=0.8, ax=left, label=label)
+        left.set_ylabel("parameter norm")
+        left.set_title("Norms: W settles while gamma keeps moving?", fontsize=8)
+        for col, style, label in (("snr_w", "-", "SNR of W"), ("snr_gamma", "--", "SNR of gamma")):
+            d = df.assign(v=df[col].clip(lower=1e-3))
+            sns.lineplot(d, x="step", y="v", units="model_seed", estimator=None, color="0.2", ls=style, lw=0.8, ax=right, label=label)
+        right.set_yscale("log")
+        right.set_ylabel("gradient SNR per coordinate (clipped at 1e-3)")
+        right.set_title("Per-class gradient signal-to-noise", fontsize=8)
+        for ax in (left, right):
+            ax.set_xlabel("AdamW step")
+    else:
+        knob = {"batch_size": "batch_size", "weight_decay": "weight_decay", "dimension": "d"}[experiment]
+        runs = df.groupby([knob, "model_seed"], as_index=False)["gap"].first()
+        fig, ax = plt.subplots(figsize=(5, 3.6))
+        sns.pointplot(runs, x=knob, y="gap", color="0.2", errorbar=("sd", 1), capsize=0.1, ax=ax, label="mean over seeds (bar: sd)")
+        sns.stripplot(runs, x=knob, y="gap", color="0.55", marker="s", size=4, ax=ax, label="one seed")
+        ax.axhline(0, color="0.5", lw=0.6)
+        ax.set_ylabel("SNR gap log10(SNR gamma / SNR W)")
+        ax.set_xlabel({"batch_size": "batch size", "weight_decay": "weight decay", "d": "dimension d"}[knob])
+        ax.set_title(f"Minimal model: SNR gap against {ax.get_xlabel()}", fontsize=8)
+    _save(fig, out)
+
+
+def minimal_job(experiment: str, path: str, out: str) -> None:
+    """Job entry point: results/minimal_model_<experiment>.pdf."""
+    from .io import read_parquet
+
+    minimal_figure(experiment, read_parquet(path), out)

@@ -1,0 +1,60 @@
+# The minimal SNR model: its own small branch of the DAG (CPU seconds), independent of the transformer runs.
+
+
+localrules:
+    minimal_model_summary,
+
+
+rule minimal_model:
+    input:
+        code=pkg("io", "config", "progress", "minimal"),
+    output:
+        "results/minimal_model/{experiment}.parquet",
+    params:
+        settings=canon(config["minimal_model"]),
+    log:
+        "results/logs/minimal_model/{experiment}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/minimal_model.py"
+
+
+rule plot_minimal_model:
+    input:
+        code=pkg("io", "plots"),
+        data="results/minimal_model/{experiment}.parquet",
+    output:
+        report("results/minimal_model_{experiment}.pdf", category="Minimal SNR model", caption="../report/minimal.rst"),
+    log:
+        "results/logs/plot_minimal_model/{experiment}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_minimal_model.py"
+
+
+rule minimal_model_summary:
+    input:
+        code=pkg("io", "progress", "minimal"),
+        data=expand("results/minimal_model/{experiment}.parquet", experiment=MINIMAL_EXPERIMENTS),
+    output:
+        report("results/minimal_model_summary.md", category="Minimal SNR model", caption="../report/minimal.rst"),
+    log:
+        "results/logs/minimal_model_summary.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/minimal_model_summary.py"
