@@ -164,18 +164,25 @@ def failure_job(eval_paths: list[str], out: str) -> None:
     failure_figure(concat(eval_paths), out)
 
 
+def _per_seed(ax, df: pd.DataFrame, col: str, style: str, label: str) -> None:
+    """One line per seed, one legend entry per quantity."""
+    for i, (_, d) in enumerate(df.groupby("model_seed")):
+        ax.plot(d["step"], d[col], color="0.2", ls=style, lw=0.8, label=label if i == 0 else None)
+
+
 def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> None:
     """The minimal SNR model: dynamics (norms and per-class SNR against step) or a sweep (gap against the knob)."""
     _theme()
     if experiment == "dynamics":
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
         for col, style, label in (("w_norm", "-", "||W||_F (matrix)"), ("gamma_norm", "--", "||gamma|| (vector)")):
-            sns.lineplot(df, x="step", y=col, units="model_seed", estimator=None, color="0.2", ls=style, lw=0.8, ax=left, label=label)
+            _per_seed(left, df, col, style, label)
         left.set_ylabel("parameter norm")
         left.set_title("Norms: W settles while gamma keeps moving?", fontsize=8)
         for col, style, label in (("snr_w", "-", "SNR of W"), ("snr_gamma", "--", "SNR of gamma")):
-            d = df.assign(v=df[col].clip(lower=1e-3))
-            sns.lineplot(d, x="step", y="v", units="model_seed", estimator=None, color="0.2", ls=style, lw=0.8, ax=right, label=label)
+            _per_seed(right, df.assign(**{col: df[col].clip(lower=1e-3)}), col, style, label)
+        for ax in (left, right):
+            ax.legend(fontsize=7)
         right.set_yscale("log")
         right.set_ylabel("gradient SNR per coordinate (clipped at 1e-3)")
         right.set_title("Per-class gradient signal-to-noise", fontsize=8)
