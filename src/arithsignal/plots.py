@@ -54,7 +54,8 @@ def _steps_panel(ax, grads: pd.DataFrame, stats: pd.DataFrame, ablation: dict, s
         ax.scatter(med.index.map(x_of) + offset, med.values, marker="_", s=300, color=st["color"], zorder=2)
     ymax = grads["steps"].max() if len(grads) else 1
     for _, r in stats.iterrows():
-        ax.text(x_of[r["stage"]], ymax * 1.6, r["ratio_text"], ha="center", va="bottom", fontsize=6)
+        label = r["ratio_text"].replace("undefined (both medians censored)", "both sides\ncensored").replace(" [", "\n[")
+        ax.text(x_of[r["stage"]], ymax * 1.4, label, ha="center", va="bottom", fontsize=6)
     ax.set_xticks(range(len(stage_order)), stage_order)
     ax.set_yscale("log")
     ax.set_ylim(top=ymax * 4)
