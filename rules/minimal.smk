@@ -2,6 +2,7 @@
 
 
 localrules:
+    plot_minimal_model,
     minimal_model_summary,
 
 
