@@ -1,0 +1,199 @@
+"""Side-by-side benchmarks, reported as ratios (this machine is shared and noisy: medians over interleaved repeats).
+
+    python benchmarks/bench.py [--quick] [--out benchmarks/results.csv]
+
+1. training throughput of the project's training step vs a plain nanoGPT-style reference loop
+   written here (nn.Linear attention with scaled_dot_product_attention, AdamW, fp32), same model
+   shape, batch and sequence length; default and paper preset shapes;
+2. evaluation decoding: batched greedy decoding with the KV cache vs re-forwarding the whole
+   sequence per token, at the paper preset's longest scratchpad (4x4 multiplication);
+3. graduation-check overhead: share of training wall time spent in windows, default preset.
+
+Peak memory of real training jobs is in Snakemake's benchmark files (results/benchmarks/train/*.tsv, max_rss).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+
+from arithsignal.datasets import DataSettings, Stage, build_stage  # noqa: E402
+from arithsignal.decoding import greedy_decode  # noqa: E402
+from arithsignal.formats import VOCAB, Factors  # noqa: E402
+from arithsignal.train import Trainer, make_batch, tensorise  # noqa: E402
+
+
+class RefBlock(nn.Module):
+    def __init__(self, d: int, h: int):
+        super().__init__()
+        self.h = h
+        self.ln1, self.ln2 = nn.LayerNorm(d), nn.LayerNorm(d)
+        self.qkv, self.proj = nn.Linear(d, 3 * d), nn.Linear(d, d)
+        self.fc, self.out = nn.Linear(d, 4 * d), nn.Linear(4 * d, d)
+
+    def forward(self, x):
+        B, T, C = x.shape
+        q, k, v = self.qkv(self.ln1(x)).split(C, dim=2)
+        q, k, v = (t.view(B, T, self.h, C // self.h).transpose(1, 2) for t in (q, k, v))
+        y = F.scaled_dot_product_attention(q, k, v, is_causal=True).transpose(1, 2).reshape(B, T, C)
+        x = x + self.proj(y)
+        return x + self.out(F.gelu(self.fc(self.ln2(x))))
+
+
+class RefGPT(nn.Module):
+    """The plain reference: nanoGPT's structure, nothing else."""
+
+    def __init__(self, vocab: int, block: int, n_layer: int, n_head: int, d: int):
+        super().__init__()
+        self.tok, self.pos = nn.Embedding(vocab, d), nn.Embedding(block, d)
+        self.blocks = nn.Sequential(*[RefBlock(d, n_head) for _ in range(n_layer)])
+        self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
+
+    def forward(self, idx):
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        return self.head(self.ln(self.blocks(x)))
+
+
+def preset(name: str) -> dict:
+    path = {"default": ROOT / "config.yaml", "paper": ROOT / "presets/paper.yaml"}[name]
+    return yaml.safe_load(path.read_text())
+
+
+def stage_tensors(cfg: dict, stage: dict, n: int = 2000):
+    data = DataSettings(**{**cfg["data"], "train_size": n, "valid_size": 200, "test_size": 100})
+    fr = build_stage(Stage.from_config(stage), Factors(carry_mask=True, commas=True), data)
+    return fr, tensorise(stage["name"], fr["train"], fr["valid"])
+
+
+def settings_of(cfg: dict) -> dict:
+    return {k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}
+
+
+def time_it(fn, steps: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(steps):
+        fn()
+    return (time.perf_counter() - t0) / steps
+
+
+def bench_training(name: str, steps: int, repeats: int) -> list[dict]:
+    cfg = preset(name)
+    stage = cfg["stages"][-1]  # the longest sequences of the preset
+    _, st = stage_tensors(cfg, stage)
+    s = settings_of(cfg)
+    m, o = s["model"], s["optim"]
+    trainer = Trainer(s, 0, [st], torch.device("cpu"), log=lambda msg: None)
+    ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"])
+    ref_opt = torch.optim.AdamW(ref.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+    gen = torch.Generator().manual_seed(0)
+    x, y, _ = make_batch([st], 0, o["batch_size"], 0.0, gen)  # the reference trains on the same shape
+
+    def ref_step():
+        loss = F.cross_entropy(ref(x).reshape(-1, len(VOCAB)), y.reshape(-1), ignore_index=-100)
+        ref_opt.zero_grad(set_to_none=True)
+        loss.backward()
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), o["grad_clip"])
+        ref_opt.step()
+
+    for _ in range(3):  # warm up both
+        trainer.train_step()
+        ref_step()
+    ours, theirs = [], []
+    for _ in range(repeats):  # interleaved, so drift in machine load hits both
+        ours.append(time_it(trainer.train_step, steps))
+        theirs.append(time_it(ref_step, steps))
+    tokens = int((x != 0).sum())
+    a, b = statistics.median(ours), statistics.median(theirs)
+    return [{"benchmark": f"training_{name}", "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
+             "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "batch": o["batch_size"], "seq_len": x.shape[1]}]  # fmt: skip
+
+
+def bench_decoding(repeats: int, n: int) -> list[dict]:
+    cfg = preset("paper")
+    stage = next(s for s in cfg["stages"] if s["name"] == "mul_4x4")
+    fr, _ = stage_tensors(cfg, stage, n=n)
+    m = settings_of(cfg)["model"]
+    torch.manual_seed(0)
+    from arithsignal.model import GPT, ModelConfig
+
+    model = GPT(ModelConfig(vocab_size=len(VOCAB), **m)).eval()
+    with torch.no_grad():  # an untrained model may stop at once; silence the end marker to decode full length
+        model.tok_emb.weight[VOCAB.index("$")] = -10 * model.tok_emb.weight.mean(0) - 1.0
+    prompts = fr["test"]["prompt"].tolist()[:n]
+    max_new = max(map(len, fr["test"]["completion"]))
+    fast, slow = [], []
+    out_fast = out_slow = None
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        out_fast, _, _ = greedy_decode(model, prompts, max_new, use_cache=True)
+        fast.append(time.perf_counter() - t0)
+        t0 = time.perf_counter()
+        out_slow, _, _ = greedy_decode(model, prompts, max_new, use_cache=False)
+        slow.append(time.perf_counter() - t0)
+    assert out_fast == out_slow, "the KV cache changed the greedy outputs"
+    a, b = statistics.median(fast), statistics.median(slow)
+    mean_len = sum(map(len, out_fast)) / len(out_fast)
+    return [{"benchmark": "decoding_kv_cache_paper_mul_4x4", "ours_s": a, "reference_s": b, "speedup": b / a,
+             "problems_per_s": len(prompts) / a, "mean_generated_tokens": mean_len, "problems": len(prompts)}]  # fmt: skip
+
+
+def bench_graduation_overhead(steps_per_window_group: int) -> list[dict]:
+    cfg = preset("default")
+    stage = next(s for s in cfg["stages"] if s["name"] == "mul_2x2")
+    _, st = stage_tensors(cfg, stage)
+    s = settings_of(cfg)
+    trainer = Trainer(s, 0, [st], torch.device("cpu"), log=lambda msg: None)
+    every = s["graduation"]["window_every"]
+    train_t = window_t = 0.0
+    for _ in range(steps_per_window_group):
+        t0 = time.perf_counter()
+        for _ in range(every):
+            trainer.train_step()
+        t1 = time.perf_counter()
+        trainer.window_check()
+        t2 = time.perf_counter()
+        train_t += t1 - t0
+        window_t += t2 - t1
+    return [{"benchmark": "graduation_overhead_default", "window_share": window_t / (train_t + window_t),
+             "window_s": window_t / steps_per_window_group, "steps_between_windows": every}]  # fmt: skip
+
+
+def main() -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke check of the script)")
+    p.add_argument("--out", default=str(ROOT / "benchmarks/results.csv"))
+    args = p.parse_args()
+    torch.set_num_threads(1)  # as the workflow's training jobs
+    q = args.quick
+    rows = []
+    rows += bench_training("default", steps=5 if q else 30, repeats=3 if q else 5)
+    rows += bench_training("paper", steps=2 if q else 5, repeats=3)
+    rows += bench_decoding(repeats=1 if q else 3, n=32 if q else 128)
+    rows += bench_graduation_overhead(2 if q else 5)
+    df = pd.DataFrame(rows)
+    df.insert(0, "date", time.strftime("%Y-%m-%d"))
+    df.insert(1, "torch", torch.__version__)
+    df.insert(2, "threads", torch.get_num_threads())
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    df.to_csv(args.out, index=False)
+    with pd.option_context("display.width", 200, "display.max_columns", 20):
+        print(df.drop(columns=["date", "torch"]).to_string(index=False, float_format=lambda v: f"{v:.4g}" if not math.isnan(v) else ""))
+    print(f"written to {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
