@@ -1,5 +1,6 @@
 """Only changed stages rerun: change one thing in a finished smoke tree, dry-run, compare the exact job set."""
 
+import contextlib
 from pathlib import Path
 
 import pytest
@@ -47,20 +48,15 @@ def with_config(tree: Path, change) -> str:
     return f"--configfile={path}"
 
 
+@contextlib.contextmanager
 def edited(path: Path):
-    """Context manager: append a comment to a module, restore it byte for byte afterwards."""
-    import contextlib
-
-    @contextlib.contextmanager
-    def cm():
-        original = path.read_bytes()
-        path.write_bytes(original + b"\n# an edit\n")
-        try:
-            yield
-        finally:
-            path.write_bytes(original)
-
-    return cm()
+    """Append a comment to a module; restore it byte for byte afterwards."""
+    original = path.read_bytes()
+    path.write_bytes(original + b"\n# an edit\n")
+    try:
+        yield
+    finally:
+        path.write_bytes(original)
 
 
 def test_nothing_changed_nothing_to_do(smoke_tree):
