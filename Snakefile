@@ -32,7 +32,7 @@ rule all:
     input:
         metrics=expand("results/metrics/{table}.parquet", table=METRIC_TABLES),
         ablations=expand("results/ablation_{ablation}.pdf", ablation=ABLATIONS),
-        curricula=expand("results/curriculum_{variant}.pdf", variant=RUN_VARIANTS),
+        progress=expand("results/progress_{variant}.pdf", variant=RUN_VARIANTS),
         failures="results/failures.pdf",
         summary="results/summary.md",
         minimal=expand("results/minimal_model_{experiment}.pdf", experiment=MINIMAL_EXPERIMENTS),

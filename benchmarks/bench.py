@@ -3,21 +3,27 @@
     python benchmarks/bench.py [--quick] [--out benchmarks/results.csv]
 
 1. training throughput of the project's training step vs a plain nanoGPT-style reference loop
-   written here (nn.Linear attention with scaled_dot_product_attention, AdamW, fp32), same model
-   shape, batch and sequence length; default and paper preset shapes;
+   written here (nn.Linear attention with scaled_dot_product_attention, AdamW, fp32, batches padded
+   to their longest row), same model shape, batch size and batches; default and paper preset
+   shapes, at the preset's last stage replaying the earlier ones, as training sees it;
 2. evaluation decoding: batched greedy decoding with the KV cache vs re-forwarding the whole
    sequence per token, at the paper preset's longest scratchpad (4x4 multiplication);
-3. graduation-check overhead: share of training wall time spent in windows, default preset.
-
-Peak memory of real training jobs is in Snakemake's benchmark files (results/benchmarks/train/*.tsv, max_rss).
+3. graduation-check and progress-measure overhead: shares of training wall time, default preset;
+4. workflow overhead: a dry run of this checkout's workflow, Snakemake's own cost per (no-op)
+   job, and the Python start-up (imports) of a training job;
+5. peak memory (high-water RSS) of a fresh process training each preset's last stage.
 """
 
 from __future__ import annotations
 
 import argparse
 import math
+import os
+import shutil
 import statistics
+import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -82,6 +88,15 @@ def settings_of(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}
 
 
+def last_stage_trainer(name: str, n: int = 500) -> Trainer:
+    """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it."""
+    cfg = preset(name)
+    stages = [stage_tensors(cfg, st, n)[1] for st in cfg["stages"]]
+    trainer = Trainer(settings_of(cfg), 0, stages, torch.device("cpu"), log=lambda msg: None)
+    trainer.stage = len(stages) - 1
+    return trainer
+
+
 def time_it(fn, steps: int) -> float:
     t0 = time.perf_counter()
     for _ in range(steps):
@@ -90,19 +105,16 @@ def time_it(fn, steps: int) -> float:
 
 
 def bench_training(name: str, steps: int, repeats: int) -> list[dict]:
-    cfg = preset(name)
-    stage = cfg["stages"][-1]  # the longest sequences of the preset
-    _, st = stage_tensors(cfg, stage)
-    s = settings_of(cfg)
-    m, o = s["model"], s["optim"]
-    trainer = Trainer(s, 0, [st], torch.device("cpu"), log=lambda msg: None)
+    trainer = last_stage_trainer(name)
+    s = trainer.s
+    m, o, c = s["model"], s["optim"], s["curriculum"]
     ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"])
     ref_opt = torch.optim.AdamW(ref.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
-    gen = torch.Generator().manual_seed(0)
-    x, y, _ = make_batch([st], 0, o["batch_size"], 0.0, gen)  # the reference trains on the same shape
+    gen = torch.Generator().manual_seed(0)  # the reference draws batches from the same distribution
 
     def ref_step():
-        loss = F.cross_entropy(ref(x).reshape(-1, len(VOCAB)), y.reshape(-1), ignore_index=-100)
+        b = make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen)
+        loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
         ref_opt.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(ref.parameters(), o["grad_clip"])
@@ -115,10 +127,13 @@ def bench_training(name: str, steps: int, repeats: int) -> list[dict]:
     for _ in range(repeats):  # interleaved, so drift in machine load hits both
         ours.append(time_it(trainer.train_step, steps))
         theirs.append(time_it(ref_step, steps))
-    tokens = int((x != 0).sum())
+    sample = [make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen) for _ in range(50)]
+    tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
+    padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
     a, b = statistics.median(ours), statistics.median(theirs)
     return [{"benchmark": f"training_{name}", "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
-             "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "batch": o["batch_size"], "seq_len": x.shape[1]}]  # fmt: skip
+             "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
+             "batch": o["batch_size"], "padding_share": 1 - tokens / padded}]  # fmt: skip
 
 
 def bench_decoding(repeats: int, n: int) -> list[dict]:
@@ -150,25 +165,90 @@ def bench_decoding(repeats: int, n: int) -> list[dict]:
              "problems_per_s": len(prompts) / a, "mean_generated_tokens": mean_len, "problems": len(prompts)}]  # fmt: skip
 
 
-def bench_graduation_overhead(steps_per_window_group: int) -> list[dict]:
-    cfg = preset("default")
-    stage = next(s for s in cfg["stages"] if s["name"] == "mul_2x2")
-    _, st = stage_tensors(cfg, stage)
-    s = settings_of(cfg)
-    trainer = Trainer(s, 0, [st], torch.device("cpu"), log=lambda msg: None)
-    every = s["graduation"]["window_every"]
-    train_t = window_t = 0.0
-    for _ in range(steps_per_window_group):
+def _share_of_training(trainer: Trainer, every: int, extra, groups: int) -> tuple[float, float]:
+    """Share of wall time spent in ``extra`` run after every ``every`` training steps, and its seconds per call."""
+    train_t = extra_t = 0.0
+    for _ in range(groups):
         t0 = time.perf_counter()
         for _ in range(every):
             trainer.train_step()
         t1 = time.perf_counter()
-        trainer.window_check()
-        t2 = time.perf_counter()
+        extra()
+        extra_t += time.perf_counter() - t1
         train_t += t1 - t0
-        window_t += t2 - t1
-    return [{"benchmark": "graduation_overhead_default", "window_share": window_t / (train_t + window_t),
-             "window_s": window_t / steps_per_window_group, "steps_between_windows": every}]  # fmt: skip
+    return extra_t / (train_t + extra_t), extra_t / groups
+
+
+def bench_graduation_overhead(groups: int) -> list[dict]:
+    trainer = last_stage_trainer("default")
+    every = trainer.s["graduation"]["window_every"]
+    share, secs = _share_of_training(trainer, every, trainer.window_check, groups)
+    return [{"benchmark": "graduation_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
+
+
+def bench_progress_overhead(groups: int) -> list[dict]:
+    """The progress measures at the default preset's interval (the train step includes their update-share snapshot)."""
+    trainer = last_stage_trainer("default")
+    every = trainer.s["train"]["progress_every"]
+    share, secs = _share_of_training(trainer, every, trainer.measure_progress, groups)
+    return [{"benchmark": "progress_measures_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
+
+
+PEAK_MEMORY_JOB = """
+import sys, torch
+sys.path.insert(0, {bench!r})
+import bench
+torch.set_num_threads(1)
+trainer = bench.last_stage_trainer({name!r}, n={n})
+for _ in range({steps}):
+    trainer.train_step()
+trainer.measure_progress()
+trainer.window_check()
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
+"""
+
+
+def bench_peak_memory(name: str, steps: int) -> list[dict]:
+    """Peak RSS of a fresh process that trains the preset's last stage (with replay), measures progress and runs a window."""
+    n = preset(name)["data"]["train_size"]
+    code = PEAK_MEMORY_JOB.format(bench=str(ROOT / "benchmarks"), name=name, n=n, steps=steps)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [{"benchmark": f"peak_memory_{name}", "peak_rss_mb": int(out.stdout.split()[-1]) / 1024, "steps": steps}]
+
+
+def _snakemake(args: list[str], cwd: Path) -> float:
+    t0 = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, check=True, capture_output=True)
+    return time.perf_counter() - t0
+
+
+def bench_workflow(jobs: int, repeats: int) -> list[dict]:
+    """Dry run of this checkout's workflow, Snakemake's cost per job, and a job's Python start-up."""
+    rows = []
+    dry = [_snakemake(["-n", "all"], ROOT) for _ in range(repeats)]
+    done = len(list((ROOT / "results/runs").glob("*/seed*/model.pt")))
+    rows.append({"benchmark": "workflow_dry_run", "seconds": statistics.median(dry), "finished_runs_in_tree": done})
+    with tempfile.TemporaryDirectory() as tmp:  # the scheduler's own cost: jobs that do nothing
+        Path(tmp, "Snakefile").write_text(
+            f"rule all:\n    input: expand('out/{{i}}.txt', i=range({jobs}))\n"
+            "rule one:\n    output: 'out/{i}.txt'\n    shell: 'touch {output}'\n"
+        )
+        per_job = []
+        for _ in range(repeats):
+            shutil.rmtree(Path(tmp, "out"), ignore_errors=True)
+            per_job.append(_snakemake(["--cores", "1", "--quiet"], Path(tmp)) / jobs)
+    rows.append({"benchmark": "snakemake_per_job", "seconds": statistics.median(per_job), "jobs": jobs})
+    start = [_python_start(["arithsignal.train"]) for _ in range(repeats)]
+    rows.append({"benchmark": "job_python_startup_train", "seconds": statistics.median(start)})
+    return rows
+
+
+def _python_start(modules: list[str]) -> float:
+    t0 = time.perf_counter()
+    env = {**os.environ, "PYTHONPATH": str(ROOT / "src")}
+    subprocess.run([sys.executable, "-c", "; ".join(f"import {m}" for m in modules)], check=True, env=env)
+    return time.perf_counter() - t0
 
 
 def main() -> int:
@@ -180,9 +260,13 @@ def main() -> int:
     q = args.quick
     rows = []
     rows += bench_training("default", steps=5 if q else 30, repeats=3 if q else 5)
-    rows += bench_training("paper", steps=2 if q else 5, repeats=3)
+    rows += bench_training("paper", steps=2 if q else 3, repeats=3)
     rows += bench_decoding(repeats=1 if q else 3, n=32 if q else 128)
     rows += bench_graduation_overhead(2 if q else 5)
+    rows += bench_progress_overhead(2 if q else 5)
+    rows += bench_peak_memory("default", steps=20)
+    rows += bench_peak_memory("paper", steps=2 if q else 5)
+    rows += bench_workflow(jobs=20 if q else 50, repeats=1 if q else 3)
     df = pd.DataFrame(rows)
     df.insert(0, "date", time.strftime("%Y-%m-%d"))
     df.insert(1, "torch", torch.__version__)

@@ -3,7 +3,7 @@
 
 localrules:
     plot_ablation,
-    plot_curriculum,
+    plot_progress,
     plot_failures,
 
 
@@ -31,15 +31,16 @@ rule plot_ablation:
         "../workflow_scripts/plot_ablation.py"
 
 
-rule plot_curriculum:
+rule plot_progress:
     input:
         code=pkg("io", "config", "aggregate", "stats", "plots"),
         logs=lambda w: run_files("train_log.parquet", [w.variant]),
+        windows=lambda w: run_files("windows.parquet", [w.variant]),
         graduations=lambda w: run_files("graduations.parquet", [w.variant]),
     output:
-        report("results/curriculum_{variant}.pdf", category="Curriculum", subcategory="{variant}", caption="../report/curriculum.rst"),
+        report("results/progress_{variant}.pdf", category="Progress", subcategory="{variant}", caption="../report/progress.rst"),
     log:
-        "results/logs/plot_curriculum/{variant}.log",
+        "results/logs/plot_progress/{variant}.log",
     threads: 1
     resources:
         mem_mb=2000,
@@ -47,7 +48,7 @@ rule plot_curriculum:
     conda:
         "../envs/plot.yaml"
     script:
-        "../workflow_scripts/plot_curriculum.py"
+        "../workflow_scripts/plot_progress.py"
 
 
 rule plot_failures:

@@ -16,7 +16,7 @@ ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed"], "carry_off"
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 FIGURE_JOBS = (
     {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
-    | {("plot_curriculum", f"variant={v}") for v in VARIANTS}
+    | {("plot_progress", f"variant={v}") for v in VARIANTS}
     | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension")}
     | {("plot_failures", ""), ("all", "")}
 )
@@ -31,7 +31,7 @@ def after_runs_of(*variants):
     ablations = {a for v in variants for a in ABLATIONS_OF[v]}
     return (
         {(r, f"ablation={a}") for a in ablations for r in ("ablation_stats", "plot_ablation")}
-        | {("plot_curriculum", f"variant={v}") for v in variants}
+        | {("plot_progress", f"variant={v}") for v in variants}
         | EVERYTHING_AFTER_RUNS
     )
 

@@ -40,6 +40,7 @@ BAD = [
     ("budget_below_one_window_run", lambda c: c["curriculum"].update(stage_budget=10), "stage_budget"),
     ("ablation_unknown_variant", lambda c: c["ablations"][0].update(off_variant="nope"), "off_variant"),
     ("longer_operand_second", lambda c: c["stages"][1].update(digits=[1, 2]), "stages[1]"),
+    ("one_microbatch", lambda c: c["train"].update(snr_microbatches=1), "snr_microbatches"),
 ]
 
 
@@ -73,6 +74,8 @@ SEMANTIC = [
     ("ablation_wrong_direction", lambda c: c["ablations"][0].update(on_variant="carry_off", off_variant="baseline"), "carry_mask=true"),
     ("budget_below_one_window_run", lambda c: c["curriculum"].update(stage_budget=10), "stage_budget"),
     ("heads_do_not_divide", lambda c: c["model"].update(n_head=3), "n_head"),
+    ("progress_off_the_log_grid", lambda c: c["train"].update(progress_every=c["train"]["log_every"] + 1), "progress_every"),
+    ("microbatches_do_not_divide", lambda c: c["train"].update(snr_microbatches=5), "snr_microbatches"),
 ]
 
 

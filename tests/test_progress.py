@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from arithsignal.progress import gradient_snr, noise_scale
+from arithsignal.progress import gradient_snr, noise_scale, noise_scale_microbatches
 
 
 def test_gradient_snr_recovers_known_signal_and_noise():
@@ -41,11 +41,26 @@ def test_noise_scale_recovers_b_simple():
     assert trace / g_sq == pytest.approx(true_b, rel=0.06)
 
 
+def test_noise_scale_from_microbatches_recovers_b_simple():
+    rng = np.random.default_rng(3)
+    p, sigma, k, b = 300, 1.0, 4, 16
+    g = rng.normal(0, 0.1, p)
+    true_b = p * sigma**2 / (g @ g)
+    est = [noise_scale_microbatches(g + rng.normal(0, sigma / np.sqrt(b), (k, p)), b) for _ in range(2000)]
+    g_sq = np.mean([e["g_sq"] for e in est])
+    trace = np.mean([e["trace_sigma"] for e in est])
+    assert g_sq == pytest.approx(g @ g, rel=0.05)
+    assert trace == pytest.approx(p * sigma**2, rel=0.02)
+    assert trace / g_sq == pytest.approx(true_b, rel=0.06)
+
+
 def test_estimators_refuse_bad_input():
     with pytest.raises(ValueError):
         gradient_snr(np.ones((1, 3)))
     with pytest.raises(ValueError):
         noise_scale(np.ones(3), 8, np.ones(3), 8)
+    with pytest.raises(ValueError):
+        noise_scale_microbatches(np.ones((1, 3)), 8)
 
 
 def test_minimal_model_logs_at_the_configured_interval_and_learns():

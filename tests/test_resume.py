@@ -12,6 +12,8 @@ import torch
 import yaml
 from conftest import copy_workflow, load_yaml, snakemake
 
+from arithsignal.train import TIMING_COLUMNS
+
 pytestmark = pytest.mark.workflow
 
 TARGET = "results/runs/baseline/seed0/graduations.parquet"
@@ -31,7 +33,7 @@ def slow_smoke(root):
 def tables(root):
     out = {}
     for name in ("train_log", "windows", "graduations"):
-        out[name] = pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=["wall_time_s"], errors="ignore")
+        out[name] = pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=TIMING_COLUMNS, errors="ignore")
     return out
 
 

@@ -16,6 +16,8 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE, copy_workflow
 
+from arithsignal.train import TIMING_COLUMNS
+
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import Cluster, ClusterUnavailable, install  # noqa: E402
 
@@ -89,8 +91,8 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval")]
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     for table in tables:
-        a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=["wall_time_s"], errors="ignore")
-        b = pd.read_parquet(root / "results" / table).drop(columns=["wall_time_s"], errors="ignore")
+        a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=TIMING_COLUMNS, errors="ignore")
+        b = pd.read_parquet(root / "results" / table).drop(columns=TIMING_COLUMNS, errors="ignore")
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
 
 

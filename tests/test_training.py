@@ -7,15 +7,15 @@ import pytest
 import torch
 
 from arithsignal.datasets import DataSettings, Stage, build_stage
-from arithsignal.formats import Factors
-from arithsignal.train import GraduationTracker, Trainer, make_batch, tensorise
+from arithsignal.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
+from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, GraduationTracker, Trainer, make_batch, tensorise
 
 SETTINGS = {
     "model": {"n_layer": 1, "n_head": 2, "d_model": 48, "block_size": 40, "dropout": 0.0},
     "optim": {"lr": 0.003, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.99, "grad_clip": 1.0, "warmup_steps": 20, "batch_size": 32},
     "curriculum": {"replay_share": 0.25, "stage_budget": 1500},
     "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50},
-    "train": {"log_every": 25, "checkpoint_every": 100},
+    "train": {"log_every": 25, "checkpoint_every": 100, "progress_every": 25, "snr_microbatches": 4, "update_threshold": 0.1},
 }
 DATA = DataSettings(seed=1, train_size=400, valid_size=50, test_size=20, mixed_share=0.5)
 
@@ -43,7 +43,7 @@ def test_graduation_needs_consecutive_windows():
 
 def test_smallest_stage_graduates_for_real_under_the_rule():
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
-    tr.run(checkpoint=None, log_every=25)
+    tr.run(checkpoint=None)
     g = tr.frames()["graduations"]
     w = tr.frames()["windows"]
     assert bool(g["graduated"].iat[0]), g
@@ -72,18 +72,26 @@ def test_stage_not_graduating_is_censored_at_its_budget():
 def test_replay_share_of_the_batch_comes_from_earlier_stages():
     st = stages(Stage("add_1x1", "add", (1, 1)), Stage("mul_2x2", "mul", (2, 2)))
     gen = torch.Generator().manual_seed(0)
-    x, y, is_answer = make_batch(st, current=1, batch_size=40, replay_share=0.25, gen=gen)
-    prompts = ["".join("#0123456789+-*=;,CPSA$"[i] for i in row) for row in x.tolist()]
+    b = make_batch(st, current=1, batch_size=40, replay_share=0.25, gen=gen)
+    prompts = ["".join(VOCAB[i] for i in row) for row in b.x.tolist()]
     assert sum("+" in p for p in prompts) == 10
-    # loss only on completion tokens: nothing before '=' is a target
-    for row, tgt in zip(x.tolist(), y.tolist(), strict=True):
-        eq = row.index(14)  # '='
-        assert all(t == -100 for t in tgt[:eq])
-        assert tgt[eq] != -100
-    # answer tokens: targets from the answer marker "A" (id 20) on; target i is the token at position i + 1
-    for row, tgt, ans in zip(x.tolist(), y.tolist(), is_answer.tolist(), strict=True):
-        a_pos = len(row) - 1 - row[::-1].index(20)
-        assert [i for i, f in enumerate(ans) if f] == [i for i in range(a_pos - 1, len(tgt)) if tgt[i] != -100]
+    for row, tgt, role, real in zip(b.x.tolist(), b.y.tolist(), b.role.tolist(), b.real.tolist(), strict=True):
+        full = "".join(VOCAB[i] for i in row).rstrip("#").rstrip("$") + "$"  # the longest row's "$" is only a target
+        n, eq = len(full) - 1, full.index("=")  # n inputs per problem
+        # loss only on completion tokens: nothing before '=' is a target, everything after it up to "$" is
+        assert all(t == -100 for t in tgt[:eq]) and all(t != -100 for t in tgt[eq:n]) and all(t == -100 for t in tgt[n:])
+        assert real == [i < n for i in range(len(row))]  # padding and the end marker are not inputs
+        # roles of the targets: target i is the token at position i + 1
+        assert role[eq:n] == completion_roles(full[eq + 1 :])
+        assert set(role[:eq]) <= {ROLE_NONE} and set(role[n:]) <= {ROLE_NONE}
+
+
+def test_token_roles_mark_answer_carry_and_scratchpad():
+    _, c = render(47, "mul", 38, Factors(carry_mask=True))
+    assert c == "P376;P1410;C0000;S1786;A1786$"
+    assert "".join(".sca"[r] for r in completion_roles(c)) == "sssssssssssccccccssssssaaaaaa"
+    _, c = render(47, "add", 38, Factors(carry_mask=False))
+    assert set(completion_roles(c)) == {ROLE_ANSWER}
 
 
 def test_windows_record_what_the_rule_needs():
@@ -114,13 +122,53 @@ def test_same_settings_give_identical_metrics_and_weights_on_cpu():
         s = copy.deepcopy(SETTINGS)
         s["curriculum"]["stage_budget"] = 150
         tr = Trainer(s, seed=3, stages=stages(Stage("add_2x2", "add", (2, 2))), device=torch.device("cpu"), log=lambda m: None)
-        tr.run(checkpoint=None, log_every=25)
+        tr.run(checkpoint=None)
         return tr
 
     a, b = run(), run()
     for name, df in a.frames().items():
         pd.testing.assert_frame_equal(
-            df.drop(columns=["wall_time_s"], errors="ignore"), b.frames()[name].drop(columns=["wall_time_s"], errors="ignore")
+            df.drop(columns=TIMING_COLUMNS, errors="ignore"), b.frames()[name].drop(columns=TIMING_COLUMNS, errors="ignore")
         )
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def _progress_run(progress_every: int, carry_mask: bool = True):
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"]["stage_budget"] = 100
+    s["train"].update(log_every=10, progress_every=progress_every)
+    fr = build_stage(Stage("add_2x2", "add", (2, 2)), Factors(carry_mask=carry_mask), DATA)
+    tr = Trainer(s, seed=5, stages=[tensorise("add_2x2", fr["train"], fr["valid"])], device=torch.device("cpu"), log=lambda m: None)
+    tr.run(checkpoint=None)
+    return tr
+
+
+def test_progress_measures_are_logged_at_the_configured_interval():
+    log = _progress_run(progress_every=30).frames()["train_log"]
+    measured = log[log["grad_snr_matrices"].notna()]
+    assert list(measured["step"]) == [30, 60, 90]
+    assert log.loc[log["step"] % 30 != 0, PROGRESS_COLUMNS].isna().all().all()  # and nowhere else
+    assert (measured[PROGRESS_COLUMNS].notna()).all().all()
+    for c in ("matrices", "vectors"):
+        assert measured[f"update_share_{c}"].between(0, 1).all()
+        assert (measured[f"grad_noise_{c}"] > 0).all()
+    assert (measured["noise_scale_b_simple"] != 0).all()
+    # the cheap measures are in every row; carry-mask tokens are counted on their own
+    every_row = ["answer_token_accuracy", "scratchpad_token_accuracy", "carry_token_accuracy", "carry_loss", "weight_norm_vectors"]
+    assert log[every_row].notna().all().all()
+    assert list(log["step"]) == list(range(10, 101, 10))
+
+
+def test_progress_measures_do_not_change_training():
+    on, off = _progress_run(progress_every=20), _progress_run(progress_every=0)
+    assert off.frames()["train_log"][PROGRESS_COLUMNS].isna().all().all()
+    for name, df in on.frames().items():
+        drop = TIMING_COLUMNS + PROGRESS_COLUMNS
+        pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
+    assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
+
+
+def test_without_a_carry_mask_there_are_no_carry_tokens():
+    log = _progress_run(progress_every=0, carry_mask=False).frames()["train_log"]
+    assert log["carry_token_accuracy"].isna().all() and log["answer_token_accuracy"].notna().all()

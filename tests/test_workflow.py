@@ -21,6 +21,16 @@ SCHEMAS = {
         "clip_fraction",
         "tokens_seen",
         "wall_time_s",
+        "measure_time_s",
+        "answer_token_accuracy",
+        "scratchpad_token_accuracy",
+        "carry_token_accuracy",
+        "weight_norm_matrices",
+        "weight_norm_vectors",
+        "grad_snr_matrices",
+        "grad_snr_vectors",
+        "noise_scale_b_simple",
+        "update_share_matrices",
     },
     "windows": {"step", "stage", "stage_step", "window", "exact_match", "digit_accuracy", "passed", "streak"},
     "eval": {
@@ -69,7 +79,7 @@ def test_every_parquet_file_carries_provenance(smoke_run):
 
 def test_every_rule_logged_to_its_log_file(smoke_run):
     logs = {p.relative_to(smoke_run / "results/logs").parts[0] for p in (smoke_run / "results/logs").rglob("*.log")}
-    expected = {"make_dataset", "train", "evaluate", "aggregate.log", "ablation_stats", "plot_ablation", "plot_curriculum"}
+    expected = {"make_dataset", "train", "evaluate", "aggregate.log", "ablation_stats", "plot_ablation", "plot_progress"}
     assert expected | {"plot_failures.log", "summary.log"} <= logs
     train_log = next((smoke_run / "results/logs/train").rglob("*.log")).read_text()
     assert "steps/s" in train_log and "stage add_1x1" in train_log
@@ -84,7 +94,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
 def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
     pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed")]
-    pdfs += [f"curriculum_{v}.pdf" for v in ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on")]
+    pdfs += [f"progress_{v}.pdf" for v in ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on")]
     pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     for name in pdfs:
         data = (res / name).read_bytes()
@@ -104,5 +114,5 @@ def test_the_report_gathers_every_figure(smoke_run):
     r = snakemake(smoke_run, "--report", "results/report.html", "--configfile=tests/config/smoke.yaml")
     assert r.returncode == 0, r.stderr[-3000:]
     html = (smoke_run / "results/report.html").read_text(errors="replace")
-    for name in ("ablation_carry.pdf", "ablation_commute.pdf", "failures.pdf", "curriculum_baseline.pdf", "summary.md"):
+    for name in ("ablation_carry.pdf", "ablation_commute.pdf", "failures.pdf", "progress_baseline.pdf", "summary.md"):
         assert name in html, name

@@ -61,6 +61,9 @@ def check(config: dict) -> None:
     ab_names = [a["name"] for a in config.get("ablations", [])]
     if len(set(ab_names)) != len(ab_names):
         errors.append(f"ablations: duplicate ablation names in {ab_names}")
+    t = config["train"]
+    if t["progress_every"] % t["log_every"]:
+        errors.append(f"train.progress_every ({t['progress_every']}): must be a multiple of train.log_every ({t['log_every']})")
     for v in config["variants"]:
         cur = effective_settings(config, v["name"]) if v["name"] in names else None
         if cur is None:
@@ -71,6 +74,9 @@ def check(config: dict) -> None:
                 f"curriculum.stage_budget ({budget}, variant {v['name']!r}): smaller than one graduation run of "
                 f"graduation.windows x graduation.window_every = {g['windows'] * g['window_every']} steps"
             )
+        t, bs = cur["train"], cur["optim"]["batch_size"]
+        if bs % t["snr_microbatches"]:
+            errors.append(f"train.snr_microbatches ({t['snr_microbatches']}, variant {v['name']!r}): must divide optim.batch_size ({bs})")
         m = cur["model"]
         if m["d_model"] % m["n_head"]:
             errors.append(f"model.d_model ({m['d_model']}, variant {v['name']!r}): must be divisible by model.n_head ({m['n_head']})")

@@ -199,3 +199,22 @@ def answer_text(completion: str) -> str:
     if i < 0:
         return ""
     return completion[i + 1 :].split(END)[0].replace(",", "")
+
+
+# token roles, for progress measures per kind of token
+ROLE_NONE, ROLE_SCRATCH, ROLE_CARRY, ROLE_ANSWER = 0, 1, 2, 3
+
+
+def completion_roles(completion: str) -> list[int]:
+    """The role of each completion character: answer (from "A" to the end), carry-mask step
+    (a "C" step with its ";"), or other scratchpad."""
+    roles, role = [], ROLE_SCRATCH
+    for ch in completion:
+        if ch == "A":
+            role = ROLE_ANSWER
+        elif ch == "C" and role != ROLE_ANSWER:
+            role = ROLE_CARRY
+        roles.append(role)
+        if ch == ";" and role == ROLE_CARRY:
+            role = ROLE_SCRATCH
+    return roles

@@ -21,6 +21,7 @@ class ModelConfig:
 
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
+Unpad = tuple[int, int, torch.Tensor]  # (B, T, flat indices of the real tokens in the (B, T) layout)
 
 
 class SelfAttention(nn.Module):
@@ -31,10 +32,20 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None):
-        B, T, C = x.shape
-        q, k, v = self.qkv(x).split(C, dim=2)
-        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v))
+    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None, unpad: Unpad | None = None):
+        qkv = self.qkv(x)
+        if unpad is not None:  # x holds only the real tokens, (N, C): attend in the padded layout, return (N, C)
+            B, T, keep = unpad
+            qkv = qkv.new_zeros(B * T, qkv.shape[1]).index_copy(0, keep, qkv).view(B, T, -1)
+            y, kv = self._attend(qkv, None)
+            return self.proj(y.view(B * T, -1).index_select(0, keep)), kv
+        y, kv = self._attend(qkv, past)
+        return self.proj(y), kv
+
+    def _attend(self, qkv: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None):
+        B, T, C3 = qkv.shape
+        C = C3 // 3
+        q, k, v = (t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in qkv.split(C, dim=2))
         if past is not None:
             k, v = torch.cat([past[0], k], dim=2), torch.cat([past[1], v], dim=2)
         drop = self.dropout if self.training else 0.0
@@ -44,10 +55,9 @@ class SelfAttention(nn.Module):
             y = F.scaled_dot_product_attention(q, k, v)
         else:  # several new tokens after a cached prefix: causal among themselves
             S = k.shape[2]
-            mask = torch.ones(T, S, dtype=torch.bool, device=x.device).tril(S - T)
+            mask = torch.ones(T, S, dtype=torch.bool, device=qkv.device).tril(S - T)
             y = F.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-        y = y.transpose(1, 2).contiguous().view(B, T, C)
-        return self.proj(y), (k, v)
+        return y.transpose(1, 2).contiguous().view(B, T, C), (k, v)
 
 
 class MLP(nn.Module):
@@ -69,8 +79,8 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, past=None):
-        a, kv = self.attn(self.ln1(x), past)
+    def forward(self, x, past=None, unpad: Unpad | None = None):
+        a, kv = self.attn(self.ln1(x), past, unpad)
         x = x + a
         return x + self.mlp(self.ln2(x)), kv
 
@@ -112,6 +122,26 @@ class GPT(nn.Module):
             x, kv = block(x, None if past is None else past[i])
             cache.append(kv)
         return self.head(self.ln_f(x)), cache
+
+    def forward_unpadded(self, idx: torch.Tensor, real: torch.Tensor, want: torch.Tensor) -> torch.Tensor:
+        """Training forward that skips padding: logits (N, V) at the ``want`` positions, flattened row by row.
+
+        ``real`` (B, T) marks each row's tokens, a prefix of the row (padding comes last). Every
+        per-token layer (embeddings, LayerNorm, QKV, MLP, head) runs on the real tokens only, and
+        attention runs in the padded layout, where causality keeps padding out of every real
+        token's view. The result equals ``forward(idx)[0][want]`` up to float rounding; it saves
+        the work on padding, a fifth to a half of a curriculum batch with replay.
+        """
+        B, T = idx.shape
+        if T > self.cfg.block_size:
+            raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
+        keep = real.reshape(-1).nonzero().squeeze(1)
+        pos = torch.arange(T, device=idx.device).expand(B, T).reshape(-1)[keep]
+        x = self.tok_emb(idx.reshape(-1)[keep]) + self.pos_emb(pos)
+        for block in self.blocks:
+            x, _ = block(x, unpad=(B, T, keep))
+        out = want.reshape(-1)[keep].nonzero().squeeze(1)  # the wanted tokens among the real ones
+        return self.head(self.ln_f(x[out]))
 
     def optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False) -> torch.optim.AdamW:
         """AdamW with weight decay on matrices only (not on biases, LayerNorm gains)."""

@@ -95,20 +95,52 @@ def ablation_figure(
     _save(fig, out)
 
 
-def curriculum_figure(logs: pd.DataFrame, grads: pd.DataFrame, variant: str, out: str) -> None:
-    """Training loss against step (log scale), one line per seed; a mark at every graduation (dashed = censored)."""
+# the progress figure: panel title, y label, y scale, and the measures it shows (label -> train_log column)
+PROGRESS_PANELS = [
+    ("accuracy per token vs exact match", "accuracy", "linear",
+     {"answer tokens": "answer_token_accuracy", "scratchpad tokens": "scratchpad_token_accuracy",
+      "carry-mask tokens": "carry_token_accuracy", "exact match (window)": "exact_match"}),
+    ("loss per token", "cross-entropy (nats per token)", "log",
+     {"answer": "answer_loss", "scratchpad": "scratchpad_loss", "carry mask": "carry_loss"}),
+    ("weight norms", "L2 norm", "linear", {"matrices": "weight_norm_matrices", "vectors": "weight_norm_vectors"}),
+    ("gradient SNR per coordinate (k micro-batches)", "SNR (symlog)", "symlog",
+     {"matrices": "grad_snr_matrices", "vectors": "grad_snr_vectors"}),
+    ("gradient noise scale B_simple", "examples (symlog)", "symlog", {"B_simple": "noise_scale_b_simple"}),
+    ("updates and clipping", "share", "linear",
+     {"update > threshold, matrices": "update_share_matrices", "update > threshold, vectors": "update_share_vectors",
+      "steps clipped": "clip_fraction"}),
+]  # fmt: skip
+LINE_STYLES = ["-", "--", ":", "-."]
+
+
+def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, grads: pd.DataFrame, variant: str, out: str) -> None:
+    """Progress measures against step, one thin line per seed, with a mark at every graduation
+    (solid = graduated, dashed = censored): does per-token accuracy rise before exact match, and
+    do matrices and vectors live in different SNR regimes?"""
     _theme()
-    fig, ax = plt.subplots(figsize=(7, 3.4))
-    sns.lineplot(logs, x="step", y="loss", units="seed", estimator=None, style="seed", color="0.2", ax=ax, lw=0.8)
-    top = logs["loss"].max() if len(logs) else 1
-    for _, r in grads.iterrows():
-        ax.axvline(r["end_step"], color="0.4", lw=0.6, ls="--" if r["censored"] else "-")
-        if r["seed"] == grads["seed"].min():
-            ax.text(r["end_step"], top, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
-    ax.set_yscale("log")
-    ax.set_title(f"{variant}: training loss; solid line = stage graduated, dashed = censored at its budget", fontsize=8)
-    ax.set_xlabel("optimizer step")
-    ax.set_ylabel("train loss (nats per completion token)")
+    fig, axes = plt.subplots(3, 2, figsize=(10, 9), sharex=True)
+    data = logs.merge(windows[["seed", "step", "exact_match"]], on=["seed", "step"], how="outer")
+    for ax, (title, ylabel, scale, measures) in zip(axes.flat, PROGRESS_PANELS, strict=True):
+        for (label, col), ls in zip(measures.items(), LINE_STYLES, strict=False):
+            d = data[["seed", "step", col]].dropna() if col in data else pd.DataFrame()
+            for i, (_, run) in enumerate(d.groupby("seed")):
+                ax.plot(run["step"], run[col], color="0.15", ls=ls, lw=0.7, label=label if i == 0 else None)
+        if scale == "symlog":
+            ax.set_yscale("symlog", linthresh=1e-2)
+        else:
+            ax.set_yscale(scale)
+        for _, r in grads.iterrows():
+            ax.axvline(r["end_step"], color="0.6", lw=0.5, ls="--" if r["censored"] else "-")
+        ax.set_title(title, fontsize=8)
+        ax.set_ylabel(ylabel)
+        if ax.get_legend_handles_labels()[0]:
+            ax.legend(fontsize=6, loc="best")
+    first = grads[grads["seed"] == grads["seed"].min()] if len(grads) else grads
+    for _, r in first.iterrows():
+        axes[0, 0].text(r["end_step"], 1.0, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
+    for ax in axes[-1]:
+        ax.set_xlabel("optimizer step")
+    fig.suptitle(f"{variant}: progress measures, one line per seed; grey lines = stage ends (solid graduated, dashed censored)", fontsize=9)
     _save(fig, out)
 
 
@@ -151,11 +183,11 @@ def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_
     ablation_figure(grads, stats, evals, ablation, stage_order, out)
 
 
-def curriculum_job(log_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> None:
-    """Job entry point: results/curriculum_<variant>.pdf."""
+def progress_job(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> None:
+    """Job entry point: results/progress_<variant>.pdf."""
     from .aggregate import concat
 
-    curriculum_figure(concat(log_paths), concat(graduation_paths), variant, out)
+    progress_figure(concat(log_paths), concat(window_paths), concat(graduation_paths), variant, out)
 
 
 def failure_job(eval_paths: list[str], out: str) -> None:

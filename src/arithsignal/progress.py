@@ -31,7 +31,25 @@ def noise_scale(g_small: np.ndarray, b_small: int, g_big: np.ndarray, b_big: int
     """B_simple = tr(Sigma) / |G|^2 from one gradient at batch size b_small and one at b_big (b_big > b_small)."""
     if b_big <= b_small:
         raise ValueError("noise_scale needs b_big > b_small")
-    s2, b2 = float(np.dot(g_small, g_small)), float(np.dot(g_big, g_big))
+    return _two_batch(float(np.dot(g_small, g_small)), b_small, float(np.dot(g_big, g_big)), b_big)
+
+
+def noise_scale_microbatches(grads: np.ndarray, b_small: int) -> dict:
+    """B_simple from the gradients (k, P) of k independent micro-batches of b_small examples each.
+
+    |g_small|^2 is averaged over the k micro-batches and |g_big|^2 is taken of their mean, a
+    batch of k * b_small: both stay unbiased, and the average lowers the variance.
+    """
+    g = np.asarray(grads, dtype=np.float64)
+    k = g.shape[0]
+    if k < 2:
+        raise ValueError("noise_scale_microbatches needs at least two micro-batches")
+    mean = g.mean(axis=0)
+    return _two_batch(float((g * g).sum(axis=1).mean()), b_small, float(mean @ mean), k * b_small)
+
+
+def _two_batch(s2: float, b_small: int, b2: float, b_big: int) -> dict:
+    """McCandlish et al.'s unbiased estimators from |g|^2 at batch sizes b_small and b_big."""
     g_sq = (b_big * b2 - b_small * s2) / (b_big - b_small)  # unbiased |G|^2
     trace = (s2 - b2) / (1 / b_small - 1 / b_big)  # unbiased tr(Sigma)
     return {"g_sq": g_sq, "trace_sigma": trace, "b_simple": trace / g_sq if g_sq > 0 else float("inf")}

@@ -24,11 +24,12 @@ import torch.nn.functional as F
 
 from .config import stable_hash
 from .decoding import score_exact
-from .formats import PAD_ID, VOCAB, encode
+from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
 from .io import CorruptFileError, atomic_path, read_parquet
 from .model import GPT, ModelConfig
+from .progress import gradient_snr, noise_scale_microbatches
 
-CHECKPOINT_FORMAT = 1
+CHECKPOINT_FORMAT = 2
 
 
 class GraduationTracker:
@@ -46,24 +47,39 @@ class GraduationTracker:
 
 @dataclass
 class StageTensors:
+    """A stage's training problems, tokenised once (no per-step Python work on text)."""
+
     name: str
     ids: torch.Tensor  # (n, max_len) token ids, padded with PAD
+    roles: torch.Tensor  # (n, max_len) formats.ROLE_* of each token; ROLE_NONE for prompt and padding
     lengths: torch.Tensor  # (n,) full sequence length
-    prompt_lengths: torch.Tensor  # (n,)
-    answer_starts: torch.Tensor  # (n,) position of the answer marker "A"
     valid: pd.DataFrame
 
 
 def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame) -> StageTensors:
-    seqs = [encode(p + c) for p, c in zip(train["prompt"], train["completion"], strict=True)]
-    width = max(map(len, seqs))
-    ids = torch.full((len(seqs), width), PAD_ID, dtype=torch.long)
-    for i, s in enumerate(seqs):
-        ids[i, : len(s)] = torch.tensor(s)
-    lengths = torch.tensor([len(s) for s in seqs])
-    prompt_lengths = torch.tensor([len(p) for p in train["prompt"]])
-    answer_starts = torch.tensor([len(p) + c.rindex("A") for p, c in zip(train["prompt"], train["completion"], strict=True)])
-    return StageTensors(name, ids, lengths, prompt_lengths, answer_starts, valid.reset_index(drop=True))
+    pairs = list(zip(train["prompt"], train["completion"], strict=True))
+    width = max(len(p) + len(c) for p, c in pairs)
+    ids = torch.full((len(pairs), width), PAD_ID, dtype=torch.long)
+    roles = torch.full((len(pairs), width), ROLE_NONE, dtype=torch.int8)
+    for i, (p, c) in enumerate(pairs):
+        ids[i, : len(p) + len(c)] = torch.tensor(encode(p + c))
+        roles[i, len(p) : len(p) + len(c)] = torch.tensor(completion_roles(c), dtype=torch.int8)
+    lengths = torch.tensor([len(p) + len(c) for p, c in pairs])
+    return StageTensors(name, ids, roles, lengths, valid.reset_index(drop=True))
+
+
+@dataclass
+class Batch:
+    x: torch.Tensor  # (B, T) inputs
+    y: torch.Tensor  # (B, T) next-token targets; -100 outside the completion
+    role: torch.Tensor  # (B, T) formats.ROLE_* of each target
+    real: torch.Tensor  # (B, T) inputs that are tokens, not padding (a prefix of each row)
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(*(t.to(device, non_blocking=True) for t in (self.x, self.y, self.role, self.real)))
+
+    def rows(self, sl: slice) -> Batch:
+        return Batch(self.x[sl], self.y[sl], self.role[sl], self.real[sl])
 
 
 def pick_device() -> torch.device:
@@ -74,28 +90,27 @@ def pick_device() -> torch.device:
     return torch.device(wanted)
 
 
-def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay_share: float, gen: torch.Generator):
-    """Inputs, targets (-100 outside the completion) and an answer-token mask for one batch, trimmed to its longest row."""
+def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay_share: float, gen: torch.Generator) -> Batch:
+    """One batch, trimmed to its longest row; a share ``replay_share`` of its rows replays earlier stages."""
     n_replay = round(batch_size * replay_share) if current > 0 else 0
     which = torch.full((batch_size,), current, dtype=torch.long)
     if n_replay:
         which[:n_replay] = torch.randint(0, current, (n_replay,), generator=gen)
-    rows, lens, plens, astarts = [], [], [], []
+    picks = []
     for s in which.unique().tolist():
         k = int((which == s).sum())
-        pick = torch.randint(0, len(stages[s].ids), (k,), generator=gen)
-        rows.append(stages[s].ids[pick])
-        lens.append(stages[s].lengths[pick])
-        plens.append(stages[s].prompt_lengths[pick])
-        astarts.append(stages[s].answer_starts[pick])
-    width = int(max(int(l.max()) for l in lens))
-    x = torch.cat([F.pad(r[:, :width], (0, max(0, width - r.shape[1])), value=PAD_ID) for r in rows])
-    lengths, prompt_lengths = torch.cat(lens), torch.cat(plens)
-    pos = torch.arange(1, width)[None, :]  # position of each target token
-    in_completion = (pos >= prompt_lengths[:, None]) & (pos < lengths[:, None])
-    targets = torch.where(in_completion, x[:, 1:], torch.full_like(x[:, 1:], -100))
-    is_answer = in_completion & (pos >= torch.cat(astarts)[:, None])
-    return x[:, :-1], targets, is_answer
+        picks.append((stages[s], torch.randint(0, len(stages[s].ids), (k,), generator=gen)))
+    lengths = torch.cat([st.lengths[pick] for st, pick in picks])
+    width = int(lengths.max())
+
+    def gather(field: str, fill: int) -> torch.Tensor:
+        parts = [getattr(st, field)[pick, :width] for st, pick in picks]
+        return torch.cat([F.pad(p, (0, width - p.shape[1]), value=fill) for p in parts])
+
+    ids, roles = gather("ids", PAD_ID), gather("roles", ROLE_NONE)
+    y = torch.where(roles[:, 1:] != ROLE_NONE, ids[:, 1:], -100)
+    real = torch.arange(width - 1)[None, :] < (lengths[:, None] - 1)  # the end marker is only ever a target
+    return Batch(ids[:, :-1], y, roles[:, 1:], real)
 
 
 def _lr(step: int, base: float, warmup: int) -> float:
@@ -115,6 +130,22 @@ def load_checkpoint(path: Path) -> dict:
         raise CorruptFileError(f"{path}: checkpoint is corrupt or truncated ({e}); delete it to restart this run") from e
 
 
+ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
+# running sums between two train_log rows, kept on the device so a step never waits for it
+ACC_FIELDS = ["loss", "grad_norm", "clipped", "n"] + [f"{r}_{q}" for r in ROLES for q in ("loss", "correct", "total")]
+PARAM_CLASSES = ("matrices", "vectors")
+TIMING_COLUMNS = ["wall_time_s", "measure_time_s"]  # the only train_log columns that differ between identical runs
+PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
+    "noise_scale_b_simple"
+]
+
+
+def param_classes(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
+    """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains)."""
+    params = list(model.parameters())  # tied weights once
+    return {"matrices": [p for p in params if p.dim() >= 2], "vectors": [p for p in params if p.dim() < 2]}
+
+
 class Trainer:
     """One training run: a variant's settings, one seed, all stages in order."""
 
@@ -128,7 +159,8 @@ class Trainer:
             raise ValueError(f"stage {worst.name} has sequences of {longest} tokens, more than model.block_size={m['block_size']}")
         torch.manual_seed(seed)
         self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **m)).to(device)
-        self.opt = self.model.optimizer(o["lr"], o["weight_decay"], (o["beta1"], o["beta2"]), fused=device.type == "cuda")
+        self.opt = self.model.optimizer(o["lr"], o["weight_decay"], (o["beta1"], o["beta2"]), fused=True)
+        self.classes = param_classes(self.model)
         self.gen = torch.Generator().manual_seed(seed)
         self.step = 0  # global optimiser steps
         self.stage = 0
@@ -137,24 +169,17 @@ class Trainer:
         self.tracker = GraduationTracker(settings["graduation"]["windows"])
         self.tokens = 0
         self.elapsed = 0.0
-        self.acc = self._empty_acc()
+        self.measure_time = 0.0  # wall time spent in progress measures
+        self.acc = torch.zeros(len(ACC_FIELDS), dtype=torch.float64, device=device)
+        self.pending: dict[str, float] = {}  # progress measures waiting for the next train_log row
         self.train_rows: list[dict] = []
         self.window_rows: list[dict] = []
         self.grad_rows: list[dict] = []
 
-    @staticmethod
-    def _empty_acc() -> dict:
-        acc = {"loss": 0.0, "grad_norm": 0.0, "clipped": 0, "n": 0}
-        for part in ("scratch", "answer"):
-            acc.update({f"{part}_loss": 0.0, f"{part}_correct": 0, f"{part}_total": 0})
-        return acc
-
     def weight_norms(self) -> tuple[float, float]:
-        """L2 norms of matrices (embeddings, attention, MLP) and of vectors (biases, LayerNorm gains)."""
+        """L2 norms of the matrices and of the vectors."""
         with torch.no_grad():
-            mats = [p for p in self.model.parameters() if p.dim() >= 2]
-            vecs = [p for p in self.model.parameters() if p.dim() < 2]
-            return tuple(float(torch.sqrt(sum((p.float() ** 2).sum() for p in ps))) for ps in (mats, vecs))
+            return tuple(float(torch.sqrt(sum((p.float() ** 2).sum() for p in self.classes[c]))) for c in PARAM_CLASSES)
 
     # ---------------------------------------------------------------- checkpoints
     def state(self) -> dict:
@@ -166,8 +191,9 @@ class Trainer:
             "gen": self.gen.get_state(),
             "torch_rng": torch.get_rng_state(),
             "counters": [self.step, self.stage, self.stage_step, self.window, self.tracker.streak, self.tokens],
-            "elapsed": self.elapsed,
-            "acc": dict(self.acc),
+            "elapsed": [self.elapsed, self.measure_time],
+            "acc": self.acc.tolist(),
+            "pending": dict(self.pending),
             "train_rows": self.train_rows,
             "window_rows": self.window_rows,
             "grad_rows": self.grad_rows,
@@ -179,65 +205,125 @@ class Trainer:
         self.gen.set_state(st["gen"])
         torch.set_rng_state(st["torch_rng"])
         self.step, self.stage, self.stage_step, self.window, self.tracker.streak, self.tokens = st["counters"]
-        self.elapsed, self.acc = st["elapsed"], dict(st["acc"])
+        self.elapsed, self.measure_time = st["elapsed"]
+        self.acc = torch.tensor(st["acc"], dtype=torch.float64, device=self.device)
+        self.pending = dict(st["pending"])
         self.train_rows, self.window_rows, self.grad_rows = st["train_rows"], st["window_rows"], st["grad_rows"]
 
     # ---------------------------------------------------------------- the loop
+    def _loss(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+        """Per-token loss, logits, targets and roles at the completion tokens of a batch."""
+        want = b.y != -100
+        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
+            logits = self.model.forward_unpadded(b.x, b.real, want)
+        target = b.y[want]
+        return F.cross_entropy(logits.float(), target, reduction="none"), logits, target, b.role[want]
+
+    def _progress_due(self, step: int) -> bool:
+        every = self.s["train"]["progress_every"]
+        return every > 0 and step % every == 0
+
     def train_step(self) -> None:
         o, c = self.s["optim"], self.s["curriculum"]
-        x, y, is_answer = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
-        x, y, is_answer = x.to(self.device), y.to(self.device), is_answer.to(self.device)
+        batch = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
+        self.tokens += int(batch.real.sum())
         lr = _lr(self.step, o["lr"], o["warmup_steps"])
         for g in self.opt.param_groups:
             g["lr"] = lr
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            logits, _ = self.model(x)
-        token_loss = F.cross_entropy(logits.float().transpose(1, 2), y, ignore_index=-100, reduction="none")
-        mask = y != -100
-        loss = token_loss[mask].mean()
+        token_loss, logits, target, role = self._loss(batch.to(self.device))
+        loss = token_loss.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = float(torch.nn.utils.clip_grad_norm_(self.model.parameters(), o["grad_clip"]))
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o["grad_clip"])
+        before = self._snapshot() if self._progress_due(self.step + 1) else None
         self.opt.step()
-        a = self.acc
-        a["loss"] += float(loss.detach())
-        right = logits.argmax(-1) == y
+        if before is not None:
+            self.pending.update(self._update_shares(before, lr))
         with torch.no_grad():
-            for part, m in (("scratch", mask & ~is_answer), ("answer", is_answer)):
-                a[f"{part}_loss"] += float(token_loss[m].sum())
-                a[f"{part}_correct"] += int(right[m].sum())
-                a[f"{part}_total"] += int(m.sum())
-        a["grad_norm"] += norm
-        a["clipped"] += int(norm > o["grad_clip"])
-        a["n"] += 1
-        self.tokens += int((x != PAD_ID).sum())
+            right = logits.argmax(-1) == target
+            stats = [loss.detach(), norm, (norm > o["grad_clip"]).float(), torch.ones((), device=self.device)]
+            for r in ROLES.values():
+                m = role == r
+                stats += [token_loss[m].sum(), right[m].sum(), m.sum()]
+            self.acc += torch.stack([t.to(torch.float64) for t in stats])
         self.step += 1
         self.stage_step += 1
 
+    # ---------------------------------------------------------------- progress measures
+    def _snapshot(self) -> dict[str, list[torch.Tensor]]:
+        return {c: [p.detach().clone() for p in ps] for c, ps in self.classes.items()}
+
+    def _update_shares(self, before: dict[str, list[torch.Tensor]], lr: float) -> dict[str, float]:
+        """Share of each class's parameters that this step moved by more than update_threshold x lr."""
+        thr = self.s["train"]["update_threshold"] * lr
+        out = {}
+        with torch.no_grad():
+            for c, ps in self.classes.items():
+                moved = sum(int(((p - p0).abs() > thr).sum()) for p, p0 in zip(ps, before[c], strict=True))
+                out[f"update_share_{c}"] = moved / sum(p.numel() for p in ps)
+        return out
+
+    def measure_progress(self) -> dict[str, float]:
+        """Gradient SNR per parameter class and the noise scale B_simple, from the gradients of
+        k micro-batches of one fresh batch at the current weights (progress.py has the estimators).
+
+        The batch comes from its own generator, and the RNG state is restored after, so
+        measuring never changes the training run.
+        """
+        k, o = self.s["train"]["snr_microbatches"], self.s["optim"]
+        gen = torch.Generator().manual_seed(1_000_003 * self.seed + self.step)
+        batch = make_batch(self.stages, self.stage, o["batch_size"], self.s["curriculum"]["replay_share"], gen)
+        perm = torch.randperm(o["batch_size"], generator=gen)  # make_batch groups rows by stage; micro-batches must not
+        batch = Batch(batch.x[perm], batch.y[perm], batch.role[perm], batch.real[perm]).to(self.device)
+        b = o["batch_size"] // k
+        params = [p for c in PARAM_CLASSES for p in self.classes[c]]
+        sizes = [sum(p.numel() for p in self.classes[c]) for c in PARAM_CLASSES]
+        flat = []
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for i in range(k):
+                loss = self._loss(batch.rows(slice(i * b, (i + 1) * b)))[0].mean()
+                flat.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]).double().cpu().numpy())
+        grads = np.stack(flat)
+        out = {"noise_scale_b_simple": noise_scale_microbatches(grads, b)["b_simple"]}
+        for c, part in zip(PARAM_CLASSES, np.split(grads, np.cumsum(sizes)[:-1], axis=1), strict=True):
+            snr = gradient_snr(part)
+            out.update({f"grad_snr_{c}": snr["snr"], f"grad_signal_{c}": snr["signal"], f"grad_noise_{c}": snr["noise"]})
+        return out
+
     def flush_log(self, t0: float) -> None:
-        a = self.acc
+        a = dict(zip(ACC_FIELDS, self.acc.tolist(), strict=True))
         if not a["n"]:
             return
+
+        def mean(num: str, den: str) -> float:
+            return a[num] / a[den] if a[den] else float("nan")
+
+        # scratchpad = every completion token before the answer, carry-mask steps included
+        for q in ("loss", "correct", "total"):
+            a[f"scratchpad_{q}"] = a[f"scratch_{q}"] + a[f"carry_{q}"]
+        a["all_correct"] = a["scratchpad_correct"] + a["answer_correct"]
+        a["all_total"] = a["scratchpad_total"] + a["answer_total"]
         row = {
             "step": self.step,
             "stage": self.stages[self.stage].name,
             "stage_index": self.stage,
             "stage_step": self.stage_step,
             "loss": a["loss"] / a["n"],
-            "token_accuracy": (a["scratch_correct"] + a["answer_correct"]) / max(1, a["scratch_total"] + a["answer_total"]),
-            "answer_loss": a["answer_loss"] / max(1, a["answer_total"]),
-            "answer_token_accuracy": a["answer_correct"] / max(1, a["answer_total"]),
-            "scratchpad_loss": a["scratch_loss"] / max(1, a["scratch_total"]) if a["scratch_total"] else float("nan"),
-            "scratchpad_token_accuracy": a["scratch_correct"] / a["scratch_total"] if a["scratch_total"] else float("nan"),
+            "token_accuracy": mean("all_correct", "all_total"),
+            **{f"{r}_loss": mean(f"{r}_loss", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
+            **{f"{r}_token_accuracy": mean(f"{r}_correct", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
             "lr": _lr(self.step - 1, self.s["optim"]["lr"], self.s["optim"]["warmup_steps"]),
             "grad_norm": a["grad_norm"] / a["n"],
             "clip_fraction": a["clipped"] / a["n"],
             "tokens_seen": self.tokens,
             "wall_time_s": self.elapsed + time.perf_counter() - t0,
+            "measure_time_s": self.measure_time,
         }
         row["weight_norm_matrices"], row["weight_norm_vectors"] = self.weight_norms()
+        row.update({col: self.pending.get(col, float("nan")) for col in PROGRESS_COLUMNS})
         self.train_rows.append(row)
-        self.acc = self._empty_acc()
+        self.acc.zero_()
+        self.pending = {}
 
     def window_check(self) -> bool:
         """Run one graduation window; return True if the stage graduates."""
@@ -282,8 +368,10 @@ class Trainer:
         self.stage += 1
         self.stage_step = self.window = self.tracker.streak = 0
 
-    def run(self, checkpoint: Path | None = None, checkpoint_every: int = 500, log_every: int = 50) -> None:
+    def run(self, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None) -> None:
         g, budget = self.s["graduation"], self.s["curriculum"]["stage_budget"]
+        checkpoint_every = checkpoint_every or self.s["train"]["checkpoint_every"]
+        log_every = log_every or self.s["train"]["log_every"]
         if checkpoint is not None and checkpoint.exists():
             st = load_checkpoint(checkpoint)
             if st.get("run_hash") == self.run_hash and st.get("format") == CHECKPOINT_FORMAT:
@@ -295,6 +383,10 @@ class Trainer:
         last_t, last_step = t0, self.step
         while self.stage < len(self.stages):
             self.train_step()
+            if self._progress_due(self.step):
+                tm = time.perf_counter()
+                self.pending.update(self.measure_progress())
+                self.measure_time += time.perf_counter() - tm
             if self.step % log_every == 0:
                 self.flush_log(t0)
                 now = time.perf_counter()
@@ -365,11 +457,11 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     trainer = Trainer(settings, seed, stages, device, log)
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
-    tr = settings["train"]
-    trainer.run(ckpt, checkpoint_every=tr["checkpoint_every"], log_every=tr["log_every"])
+    trainer.run(ckpt)
     prov = provenance(variant, seed, settings, stable_hash(settings))
     for name, df in trainer.frames().items():
         write_parquet(df, outputs[name], prov)
     save_model(trainer.model, outputs["model"], prov)
     ckpt.unlink(missing_ok=True)  # outputs are complete; the checkpoint has done its job
-    log(f"done: {trainer.step} steps in {trainer.elapsed:.1f}s")
+    share = trainer.measure_time / max(1e-9, trainer.elapsed)
+    log(f"done: {trainer.step} steps in {trainer.elapsed:.1f}s ({share:.1%} of it in progress measures)")

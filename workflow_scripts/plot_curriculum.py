@@ -1,8 +1,0 @@
-"""Snakemake adapter: results/curriculum_<variant>.pdf."""
-
-from arithsignal.io import log_to
-from arithsignal.plots import curriculum_job
-
-sm = snakemake  # noqa: F821 (injected by the script directive)
-with log_to(sm.log[0]):
-    curriculum_job(list(sm.input.logs), list(sm.input.graduations), sm.wildcards.variant, sm.output[0])

@@ -1,0 +1,8 @@
+"""Snakemake adapter: results/progress_<variant>.pdf."""
+
+from arithsignal.io import log_to
+from arithsignal.plots import progress_job
+
+sm = snakemake  # noqa: F821 (injected by the script directive)
+with log_to(sm.log[0]):
+    progress_job(list(sm.input.logs), list(sm.input.windows), list(sm.input.graduations), sm.wildcards.variant, sm.output[0])
