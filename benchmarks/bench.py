@@ -68,7 +68,7 @@ class RefGPT(nn.Module):
         self.ln, self.head = nn.LayerNorm(d), nn.Linear(d, vocab, bias=False)
 
     def forward(self, idx):
-        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1]))
+        x = self.tok(idx) + self.pos(torch.arange(idx.shape[1], device=idx.device))
         return self.head(self.ln(self.blocks(x)))
 
 
@@ -87,32 +87,41 @@ def settings_of(cfg: dict) -> dict:
     return {k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}
 
 
-def last_stage_trainer(name: str, n: int = 500) -> Trainer:
+def last_stage_trainer(name: str, n: int = 500, device: str = "cpu") -> Trainer:
     """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it."""
     cfg = preset(name)
     stages = [stage_tensors(cfg, st, n)[1] for st in cfg["stages"]]
-    trainer = Trainer(settings_of(cfg), 0, stages, torch.device("cpu"), log=lambda msg: None)
+    trainer = Trainer(settings_of(cfg), 0, stages, torch.device(device), log=lambda msg: None)
     trainer.stage = len(stages) - 1
     return trainer
 
 
-def time_it(fn, steps: int) -> float:
+def time_it(fn, steps: int, device: str = "cpu") -> float:
+    sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
+    sync()
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
+    sync()
     return (time.perf_counter() - t0) / steps
 
 
-def bench_training(name: str, steps: int, repeats: int) -> list[dict]:
-    trainer = last_stage_trainer(name)
+def model_flops_per_token(m: dict, seq_len: float) -> float:
+    """Training FLOPs per token, 6N + 12 L d T (Chinchilla/PaLM accounting; N without embeddings)."""
+    n = m["n_layer"] * 12 * m["d_model"] ** 2
+    return 6 * n + 12 * m["n_layer"] * m["d_model"] * seq_len
+
+
+def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", peak_tflops: float | None = None) -> list[dict]:
+    trainer = last_stage_trainer(name, device=device)
     s = trainer.s
     m, o, c = s["model"], s["optim"], s["curriculum"]
-    ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"])
+    ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"]).to(device)
     ref_opt = torch.optim.AdamW(ref.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
     gen = torch.Generator().manual_seed(0)  # the reference draws batches from the same distribution
 
     def ref_step():
-        b = make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen)
+        b = make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen).to(torch.device(device))
         loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
         ref_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -124,15 +133,20 @@ def bench_training(name: str, steps: int, repeats: int) -> list[dict]:
         ref_step()
     ours, theirs = [], []
     for _ in range(repeats):  # interleaved, so drift in machine load hits both
-        ours.append(time_it(trainer.train_step, steps))
-        theirs.append(time_it(ref_step, steps))
+        ours.append(time_it(trainer.train_step, steps, device))
+        theirs.append(time_it(ref_step, steps, device))
     sample = [make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen) for _ in range(50)]
     tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
     padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
+    seq_len = statistics.mean(b.real.sum(1).float().mean().item() for b in sample)
     a, b = statistics.median(ours), statistics.median(theirs)
-    return [{"benchmark": f"training_{name}", "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
-             "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
-             "batch": o["batch_size"], "padding_share": 1 - tokens / padded}]  # fmt: skip
+    model_tflops = model_flops_per_token(m, seq_len) * tokens / a / 1e12  # useful work: problem tokens only
+    row = {"benchmark": f"training_{name}", "device": device, "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
+           "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
+           "batch": o["batch_size"], "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops}  # fmt: skip
+    if peak_tflops:
+        row["mfu"] = model_tflops / peak_tflops
+    return [row]
 
 
 def bench_decoding(repeats: int, n: int) -> list[dict]:
@@ -257,14 +271,17 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke check of the script)")
     p.add_argument("--only", nargs="+", choices=GROUPS, default=GROUPS, help="run only these groups")
+    p.add_argument("--device", default="cpu", help="device of the training comparison, e.g. cuda (the rest runs on CPU)")
+    p.add_argument("--peak-tflops", type=float, help="the device's peak dense TFLOP/s at the training precision, for MFU")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results.csv"))
     args = p.parse_args()
     torch.set_num_threads(1)  # as the workflow's training jobs
     q = args.quick
     rows = []
     if "training" in args.only:
-        rows += bench_training("default", steps=5 if q else 30, repeats=3 if q else 5)
-        rows += bench_training("paper", steps=2 if q else 3, repeats=3)
+        gpu = args.device != "cpu"
+        rows += bench_training("default", 5 if q else 30, 3 if q else 5, args.device, args.peak_tflops)
+        rows += bench_training("paper", 2 if q else (30 if gpu else 3), 3, args.device, args.peak_tflops)
     if "decoding" in args.only:
         rows += bench_decoding(repeats=1 if q else 3, n=32 if q else 64)
     if "overhead" in args.only:
