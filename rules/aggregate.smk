@@ -9,7 +9,7 @@ localrules:
 
 rule aggregate:
     input:
-        code=pkg("io", "aggregate"),
+        code=pkg("aggregate"),
         graduations=run_files("graduations.parquet"),
         train_log=run_files("train_log.parquet"),
         windows=run_files("windows.parquet"),
@@ -30,7 +30,7 @@ rule aggregate:
 
 rule ablation_stats:
     input:
-        code=pkg("io", "config", "aggregate", "stats"),
+        code=pkg("aggregate"),
         graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
     output:
         "results/metrics/ablation_{ablation}.parquet",
@@ -52,7 +52,7 @@ rule ablation_stats:
 
 rule summary:
     input:
-        code=pkg("io", "config", "aggregate", "stats", "summary"),
+        code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
         graduations=run_files("graduations.parquet"),

@@ -1,4 +1,5 @@
 # Helpers shared by every rule: config checks, variants, paths, and code inputs.
+import ast
 import os
 from pathlib import Path
 
@@ -31,9 +32,26 @@ MINIMAL_EXPERIMENTS = ["dynamics", "batch_size", "weight_decay", "dimension"]
 RUN_DIR = "results/runs/{variant}/seed{seed}"
 
 
+def _imports_within_package(module):
+    """The package modules that ``module`` imports (``from .x import ...``, also inside functions)."""
+    tree = ast.parse((SRC / "arithsignal" / f"{module}.py").read_text())
+    found = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.ImportFrom) and node.level == 1:
+            found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+    return {m for m in found if (SRC / "arithsignal" / f"{m}.py").exists()}  # "from . import __version__" names no module
+
+
 def pkg(*modules):
-    """Package modules that a job runs, declared as its inputs: editing one reruns what uses it."""
-    return [str(SRC / "arithsignal" / f"{m}.py") for m in ("__init__",) + modules]
+    """Package modules that a job runs, declared as its inputs: the ones named and everything
+    they import, transitively, so editing any of them reruns what uses it."""
+    seen, todo = set(), list(modules)
+    while todo:
+        m = todo.pop()
+        if m not in seen:
+            seen.add(m)
+            todo.extend(_imports_within_package(m))
+    return [str(SRC / "arithsignal" / f"{m}.py") for m in ["__init__"] + sorted(seen - {"__init__"})]
 
 
 def canon(obj):

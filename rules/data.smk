@@ -3,7 +3,7 @@
 
 rule make_dataset:
     input:
-        code=pkg("formats", "datasets", "io", "config"),
+        code=pkg("datasets"),
     output:
         **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
     params:

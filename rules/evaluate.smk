@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        code=pkg("formats", "io", "config", "model", "decoding", "train", "evaluate"),
+        code=pkg("evaluate"),
         model=f"{RUN_DIR}/model.pt",
         test=lambda w: data_files(w.variant, "test"),
         commute=lambda w: data_files(w.variant, "commute"),

@@ -9,7 +9,7 @@ localrules:
 
 rule plot_ablation:
     input:
-        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        code=pkg("plots"),
         stats="results/metrics/ablation_{ablation}.parquet",
         graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
         eval=lambda w: ablation_runs(w.ablation, "eval.parquet"),
@@ -33,7 +33,7 @@ rule plot_ablation:
 
 rule plot_progress:
     input:
-        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        code=pkg("plots"),
         logs=lambda w: run_files("train_log.parquet", [w.variant]),
         windows=lambda w: run_files("windows.parquet", [w.variant]),
         graduations=lambda w: run_files("graduations.parquet", [w.variant]),
@@ -53,7 +53,7 @@ rule plot_progress:
 
 rule plot_failures:
     input:
-        code=pkg("io", "config", "aggregate", "stats", "plots"),
+        code=pkg("plots"),
         eval=run_files("eval.parquet"),
     output:
         report("results/failures.pdf", category="Failures", caption="../report/failures.rst"),

@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        code=pkg("formats", "io", "config", "model", "decoding", "train"),
+        code=pkg("train"),
         train=lambda w: data_files(w.variant, "train"),
         valid=lambda w: data_files(w.variant, "valid"),
     output:

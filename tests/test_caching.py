@@ -92,6 +92,16 @@ def test_the_model_module_reruns_training_and_what_follows_but_no_data(smoke_tre
     assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS)
 
 
+def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
+    # progress.py is named by no rule: the rules declare what their modules import, transitively
+    with edited(smoke_tree / "src/arithsignal/progress.py"):
+        jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
+    experiments = ("dynamics", "batch_size", "weight_decay", "dimension")
+    minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
+    minimal |= {("minimal_model_summary", "")}
+    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal
+
+
 def test_one_figure_builds_only_what_it_needs(workflow_copy):
     from conftest import SMOKE
 
