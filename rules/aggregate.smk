@@ -56,6 +56,8 @@ rule summary:
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
         graduations=run_files("graduations.parquet"),
+        train_log=run_files("train_log.parquet"),
+        windows=run_files("windows.parquet"),
     output:
         markdown=report("results/summary.md", category="Summary", caption="../report/summary.rst"),
         table="results/metrics/ablation_stats.parquet",

@@ -3,6 +3,7 @@
 import math
 
 import numpy as np
+import pandas as pd
 
 from arithsignal.stats import format_ratio, median_ratio
 
@@ -72,3 +73,20 @@ def test_verdicts_follow_the_interval():
     ]
     v = verdict(pd.DataFrame(rows))
     assert v == "supported at 1 stage(s) (s1); contradicted at 1 stage(s) (s2); inconclusive at 2 stage(s) (s3, s4)"
+
+
+def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
+    from arithsignal.summary import progress_markdown
+
+    steps = [100, 200, 300, 400]
+    logs = pd.DataFrame(
+        {
+            "variant": "v", "seed": 0, "stage": "s", "step": steps, "stage_step": steps,
+            "answer_token_accuracy": [0.5, 0.95, 0.97, 0.99],  # reaches 0.9 at 200
+            "grad_snr_matrices": [0.1, 0.2, 0.3, float("nan")], "grad_snr_vectors": [1.0, 2.0, 0.1, float("nan")],
+            "measure_time_s": [0, 1, 2, 3.0], "wall_time_s": [25, 50, 75, 100.0],
+        }
+    )  # fmt: skip
+    windows = pd.DataFrame({"variant": "v", "seed": 0, "stage": "s", "stage_step": steps, "exact_match": [0.0, 0.2, 0.5, 0.92]})
+    row = progress_markdown(logs, windows).splitlines()[-1]
+    assert row == "| v | 1 | 1 | 200 | 0.2 | 1 | 67% | 3.0% |"

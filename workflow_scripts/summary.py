@@ -5,5 +5,5 @@ from arithsignal.summary import summary_job
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    inputs = {"stats": list(sm.input.stats), "eval": list(sm.input.eval), "graduations": list(sm.input.graduations)}
+    inputs = {k: list(sm.input[k]) for k in ("stats", "eval", "graduations", "train_log", "windows")}
     summary_job(inputs, sm.params.meta, dict(sm.output.items()))

@@ -71,7 +71,44 @@ def commutation_markdown(evals: pd.DataFrame, variants: list[str]) -> str:
     return "\n".join(lines)
 
 
-def summary_markdown(stats: pd.DataFrame, evals: pd.DataFrame, grads: pd.DataFrame, meta: dict) -> str:
+PROGRESS_LEVEL = 0.9  # "reached": answer-token accuracy, or a window's exact match, at or above this
+
+
+def _first_step_at(df: pd.DataFrame, col: str) -> pd.Series:
+    """Per (variant, seed, stage): the first stage step where ``col`` reaches PROGRESS_LEVEL (absent if never)."""
+    hit = df[df[col] >= PROGRESS_LEVEL]
+    return hit.groupby(["variant", "seed", "stage"])["stage_step"].min()
+
+
+def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
+    """Does per-token accuracy rise before exact match, and do matrices and vectors differ in gradient SNR?"""
+    token = _first_step_at(logs, "answer_token_accuracy").rename("token")
+    exact = _first_step_at(windows, "exact_match").rename("exact")
+    both = pd.concat([token, exact], axis=1).reset_index()
+    snr = logs.dropna(subset=["grad_snr_matrices", "grad_snr_vectors"])
+    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
+    overhead = (last["measure_time_s"] / last["wall_time_s"]).groupby(last["variant"]).median()
+    rows = [
+        f"| variant | run-stages with answer-token accuracy >= {PROGRESS_LEVEL} | of those, with window exact match >= {PROGRESS_LEVEL}"
+        " | median steps from the first to the second | median gradient SNR, matrices | vectors"
+        " | measurements where vectors' SNR is higher | progress measures, share of training time |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for v in sorted(logs["variant"].unique()):
+        b, sv = both[both["variant"] == v], snr[snr["variant"] == v]
+        reached = b.dropna(subset=["token"])
+        lead = (reached["exact"] - reached["token"]).dropna()
+        rows.append(
+            f"| {v} | {len(reached)} | {int(reached['exact'].notna().sum())} | {lead.median():.0f} | "
+            f"{sv['grad_snr_matrices'].median():.3g} | {sv['grad_snr_vectors'].median():.3g} | "
+            f"{100 * (sv['grad_snr_vectors'] > sv['grad_snr_matrices']).mean():.0f}% | {100 * overhead.get(v, float('nan')):.1f}% |"
+        )
+    return "\n".join(rows)
+
+
+def summary_markdown(
+    stats: pd.DataFrame, evals: pd.DataFrame, grads: pd.DataFrame, meta: dict, logs: pd.DataFrame, windows: pd.DataFrame
+) -> str:
     g = meta["graduation"]
     out = [
         "# What this run measured",
@@ -125,6 +162,17 @@ def summary_markdown(stats: pd.DataFrame, evals: pd.DataFrame, grads: pd.DataFra
         runner_up = float((f["target_rank"] == 2).mean())
         out += [f"{len(f)} wrong held-out answers. Error classes: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items()) + "."]
         out += [f"At the first wrong token the correct token was the runner-up in {100 * runner_up:.1f}% of failures.", ""]
+    out += [
+        "## 7. Progress measures",
+        "",
+        "Exact match is all or nothing. Per stage of each run: when answer-token accuracy in training first reached",
+        f"{PROGRESS_LEVEL}, when a graduation window's exact match first did, and the steps between (a negative median would",
+        "mean exact match came first). Gradient SNR per coordinate from k micro-batches, over all measurements",
+        "(progress_<variant>.pdf shows them against step).",
+        "",
+        progress_markdown(logs, windows) if len(logs) else "No training logs.",
+        "",
+    ]
     return "\n".join(out) + "\n"
 
 
@@ -132,7 +180,9 @@ def summary_job(inputs: dict, meta: dict, outputs: dict) -> None:
     """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet."""
     stats = concat(inputs["stats"])
     write_parquet(stats, outputs["table"])
-    text = summary_markdown(stats, concat(inputs["eval"]), concat(inputs["graduations"]), meta)
+    text = summary_markdown(
+        stats, concat(inputs["eval"]), concat(inputs["graduations"]), meta, concat(inputs["train_log"]), concat(inputs["windows"])
+    )
     with open(outputs["markdown"], "w") as f:
         f.write(text)
     print(text)
