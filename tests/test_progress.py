@@ -24,34 +24,33 @@ def test_gradient_snr_of_pure_noise_is_near_zero():
     assert abs(np.mean(snrs)) < 0.05
 
 
+def assert_recovers(est: list[dict], g: np.ndarray, trace_sigma: float) -> None:
+    """Averaged over repeats, the estimates match |G|^2, tr(Sigma) and B_simple = tr(Sigma) / |G|^2."""
+    g_sq = np.mean([e["g_sq"] for e in est])
+    trace = np.mean([e["trace_sigma"] for e in est])
+    assert g_sq == pytest.approx(g @ g, rel=0.05)
+    assert trace == pytest.approx(trace_sigma, rel=0.02)
+    assert trace / g_sq == pytest.approx(trace_sigma / (g @ g), rel=0.06)
+
+
 def test_noise_scale_recovers_b_simple():
     rng = np.random.default_rng(2)
     p, sigma = 300, 2.0
     g = rng.normal(0, 0.1, p)
-    true_b = p * sigma**2 / (g @ g)  # tr(Sigma) / |G|^2 for per-example noise N(0, sigma^2 I)
-    est = []
+    est = []  # per-example noise N(0, sigma^2 I): tr(Sigma) = p sigma^2
     for _ in range(400):
         small = g + rng.normal(0, sigma / np.sqrt(8), p)  # mean of 8 per-example gradients
         big = g + rng.normal(0, sigma / np.sqrt(128), p)
         est.append(noise_scale(small, 8, big, 128))
-    g_sq = np.mean([e["g_sq"] for e in est])
-    trace = np.mean([e["trace_sigma"] for e in est])
-    assert g_sq == pytest.approx(g @ g, rel=0.05)
-    assert trace == pytest.approx(p * sigma**2, rel=0.02)
-    assert trace / g_sq == pytest.approx(true_b, rel=0.06)
+    assert_recovers(est, g, p * sigma**2)
 
 
 def test_noise_scale_from_microbatches_recovers_b_simple():
     rng = np.random.default_rng(3)
     p, sigma, k, b = 300, 1.0, 4, 16
     g = rng.normal(0, 0.1, p)
-    true_b = p * sigma**2 / (g @ g)
     est = [noise_scale_microbatches(g + rng.normal(0, sigma / np.sqrt(b), (k, p)), b) for _ in range(2000)]
-    g_sq = np.mean([e["g_sq"] for e in est])
-    trace = np.mean([e["trace_sigma"] for e in est])
-    assert g_sq == pytest.approx(g @ g, rel=0.05)
-    assert trace == pytest.approx(p * sigma**2, rel=0.02)
-    assert trace / g_sq == pytest.approx(true_b, rel=0.06)
+    assert_recovers(est, g, p * sigma**2)
 
 
 def test_estimators_refuse_bad_input():

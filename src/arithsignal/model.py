@@ -143,9 +143,14 @@ class GPT(nn.Module):
         out = want.reshape(-1)[keep].nonzero().squeeze(1)  # the wanted tokens among the real ones
         return self.head(self.ln_f(x[out]))
 
+    def param_classes(self) -> dict[str, list[nn.Parameter]]:
+        """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains):
+        the split weight decay uses, and the one the progress measures report."""
+        params = list(self.parameters())  # tied weights once
+        return {"matrices": [p for p in params if p.dim() >= 2], "vectors": [p for p in params if p.dim() < 2]}
+
     def optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False) -> torch.optim.AdamW:
         """AdamW with weight decay on matrices only (not on biases, LayerNorm gains)."""
-        decay = [p for p in self.parameters() if p.dim() >= 2]
-        no_decay = [p for p in self.parameters() if p.dim() < 2]
-        groups = [{"params": decay, "weight_decay": weight_decay}, {"params": no_decay, "weight_decay": 0.0}]
+        classes = self.param_classes()
+        groups = [{"params": classes["matrices"], "weight_decay": weight_decay}, {"params": classes["vectors"], "weight_decay": 0.0}]
         return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)

@@ -78,8 +78,8 @@ class Batch:
     def to(self, device: torch.device) -> Batch:
         return Batch(*(t.to(device, non_blocking=True) for t in (self.x, self.y, self.role, self.real)))
 
-    def rows(self, sl: slice) -> Batch:
-        return Batch(self.x[sl], self.y[sl], self.role[sl], self.real[sl])
+    def rows(self, index: slice | torch.Tensor) -> Batch:
+        return Batch(self.x[index], self.y[index], self.role[index], self.real[index])
 
 
 def pick_device() -> torch.device:
@@ -133,17 +133,11 @@ def load_checkpoint(path: Path) -> dict:
 ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
 # running sums between two train_log rows, kept on the device so a step never waits for it
 ACC_FIELDS = ["loss", "grad_norm", "clipped", "n"] + [f"{r}_{q}" for r in ROLES for q in ("loss", "correct", "total")]
-PARAM_CLASSES = ("matrices", "vectors")
+PARAM_CLASSES = ("matrices", "vectors")  # GPT.param_classes
 TIMING_COLUMNS = ["wall_time_s", "measure_time_s"]  # the only train_log columns that differ between identical runs
 PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
     "noise_scale_b_simple"
 ]
-
-
-def param_classes(model: torch.nn.Module) -> dict[str, list[torch.nn.Parameter]]:
-    """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains)."""
-    params = list(model.parameters())  # tied weights once
-    return {"matrices": [p for p in params if p.dim() >= 2], "vectors": [p for p in params if p.dim() < 2]}
 
 
 class Trainer:
@@ -160,7 +154,7 @@ class Trainer:
         torch.manual_seed(seed)
         self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **m)).to(device)
         self.opt = self.model.optimizer(o["lr"], o["weight_decay"], (o["beta1"], o["beta2"]), fused=True)
-        self.classes = param_classes(self.model)
+        self.classes = self.model.param_classes()
         self.gen = torch.Generator().manual_seed(seed)
         self.step = 0  # global optimiser steps
         self.stage = 0
@@ -274,7 +268,7 @@ class Trainer:
         gen = torch.Generator().manual_seed(1_000_003 * self.seed + self.step)
         batch = make_batch(self.stages, self.stage, o["batch_size"], self.s["curriculum"]["replay_share"], gen)
         perm = torch.randperm(o["batch_size"], generator=gen)  # make_batch groups rows by stage; micro-batches must not
-        batch = Batch(batch.x[perm], batch.y[perm], batch.role[perm], batch.real[perm]).to(self.device)
+        batch = batch.rows(perm).to(self.device)
         b = o["batch_size"] // k
         params = [p for c in PARAM_CLASSES for p in self.classes[c]]
         sizes = [sum(p.numel() for p in self.classes[c]) for c in PARAM_CLASSES]
