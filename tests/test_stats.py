@@ -90,3 +90,10 @@ def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
     windows = pd.DataFrame({"variant": "v", "seed": 0, "stage": "s", "stage_step": steps, "exact_match": [0.0, 0.2, 0.5, 0.92]})
     row = progress_markdown(logs, windows).splitlines()[-1]
     assert row == "| v | 1 | 1 | 200 | 0.2 | 1 | 67% | 3.0% |"
+
+
+def test_steps_table_marks_censored_runs():
+    from arithsignal.summary import steps_markdown
+
+    grads = pd.DataFrame({"variant": "v", "seed": [0, 0], "stage": ["b", "a"], "steps": [300, 120], "censored": [True, False]})
+    assert steps_markdown(grads, ["a", "b"]).splitlines()[-1] == "| v | 0 | 120 | 300+ |"

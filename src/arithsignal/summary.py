@@ -106,6 +106,32 @@ def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
     return "\n".join(rows)
 
 
+def steps_markdown(grads: pd.DataFrame, stages: list[str]) -> str:
+    """One row per run, one column per stage: steps to graduation, '+' where censored."""
+    cells = grads.assign(cell=grads["steps"].astype(int).astype(str) + grads["censored"].map({True: "+", False: ""}))
+    table = cells.pivot_table(index=["variant", "seed"], columns="stage", values="cell", aggfunc="first")
+    rows = [f"| variant | seed | {' | '.join(stages)} |", "|" + " --- |" * (len(stages) + 2)]
+    for (v, seed), r in table.iterrows():
+        rows.append(f"| {v} | {seed} | " + " | ".join(str(r.get(st, "")) for st in stages) + " |")
+    return "\n".join(rows)
+
+
+def progress_by_stage_markdown(logs: pd.DataFrame, stages: list[str]) -> str:
+    """Gradient SNR per class, B_simple and the clipping rate per stage; the progress measures' time share per run."""
+    by = logs.groupby("stage")
+    cols = ["grad_snr_matrices", "grad_snr_vectors", "noise_scale_b_simple", "clip_fraction"]
+    med = by[cols].median()
+    rows = ["| stage | SNR matrices | SNR vectors | B_simple | share of steps clipped |", "| --- | --- | --- | --- | --- |"]
+    for st in [s for s in stages if s in med.index]:
+        r = med.loc[st]
+        rows.append(f"| {st} | {r.iloc[0]:.3g} | {r.iloc[1]:.3g} | {r.iloc[2]:.3g} | {100 * r.iloc[3]:.0f}% |")
+    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
+    share = last["measure_time_s"] / last["wall_time_s"]
+    rows += ["", f"Progress measures took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
+             f"(median {100 * share.median():.1f}%, {len(share)} runs)."]  # fmt: skip
+    return "\n".join(rows)
+
+
 def summary_markdown(
     stats: pd.DataFrame, evals: pd.DataFrame, grads: pd.DataFrame, meta: dict, logs: pd.DataFrame, windows: pd.DataFrame
 ) -> str:
@@ -146,6 +172,7 @@ def summary_markdown(
     ]
     for v, d in grads.groupby("variant"):
         out.append(f"| {v} | {int(d['graduated'].sum())} | {int(d['censored'].sum())} |")
+    out += ["", "Steps to graduation of every run (+ = censored at the budget):", "", steps_markdown(grads, meta["stages"])]
     f = failure_table(evals)
     out += [
         "",
@@ -173,6 +200,8 @@ def summary_markdown(
         progress_markdown(logs, windows) if len(logs) else "No training logs.",
         "",
     ]
+    if len(logs):
+        out += ["By stage, medians over every variant, seed and measurement:", "", progress_by_stage_markdown(logs, meta["stages"]), ""]
     return "\n".join(out) + "\n"
 
 
