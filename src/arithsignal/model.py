@@ -32,13 +32,19 @@ class SelfAttention(nn.Module):
         self.proj = nn.Linear(cfg.d_model, cfg.d_model)
         self.dropout = cfg.dropout
 
-    def forward(self, x: torch.Tensor, past: tuple[torch.Tensor, torch.Tensor] | None = None, unpad: Unpad | None = None):
+    def forward(
+        self,
+        x: torch.Tensor,
+        past: tuple[torch.Tensor, torch.Tensor] | None = None,
+        unpad: Unpad | None = None,
+        only: torch.Tensor | None = None,
+    ):
         qkv = self.qkv(x)
         if unpad is not None:  # x holds only the real tokens, (N, C): attend in the padded layout, return (N, C)
             B, T, keep = unpad
             qkv = qkv.new_zeros(B * T, qkv.shape[1]).index_copy(0, keep, qkv).view(B, T, -1)
             y, kv = self._attend(qkv, None)
-            return self.proj(y.view(B * T, -1).index_select(0, keep)), kv
+            return self.proj(y.view(B * T, -1).index_select(0, keep if only is None else keep[only])), kv
         y, kv = self._attend(qkv, past)
         return self.proj(y), kv
 
@@ -79,9 +85,10 @@ class Block(nn.Module):
         self.ln2 = nn.LayerNorm(cfg.d_model)
         self.mlp = MLP(cfg)
 
-    def forward(self, x, past=None, unpad: Unpad | None = None):
-        a, kv = self.attn(self.ln1(x), past, unpad)
-        x = x + a
+    def forward(self, x, past=None, unpad: Unpad | None = None, only: torch.Tensor | None = None):
+        """``only``: indices of the tokens whose output is needed; every token still serves as a key and value."""
+        a, kv = self.attn(self.ln1(x), past, unpad, only)
+        x = (x if only is None else x.index_select(0, only)) + a
         return x + self.mlp(self.ln2(x)), kv
 
 
@@ -129,8 +136,10 @@ class GPT(nn.Module):
         ``real`` (B, T) marks each row's tokens, a prefix of the row (padding comes last). Every
         per-token layer (embeddings, LayerNorm, QKV, MLP, head) runs on the real tokens only, and
         attention runs in the padded layout, where causality keeps padding out of every real
-        token's view. The result equals ``forward(idx)[0][want]`` up to float rounding; it saves
-        the work on padding, a fifth to a half of a curriculum batch with replay.
+        token's view. The last block computes outputs (attention projection, MLP) only at the
+        ``want`` positions: elsewhere they would feed nothing. The result equals
+        ``forward(idx)[0][want]`` up to float rounding; it saves the work on padding, a fifth to a
+        half of a curriculum batch with replay, and on the prompt in the last block.
         """
         B, T = idx.shape
         if T > self.cfg.block_size:
@@ -138,10 +147,11 @@ class GPT(nn.Module):
         keep = real.reshape(-1).nonzero().squeeze(1)
         pos = torch.arange(T, device=idx.device).expand(B, T).reshape(-1)[keep]
         x = self.tok_emb(idx.reshape(-1)[keep]) + self.pos_emb(pos)
-        for block in self.blocks:
-            x, _ = block(x, unpad=(B, T, keep))
         out = want.reshape(-1)[keep].nonzero().squeeze(1)  # the wanted tokens among the real ones
-        return self.head(self.ln_f(x[out]))
+        for block in self.blocks[:-1]:
+            x, _ = block(x, unpad=(B, T, keep))
+        x, _ = self.blocks[-1](x, unpad=(B, T, keep), only=out)  # the prompt's last-layer outputs feed nothing
+        return self.head(self.ln_f(x))
 
     def param_classes(self) -> dict[str, list[nn.Parameter]]:
         """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains):
