@@ -12,12 +12,16 @@
 4. workflow overhead: a dry run of this checkout's workflow, Snakemake's own cost per (no-op)
    job, and the Python start-up (imports) of a training job;
 5. peak memory (high-water RSS) of a fresh process training each preset's last stage.
+
+glibc's allocator is pinned (``pin_allocator``) unless ``--default-allocator`` is given.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
+import resource
 import shutil
 import statistics
 import subprocess
@@ -96,14 +100,32 @@ def last_stage_trainer(name: str, n: int = 500, device: str = "cpu") -> Trainer:
     return trainer
 
 
-def time_it(fn, steps: int, device: str = "cpu") -> float:
+def pin_allocator() -> bool:
+    """Stop glibc from handing freed memory back to the OS between steps.
+
+    Both training loops share this process. With glibc's default, adaptive thresholds, one loop's
+    large blocks get unmapped or trimmed and the other loop (here, the reference) then pays page
+    faults for every activation it allocates: that measures the allocator, not the step. Pinned,
+    each loop runs as it does alone in its own process (docs/PERFORMANCE.md has the numbers).
+    """
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:  # not glibc
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_trim_threshold, 1 << 30)) and bool(libc.mallopt(m_mmap_threshold, 1 << 25))
+
+
+def time_it(fn, steps: int, device: str = "cpu") -> tuple[float, float]:
+    """Seconds per call, and the process's minor page faults per call."""
     sync = torch.cuda.synchronize if device.startswith("cuda") else lambda: None
     sync()
+    faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
     t0 = time.perf_counter()
     for _ in range(steps):
         fn()
     sync()
-    return (time.perf_counter() - t0) / steps
+    return (time.perf_counter() - t0) / steps, (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / steps
 
 
 def model_flops_per_token(m: dict, seq_len: float) -> float:
@@ -139,11 +161,13 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
     padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
     seq_len = statistics.mean(b.real.sum(1).float().mean().item() for b in sample)
-    a, b = statistics.median(ours), statistics.median(theirs)
+    a, b = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in theirs)
     model_tflops = model_flops_per_token(m, seq_len) * tokens / a / 1e12  # useful work: problem tokens only
     row = {"benchmark": f"training_{name}", "device": device, "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
            "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
-           "batch": o["batch_size"], "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops}  # fmt: skip
+           "batch": o["batch_size"], "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops,
+           "ours_page_faults_per_step": statistics.median(f for _, f in ours),
+           "reference_page_faults_per_step": statistics.median(f for _, f in theirs)}  # fmt: skip
     if peak_tflops:
         row["mfu"] = model_tflops / peak_tflops
     return [row]
@@ -274,7 +298,9 @@ def main() -> int:
     p.add_argument("--device", default="cpu", help="device of the training comparison, e.g. cuda (the rest runs on CPU)")
     p.add_argument("--peak-tflops", type=float, help="the device's peak dense TFLOP/s at the training precision, for MFU")
     p.add_argument("--out", default=str(ROOT / "benchmarks/results.csv"))
+    p.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator as it is (see pin_allocator)")
     args = p.parse_args()
+    pinned = False if args.default_allocator else pin_allocator()
     torch.set_num_threads(1)  # as the workflow's training jobs
     q = args.quick
     rows = []
@@ -296,6 +322,7 @@ def main() -> int:
     df.insert(0, "date", time.strftime("%Y-%m-%d"))
     df.insert(1, "torch", torch.__version__)
     df.insert(2, "threads", torch.get_num_threads())
+    df.insert(3, "allocator_pinned", pinned)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     df.to_csv(args.out, index=False)
     for row in rows:  # one line each, only the fields that benchmark has

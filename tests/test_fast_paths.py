@@ -93,3 +93,28 @@ def test_kv_cache_decoding_gives_exactly_the_naive_outputs(trainer):
     assert fast == slow
     assert all((a == b).all() for a, b in zip(fast_top, slow_top, strict=True))  # the runner-up tokens too
     assert max(map(len, fast)) > 10  # it decoded well past the prompt, so the cache was exercised
+
+
+def test_the_last_block_computes_outputs_only_where_the_loss_reads_them(trainer):
+    b = batch_of(trainer)
+    want = b.y != -100
+    rows = {}  # tokens each block's MLP ran on
+
+    def record(k):
+        return lambda module, inputs, output: rows.__setitem__(k, inputs[0].shape[0])
+
+    hooks = [blk.mlp.register_forward_hook(record(k)) for k, blk in enumerate(trainer.model.blocks)]
+    try:
+        with torch.no_grad():
+            trainer.model.forward_unpadded(b.x, b.real, want)
+    finally:
+        for h in hooks:
+            h.remove()
+    assert rows[0] == int(b.real.sum())  # every real token, no padding
+    assert rows[len(rows) - 1] == int(want.sum()) < int(b.real.sum())  # the completion only
+
+
+def test_the_benchmark_script_runs_its_training_comparison():
+    row = bench.bench_training("default", steps=2, repeats=1)[0]
+    assert row["speedup"] > 0 and 0 < row["padding_share"] < 1
+    assert row["ours_page_faults_per_step"] >= 0 and row["reference_page_faults_per_step"] >= 0
