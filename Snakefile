@@ -12,10 +12,11 @@ include: "rules/common.smk"
 
 
 wildcard_constraints:
-    variant="[A-Za-z0-9_]+",
+    variant=C.VARIANT_NAME.pattern.strip("^$"),
     seed=r"\d+",
     stage="[A-Za-z0-9_]+",
-    fmt=r"carry[01]-commas[01]-commute[01]-mixed[01]",
+    fmt=C.FORMAT_KEY_PATTERN,
+    sweep="[A-Za-z0-9_]+",
     ablation="[A-Za-z0-9_]+",
     experiment="|".join(MINIMAL_EXPERIMENTS),
 
@@ -37,4 +38,12 @@ rule all:
         summary="results/summary.md",
         minimal=expand("results/minimal_model_{experiment}.pdf", experiment=MINIMAL_EXPERIMENTS),
         minimal_summary="results/minimal_model_summary.md",
+        sweeps=expand("results/sweep_{sweep}.{ext}", sweep=SWEEPS, ext=["pdf", "md"]),
     default_target: True
+
+
+rule sweeps:
+    """Every sweep's figure and table (e.g. the calibration: --configfile=presets/calibrate.yaml)."""
+    input:
+        figures=expand("results/sweep_{sweep}.pdf", sweep=SWEEPS),
+        tables=expand("results/sweep_{sweep}.md", sweep=SWEEPS),

@@ -5,6 +5,7 @@ localrules:
     aggregate,
     ablation_stats,
     summary,
+    sweep_stats,
 
 
 rule aggregate:
@@ -81,3 +82,27 @@ rule summary:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/summary.py"
+
+
+rule sweep_stats:
+    input:
+        code=pkg("aggregate"),
+        graduations=lambda w: sweep_runs(w.sweep, "graduations.parquet"),
+        windows=lambda w: sweep_runs(w.sweep, "windows.parquet"),
+        train_log=lambda w: sweep_runs(w.sweep, "train_log.parquet"),
+    output:
+        table="results/metrics/sweep_{sweep}.parquet",
+        markdown="results/sweep_{sweep}.md",
+    params:
+        points=lambda w: sweep_params(w.sweep),
+        stage_order=STAGES,
+    log:
+        "results/logs/sweep_stats/{sweep}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/sweep_stats.py"

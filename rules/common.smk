@@ -3,6 +3,7 @@ import ast
 import os
 from pathlib import Path
 
+import yaml
 from snakemake.utils import validate
 
 SRC = Path(workflow.basedir) / "src"
@@ -16,13 +17,15 @@ from arithsignal import config as C  # noqa: E402
 
 # A bad config stops here, before any job runs, naming the key.
 validate(config, "../schemas/config.schema.yaml")
-C.check(config)
+C.check(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
 
 STAGES = [s["name"] for s in config["stages"]]
 STAGE_SPEC = {s["name"]: s for s in config["stages"]}
 SEEDS = config["seeds"]
-CANONICAL = C.canonical_variants(config)  # variants with equal settings share runs
-RUN_VARIANTS = sorted(set(CANONICAL.values()))
+CANONICAL = C.canonical_variants(config)  # variants (sweep points too) with equal settings share runs
+RUN_VARIANTS = sorted({CANONICAL[v["name"]] for v in config["variants"]})  # the config's own variants' runs
+SWEEP_POINTS = C.sweep_points(config)
+SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
@@ -91,3 +94,18 @@ def commute_variants():
 def ablation_runs(ablation, name):
     spec = ABLATION_SPEC[ablation]
     return run_files(name, sorted({CANONICAL[spec["on_variant"]], CANONICAL[spec["off_variant"]]}))
+
+
+def sweep_params(sweep):
+    """A sweep's points in grid order: generated name, the run that trains it, base variant, swept values."""
+    return canon(
+        [
+            {"variant": p.name, "run": CANONICAL[p.name], "base": p.base, "label": p.label, "values": p.values}
+            for p in SWEEP_POINTS
+            if p.sweep == sweep
+        ]
+    )
+
+
+def sweep_runs(sweep, name):
+    return run_files(name, sorted({CANONICAL[p.name] for p in SWEEP_POINTS if p.sweep == sweep}))

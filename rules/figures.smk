@@ -5,6 +5,7 @@ localrules:
     plot_ablation,
     plot_progress,
     plot_failures,
+    plot_sweep,
 
 
 rule plot_ablation:
@@ -67,3 +68,23 @@ rule plot_failures:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_failures.py"
+
+
+rule plot_sweep:
+    input:
+        code=pkg("plots"),
+        table="results/metrics/sweep_{sweep}.parquet",
+    output:
+        report("results/sweep_{sweep}.pdf", category="Sweeps", subcategory="{sweep}", caption="../report/sweep.rst"),
+    params:
+        stage_order=STAGES,
+    log:
+        "results/logs/plot_sweep/{sweep}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_sweep.py"

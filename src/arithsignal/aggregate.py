@@ -56,6 +56,98 @@ def ablation_stats_job(graduation_paths: list[str], ablation: dict, canonical: d
     print(table.drop(columns=["ablation"]).to_string())
 
 
+FIRST_GOOD = 0.9  # "first good window": exact match at or above this
+
+
+def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | None:
+    """The stage step of the window that completes ``need`` consecutive ok windows, or None."""
+    run = 0
+    for step, good in zip(stage_steps, ok, strict=True):
+        run = run + 1 if good else 0
+        if run >= need:
+            return int(step)
+    return None
+
+
+def stage_measures(grads: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+    """Per run and stage, three times to an event, each with its censored flag:
+
+    * ``steps``: graduation under the rule that drove the curriculum (the published one by default);
+    * ``answer_steps``: graduation under the answer-only rule (every problem's answer right in as many
+      consecutive windows; the scratchpad may be wrong). Under the published rule it can only come
+      earlier, so the windows already run decide it;
+    * ``first_good_steps``: the first window with exact match >= FIRST_GOOD.
+
+    A measure not reached in the stage's windows is censored at the stage's last step. No training
+    is needed: everything comes from the windows table.
+    """
+    if grads.empty:
+        return grads.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[])
+    by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
+    rows = []
+    for _, g in grads.iterrows():
+        settings = json.loads(g["settings"])
+        w = by_run.get((g["variant"], g["seed"], g["stage"]))
+        steps = [] if w is None else w["stage_step"].tolist()
+        answer_ok = [] if w is None or "answer_exact_match" not in w else (w["answer_exact_match"] >= 1.0).tolist()
+        good = [] if w is None else (w["exact_match"] >= FIRST_GOOD).tolist()
+        answer = _first_streak(steps, answer_ok, settings["graduation"]["windows"]) if answer_ok else None
+        first = _first_streak(steps, good, 1)
+        rows.append(
+            {
+                **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "steps", "censored")},
+                "budget": settings["curriculum"]["stage_budget"],
+                "answer_steps": int(g["steps"]) if answer is None else answer,
+                "answer_censored": answer is None,
+                "first_good_steps": int(g["steps"]) if first is None else first,
+                "first_good_censored": first is None,
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def sweep_table(grads: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+    """One row per sweep point, seed and stage: the point's swept values, the three measures, and the run's training wall time."""
+    measures = stage_measures(grads, windows)
+    wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last() if len(logs) else pd.Series(dtype=float)
+    parts = []
+    for order, p in enumerate(points):
+        d = measures[measures["variant"] == p["run"]].drop(columns="variant")
+        d = d.assign(point=p["variant"], point_order=order, label=p["label"], base=p["base"], run=p["run"],
+                     values=json.dumps(p["values"], sort_keys=True))  # fmt: skip
+        d["run_wall_time_s"] = [wall.get((p["run"], s), math.nan) for s in d["seed"]]
+        parts.append(d)
+    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+
+
+def sweep_markdown(table: pd.DataFrame, stage_order: list[str]) -> str:
+    """Steps to graduation of every seed per point and stage ('+': censored there), and wall time per run."""
+    rows = []
+    for (_, label), d in table.groupby(["point_order", "label"]):
+        row = {"point": label}
+        for stage in stage_order:
+            st = d[d["stage"] == stage].sort_values("seed")
+            row[stage] = ", ".join(f"{int(x)}{'+' if c else ''}" for x, c in zip(st["steps"], st["censored"], strict=True))
+        per_run = d.groupby("seed")
+        row["runs graduating every stage"] = f"{int((~per_run['censored'].any()).sum())}/{per_run.ngroups}"
+        row["wall time per run (min)"] = ", ".join(f"{t / 60:.2f}" for t in per_run["run_wall_time_s"].first())
+        rows.append(row)
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
+def sweep_stats_job(inputs: dict[str, list[str]], points: list[dict], stage_order: list[str], outputs: dict[str, str]) -> None:
+    """Job entry point: results/metrics/sweep_<name>.parquet and results/sweep_<name>.md."""
+    table = sweep_table(concat(inputs["graduations"]), concat(inputs["windows"]), concat(inputs["train_log"]), points)
+    write_parquet(table, outputs["table"])
+    text = (
+        f"Steps to graduation per seed (seeds in order; '+': censored, not graduated by then) and training wall time per run.\n\n"
+        f"{sweep_markdown(table, stage_order)}\n"
+    )
+    with open(outputs["markdown"], "w") as f:
+        f.write(text)
+    print(text)
+
+
 def failure_table(evals: pd.DataFrame) -> pd.DataFrame:
     """Failed held-out problems with the rank of the correct token in the top-k at the first wrong token."""
     f = evals[~evals["correct"]].copy()

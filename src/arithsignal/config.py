@@ -11,14 +11,19 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import itertools
 import json
+import re
+from dataclasses import dataclass
 
-from .formats import Factors
+from .formats import FACTOR_KEYS, FACTORS, Factors
 
-FACTORS = ("carry_mask", "commas", "commute", "mixed_lengths")
+FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
 # sections a variant may override, and what its training run depends on
 OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")
 RUN_SECTIONS = ("factors", "model", "optim", "curriculum", "graduation", "train")
+SWEEPABLE = ("model", "optim", "curriculum", "graduation")  # a sweep's grid keys are SECTION.KEY
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # also the Snakefile's wildcard constraint
 
 
 class ConfigError(ValueError):
@@ -29,8 +34,12 @@ def stable_hash(obj: object, n: int = 12) -> str:
     return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
 
 
-def check(config: dict) -> None:
-    """Raise ConfigError naming the key for every problem the schema cannot see."""
+def check(config: dict, schema: dict | None = None) -> None:
+    """Raise ConfigError naming the key for every problem the schema cannot see.
+
+    With ``schema`` (the config's JSON schema), every value a sweep sets is also checked
+    against the schema of its key, so a bad grid value is refused naming the sweep.
+    """
     errors: list[str] = []
     stage_names = [s["name"] for s in config["stages"]]
     for i, s in enumerate(config["stages"]):
@@ -61,13 +70,14 @@ def check(config: dict) -> None:
     ab_names = [a["name"] for a in config.get("ablations", [])]
     if len(set(ab_names)) != len(ab_names):
         errors.append(f"ablations: duplicate ablation names in {ab_names}")
+    errors += _sweep_errors(config, schema)
+    if errors:  # the checks below resolve every variant, sweeps included
+        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     t = config["train"]
     if t["progress_every"] % t["log_every"]:
         errors.append(f"train.progress_every ({t['progress_every']}): must be a multiple of train.log_every ({t['log_every']})")
-    for v in config["variants"]:
-        cur = effective_settings(config, v["name"]) if v["name"] in names else None
-        if cur is None:
-            continue
+    for v in all_variants(config):
+        cur = effective_settings(config, v["name"])
         g, budget = cur["graduation"], cur["curriculum"]["stage_budget"]
         if budget < g["window_every"] * g["windows"]:
             errors.append(
@@ -92,10 +102,114 @@ def _merge(base: dict, override: dict) -> dict:
 
 
 def variant(config: dict, name: str) -> dict:
-    for v in config["variants"]:
+    for v in all_variants(config):
         if v["name"] == name:
             return v
-    raise ConfigError(f"unknown variant {name!r}; expected one of {[v['name'] for v in config['variants']]}")
+    raise ConfigError(f"unknown variant {name!r}; expected one of {[v['name'] for v in all_variants(config)]}")
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep's grid: a generated variant, trained like any other."""
+
+    sweep: str
+    base: str  # the variant it starts from
+    values: dict  # SECTION.KEY -> value
+    variant: dict  # name + overrides, as a config variant
+
+    @property
+    def name(self) -> str:
+        return self.variant["name"]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{k.split('.')[-1]}={_value_text(v)}" for k, v in self.values.items())
+
+
+def _value_text(v: object) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return str(v)
+
+
+def sweep_points(config: dict) -> list[SweepPoint]:
+    """Every sweep's grid (the product of its keys' values) for every variant it starts from.
+
+    A point is named ``<base>-<key>_<value>...`` (the key's last part: every sweepable key's
+    last part is unique), e.g. ``baseline-lr_0.003-schedule_cosine``.
+    """
+    points = []
+    by_name = {v["name"]: v for v in config["variants"]}
+    for sw in config.get("sweeps", []):
+        keys = list(sw["grid"])
+        for base in sw["from"]:
+            if base not in by_name or not all(k.count(".") == 1 and k.split(".")[0] in SWEEPABLE for k in keys):
+                continue  # reported by _sweep_errors
+            for combo in itertools.product(*(sw["grid"][k] for k in keys)):
+                var = copy.deepcopy(by_name[base])
+                var["name"] = base + "".join(f"-{k.split('.')[1]}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
+                for k, v in zip(keys, combo, strict=True):
+                    section, key = k.split(".")
+                    var.setdefault(section, {})[key] = v
+                points.append(SweepPoint(sw["name"], base, dict(zip(keys, combo, strict=True)), var))
+    return points
+
+
+def all_variants(config: dict) -> list[dict]:
+    """The config's variants, then every sweep point not already named there (points shared by two sweeps once)."""
+    out, seen = list(config["variants"]), {v["name"] for v in config["variants"]}
+    for p in sweep_points(config):
+        if p.name not in seen:
+            seen.add(p.name)
+            out.append(p.variant)
+    return out
+
+
+def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
+    errors = []
+    names = {v["name"] for v in config["variants"]}
+    sweep_names = [sw["name"] for sw in config.get("sweeps", [])]
+    if len(set(sweep_names)) != len(sweep_names):
+        errors.append(f"sweeps: duplicate sweep names in {sweep_names}")
+    for i, sw in enumerate(config.get("sweeps", [])):
+        where = f"sweeps[{i}] ({sw['name']})"
+        for base in sw["from"]:
+            if base not in names:
+                errors.append(f"{where}.from: unknown variant {base!r}; expected one of {sorted(names)}")
+        for key, values in sw["grid"].items():
+            section, _, leaf = key.partition(".")
+            if section not in SWEEPABLE or "." in leaf or leaf not in config.get(section, {}):
+                known = [f"{s}.{k}" for s in SWEEPABLE for k in config.get(s, {})]
+                errors.append(f"{where}.grid: unknown key {key!r}; expected SECTION.KEY, one of {known}")
+                continue
+            if schema is not None:
+                errors += _value_errors(f"{where}.grid[{key!r}]", values, schema["$defs"][section]["properties"][leaf])
+    generated: dict[str, dict] = {}
+    for p in sweep_points(config):
+        if not VARIANT_NAME.match(p.name):
+            errors.append(f"sweeps ({p.sweep}): generated variant name {p.name!r} has characters outside [A-Za-z0-9_.-]")
+        elif p.name in names and p.variant != next(v for v in config["variants"] if v["name"] == p.name):
+            errors.append(f"sweeps ({p.sweep}): generated variant name {p.name!r} is already a variant of the config")
+        elif generated.setdefault(p.name, p.variant) != p.variant:
+            errors.append(f"sweeps ({p.sweep}): two sweeps generate {p.name!r} with different settings")
+    return errors
+
+
+def _value_errors(where: str, values: list, key_schema: dict) -> list[str]:
+    import jsonschema
+
+    out = []
+    for v in values:
+        try:
+            jsonschema.validate(v, key_schema)
+        except jsonschema.ValidationError as e:
+            out.append(f"{where}: value {v!r} is invalid: {e.message}")
+    return out
 
 
 def effective_settings(config: dict, name: str) -> dict:
@@ -112,7 +226,7 @@ def canonical_variants(config: dict) -> dict[str, str]:
     """Map every variant to the first variant (config order) with equal effective settings."""
     first: dict[str, str] = {}
     out = {}
-    for v in config["variants"]:
+    for v in all_variants(config):
         key = stable_hash(effective_settings(config, v["name"]), 64)
         out[v["name"]] = first.setdefault(key, v["name"])
     return out
@@ -125,8 +239,7 @@ def factors_of(settings_or_factors: dict) -> Factors:
 
 def format_key(factors: dict) -> str:
     """The data-format directory name, e.g. ``carry1-commas0-commute0-mixed0``."""
-    short = {"carry_mask": "carry", "commas": "commas", "commute": "commute", "mixed_lengths": "mixed"}
-    return "-".join(f"{short[k]}{int(bool(factors[k]))}" for k in FACTORS)
+    return "-".join(f"{FACTOR_KEYS[k]}{int(bool(factors[k]))}" for k in FACTORS)
 
 
 def parse_format_key(key: str) -> dict:

@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .formats import END, END_ID, PAD_ID, VOCAB, answer_text, encode
+from .formats import END, END_ID, PAD_ID, VOCAB, answer_part, answer_text, encode
 from .model import GPT
 
 
@@ -96,13 +96,15 @@ def digit_accuracy(prediction: str, target: str) -> float:
 
 
 def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256) -> pd.DataFrame:
-    """Decode every problem of ``df`` (columns prompt, completion): prediction, correct, digit_accuracy."""
+    """Decode every problem of ``df`` (columns prompt, completion): prediction, correct (the whole
+    completion), answer_correct (the answer alone, scratchpad aside) and digit_accuracy."""
     targets = df["completion"].tolist()
     preds, _, _ = greedy_decode(model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size)
     return pd.DataFrame(
         {
             "prediction": preds,
             "correct": [p == t for p, t in zip(preds, targets, strict=True)],
+            "answer_correct": [answer_part(p) == answer_part(t) for p, t in zip(preds, targets, strict=True)],
             "digit_accuracy": [digit_accuracy(p, t) for p, t in zip(preds, targets, strict=True)],
         }
     )

@@ -20,7 +20,7 @@ trained and scored on the completion.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 
 OPS = {"add": "+", "sub": "-", "mul": "*"}
 OP_NAMES = {v: k for k, v in OPS.items()}
@@ -34,14 +34,24 @@ PAD_ID = STOI[PAD]
 END_ID = STOI[END]
 
 
+def _factor(default: bool, key: str, doc: str):
+    return field(default=default, metadata={"key": key, "doc": doc})
+
+
 @dataclass(frozen=True)
 class Factors:
-    """The switches of the data format (DESIGN.md: factors)."""
+    """The switches of the data format (DESIGN.md: factors), declared once: the config's factor
+    names, the data-format directory key (``carry1-commas0-...``, from each ``key``) and its
+    wildcard pattern all come from here; tests check the JSON schema against it."""
 
-    carry_mask: bool = True
-    commas: bool = False
-    commute: bool = False
-    mixed_lengths: bool = False
+    carry_mask: bool = _factor(True, "carry", "write a carry (borrow) mask line for every addition (subtraction)")
+    commas: bool = _factor(False, "commas", "thousands separators in every number")
+    commute: bool = _factor(False, "commute", "train on b x a as well as a x b")
+    mixed_lengths: bool = _factor(False, "mixed", "mix problems with one operand a digit shorter into each stage")
+
+
+FACTORS = tuple(f.name for f in fields(Factors))
+FACTOR_KEYS = {f.name: f.metadata["key"] for f in fields(Factors)}
 
 
 @dataclass
@@ -191,6 +201,13 @@ def check(line: str, factors: Factors) -> Parsed:
     if p.answer != answer_of(p.a, p.op, p.b):
         raise FormatError(f"answer {p.answer} is wrong, expected {answer_of(p.a, p.op, p.b)} in {line!r}")
     return p
+
+
+def answer_part(completion: str) -> str:
+    """The answer as written, from the last "A" to the end ("A1,035$"); '' when there is none.
+    Two completions have the same answer exactly when their answer parts are equal."""
+    i = completion.rfind("A")
+    return completion[i:] if i >= 0 else ""
 
 
 def answer_text(completion: str) -> str:

@@ -11,6 +11,7 @@ next stage. A share ``replay_share`` of each batch replays earlier stages.
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -113,8 +114,21 @@ def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay
     return Batch(ids[:, :-1], y, roles[:, 1:], real)
 
 
-def _lr(step: int, base: float, warmup: int) -> float:
-    return base * min(1.0, (step + 1) / max(1, warmup))
+def learning_rate(optim: dict, budget: int, step: int, stage_step: int) -> float:
+    """The learning rate of global step ``step``, ``stage_step`` steps into its stage.
+
+    A linear warmup over the run's first ``warmup_steps``, times the stage's schedule: it restarts
+    at 1 when a stage starts and, unless constant, decays (cosine or linear) to ``min_lr_ratio``
+    over ``decay_steps`` stage steps (the stage budget when null), then holds that floor.
+    """
+    warm = min(1.0, (step + 1) / max(1, optim["warmup_steps"]))
+    if optim["schedule"] == "constant":
+        return optim["lr"] * warm
+    span = optim["decay_steps"] or budget
+    done = min(stage_step, span) / span
+    shape = 0.5 * (1 + math.cos(math.pi * done)) if optim["schedule"] == "cosine" else 1 - done
+    floor = optim["min_lr_ratio"]
+    return optim["lr"] * warm * (floor + (1 - floor) * shape)
 
 
 def save_checkpoint(path: Path, state: dict) -> None:
@@ -221,21 +235,22 @@ class Trainer:
         o, c = self.s["optim"], self.s["curriculum"]
         batch = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
         self.tokens += int(batch.real.sum())
-        lr = _lr(self.step, o["lr"], o["warmup_steps"])
+        lr = learning_rate(o, c["stage_budget"], self.step, self.stage_step)
         for g in self.opt.param_groups:
             g["lr"] = lr
         token_loss, logits, target, role = self._loss(batch.to(self.device))
         loss = token_loss.mean()
         self.opt.zero_grad(set_to_none=True)
         loss.backward()
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), o["grad_clip"])
+        max_norm = math.inf if o["grad_clip"] is None else o["grad_clip"]  # inf: measured, never clipped
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         before = self._snapshot() if self._progress_due(self.step + 1) else None
         self.opt.step()
         if before is not None:
             self.pending.update(self._update_shares(before, lr))
         with torch.no_grad():
             right = logits.argmax(-1) == target
-            stats = [loss.detach(), norm, (norm > o["grad_clip"]).float(), torch.ones((), device=self.device)]
+            stats = [loss.detach(), norm, (norm > max_norm).float(), torch.ones((), device=self.device)]
             for r in ROLES.values():
                 m = role == r
                 stats += [token_loss[m].sum(), right[m].sum(), m.sum()]
@@ -306,7 +321,7 @@ class Trainer:
             "token_accuracy": mean("all_correct", "all_total"),
             **{f"{r}_loss": mean(f"{r}_loss", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
             **{f"{r}_token_accuracy": mean(f"{r}_correct", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
-            "lr": _lr(self.step - 1, self.s["optim"]["lr"], self.s["optim"]["warmup_steps"]),
+            "lr": learning_rate(self.s["optim"], self.s["curriculum"]["stage_budget"], self.step - 1, self.stage_step - 1),
             "grad_norm": a["grad_norm"] / a["n"],
             "clip_fraction": a["clipped"] / a["n"],
             "tokens_seen": self.tokens,
@@ -326,7 +341,7 @@ class Trainer:
         wgen = np.random.default_rng([self.seed, self.stage, self.window])  # fresh, reproducible sample
         sample = st.valid.iloc[wgen.integers(0, len(st.valid), g["problems_per_window"])]
         res = score_exact(self.model, sample, self.device)
-        passed = bool(res["correct"].all())
+        passed = bool(res["correct" if g["score"] == "completion" else "answer_correct"].all())
         graduated = self.tracker.update(passed)
         self.window_rows.append(
             {
@@ -336,6 +351,7 @@ class Trainer:
                 "stage_step": self.stage_step,
                 "window": self.window,
                 "exact_match": float(res["correct"].mean()),
+                "answer_exact_match": float(res["answer_correct"].mean()),
                 "digit_accuracy": float(res["digit_accuracy"].mean()),
                 "passed": passed,
                 "streak": self.tracker.streak,
