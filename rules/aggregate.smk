@@ -33,6 +33,9 @@ rule ablation_stats:
     input:
         code=pkg("aggregate"),
         graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
+        windows=lambda w: ablation_runs(w.ablation, "windows.parquet"),
+        on_data=lambda w: ablation_data(w.ablation, "on"),
+        off_data=lambda w: ablation_data(w.ablation, "off"),
     output:
         "results/metrics/ablation_{ablation}.parquet",
     params:

@@ -86,6 +86,11 @@ def ablation_canonical(ablation):
     return canon({spec[s]: CANONICAL[spec[s]] for s in ("on_variant", "off_variant")})
 
 
+def ablation_data(ablation, side):
+    """The training sets of one side of an ablation, stage by stage (to tell where the factor changes the data)."""
+    return data_files(ABLATION_SPEC[ablation][f"{side}_variant"], "train")
+
+
 def commute_variants():
     """The run names of the commute ablation's variants (for the b x a table of the summary)."""
     return sorted({CANONICAL[a[s]] for a in config["ablations"] if a["factor"] == "commute" for s in ("on_variant", "off_variant")})

@@ -13,6 +13,7 @@ rule plot_ablation:
         code=pkg("plots"),
         stats="results/metrics/ablation_{ablation}.parquet",
         graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
+        windows=lambda w: ablation_runs(w.ablation, "windows.parquet"),
         eval=lambda w: ablation_runs(w.ablation, "eval.parquet"),
     output:
         report("results/ablation_{ablation}.pdf", category="Ablations", subcategory="{ablation}", caption="../report/ablation.rst"),

@@ -11,6 +11,10 @@ from arithsignal.config import ConfigError, canonical_variants, check, effective
 SMOKE = load_yaml(ROOT / "tests/config/smoke.yaml")
 
 
+def sweep(grid, base="baseline"):
+    return {"name": "s", "from": [base], "grid": grid}
+
+
 def mutate(fn):
     cfg = copy.deepcopy(SMOKE)
     fn(cfg)
@@ -41,6 +45,14 @@ BAD = [
     ("ablation_unknown_variant", lambda c: c["ablations"][0].update(off_variant="nope"), "off_variant"),
     ("longer_operand_second", lambda c: c["stages"][1].update(digits=[1, 2]), "stages[1]"),
     ("one_microbatch", lambda c: c["train"].update(snr_microbatches=1), "snr_microbatches"),
+    ("unknown_schedule", lambda c: c["optim"].update(schedule="step"), "schedule"),
+    ("grad_clip_zero", lambda c: c["optim"].update(grad_clip=0), "grad_clip"),
+    ("unknown_window_score", lambda c: c["graduation"].update(score="tokens"), "score"),
+    ("sweep_unknown_key", lambda c: c.update(sweeps=[sweep({"optim.lrr": [0.1]})]), "optim.lrr"),
+    ("sweep_key_outside_sections", lambda c: c.update(sweeps=[sweep({"data.seed": [1]})]), "data.seed"),
+    ("sweep_bad_value", lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01, -1]})]), "sweeps[0] (s).grid['optim.lr']: value -1"),
+    ("sweep_unknown_base", lambda c: c.update(sweeps=[sweep({"optim.lr": [0.1]}, base="nope")]), "sweeps[0] (s).from"),
+    ("sweep_breaks_a_relation", lambda c: c.update(sweeps=[sweep({"optim.batch_size": [30]})]), "snr_microbatches"),
 ]
 
 
@@ -90,6 +102,16 @@ def test_presets_pass():
         check(load_yaml(p))
 
 
+def merged(preset):
+    """A preset as the workflow sees it: merged over config.yaml (dicts key by key, other values replaced)."""
+    from snakemake.utils import update_config
+
+    cfg = load_yaml(ROOT / "config.yaml")
+    if preset.name != "config.yaml":
+        update_config(cfg, load_yaml(preset))
+    return cfg
+
+
 def test_identical_variants_are_trained_once():
     cfg = mutate(lambda c: c["variants"].append({"name": "carry_on_again", "factors": {"carry_mask": True}}))
     canon = canonical_variants(cfg)
@@ -98,19 +120,48 @@ def test_identical_variants_are_trained_once():
     assert effective_settings(cfg, "carry_off")["factors"]["carry_mask"] is False
 
 
-PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml", ROOT / "presets/paper.yaml"]
+def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
+    from arithsignal.config import sweep_points
+
+    grid = {"optim.lr": [SMOKE["optim"]["lr"], 0.01], "optim.grad_clip": [SMOKE["optim"]["grad_clip"], None]}
+    cfg = mutate(lambda c: c.update(sweeps=[{"name": "s", "from": ["baseline", "carry_off"], "grid": grid}]))
+    check(cfg)
+    points = sweep_points(cfg)
+    assert [p.name for p in points] == [
+        f"{base}-lr_{lr}-grad_clip_{clip}" for base in ("baseline", "carry_off") for lr in (0.003, 0.01) for clip in ("1.0", "none")
+    ]
+    assert points[3].label == "lr=0.01, grad_clip=none" and points[3].values == {"optim.lr": 0.01, "optim.grad_clip": None}
+    canon = canonical_variants(cfg)
+    assert canon["baseline-lr_0.003-grad_clip_1.0"] == "baseline"  # equal settings: trained once
+    assert canon["carry_off-lr_0.003-grad_clip_1.0"] == "carry_off"
+    assert canon["carry_off-lr_0.01-grad_clip_none"] == "carry_off-lr_0.01-grad_clip_none"
+    s = effective_settings(cfg, "carry_off-lr_0.01-grad_clip_none")
+    assert s["factors"]["carry_mask"] is False and s["optim"]["lr"] == 0.01 and s["optim"]["grad_clip"] is None
+
+
+def test_two_sweeps_sharing_a_point_train_it_once():
+    from arithsignal.config import all_variants
+
+    cfg = mutate(lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01]}), {**sweep({"optim.lr": [0.01, 0.02]}), "name": "t"}]))
+    check(cfg)
+    names = [v["name"] for v in all_variants(cfg)]
+    assert names.count("baseline-lr_0.01") == 1 and "baseline-lr_0.02" in names
+
+
+PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml", ROOT / "presets/paper.yaml", ROOT / "presets/calibrate.yaml"]
 
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
 def test_presets_are_valid_and_their_longest_line_fits_the_model(preset):
     from snakemake.utils import validate
 
+    from arithsignal.config import all_variants
     from arithsignal.formats import render
 
-    cfg = load_yaml(preset)
+    cfg = merged(preset)
     validate(cfg, str(ROOT / "schemas/config.schema.yaml"))
-    check(cfg)
-    for v in cfg["variants"]:
+    check(cfg, load_yaml(ROOT / "schemas/config.schema.yaml"))
+    for v in all_variants(cfg):
         s = effective_settings(cfg, v["name"])
         f = factors_of(s)
         for st in cfg["stages"]:

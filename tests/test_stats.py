@@ -4,6 +4,7 @@ import math
 
 import numpy as np
 import pandas as pd
+import pytest
 
 from arithsignal.stats import format_ratio, median_ratio
 
@@ -60,19 +61,89 @@ def test_censored_on_side_gives_an_upper_bound():
     assert r["ratio_kind"] == "upper_bound" and r["ratio"] == 0.5
 
 
-def test_verdicts_follow_the_interval():
-    import pandas as pd
+def test_complete_separation_at_5_vs_5_reaches_the_exact_minimum_p():
+    from arithsignal.stats import gehan_test
 
-    from arithsignal.summary import verdict
+    r = gehan_test([100, 200, 300, 400, 500], [False] * 5, [600, 700, 800, 900, 1000], [False] * 5)
+    assert r["p_method"] == "exact" and r["n_splits"] == 252
+    assert r["gehan_u"] == 25 and r["p_value"] == pytest.approx(2 / 252)
+    # the same when the slower side never graduated: censored at the budget is surely later
+    r = gehan_test([100, 200, 300, 400, 500], [False] * 5, [3000] * 5, [True] * 5)
+    assert r["gehan_u"] == 25 and r["p_value"] == pytest.approx(2 / 252)
+    # and the sign says which side was faster
+    assert gehan_test([600, 700, 800, 900, 1000], [False] * 5, [100, 200, 300, 400, 500], [False] * 5)["gehan_u"] == -25
 
-    rows = [
-        {"stage": "s1", "ratio_kind": "estimate", "ci_low": 1.2, "ci_high": 3.0},
-        {"stage": "s2", "ratio_kind": "estimate", "ci_low": 0.2, "ci_high": 0.9},
-        {"stage": "s3", "ratio_kind": "lower_bound", "ci_low": 1.0, "ci_high": math.inf},
-        {"stage": "s4", "ratio_kind": "undefined", "ci_low": 0.0, "ci_high": math.inf},
-    ]
-    v = verdict(pd.DataFrame(rows))
-    assert v == "supported at 1 stage(s) (s1); contradicted at 1 stage(s) (s2); inconclusive at 2 stage(s) (s3, s4)"
+
+def test_identical_samples_give_p_one():
+    from arithsignal.stats import gehan_test
+
+    r = gehan_test([400, 500, 600], [False] * 3, [400, 500, 600], [False] * 3)
+    assert r["gehan_u"] == 0 and r["p_value"] == 1.0
+
+
+def test_three_against_three_cannot_reach_five_percent():
+    from arithsignal.stats import gehan_test
+
+    r = gehan_test([1, 2, 3], [False] * 3, [4, 5, 6], [False] * 3)
+    assert r["p_value"] == pytest.approx(2 / 20)
+
+
+def test_censoring_makes_pairs_unknown_not_ties_at_the_budget():
+    from arithsignal.stats import gehan_test
+
+    # a run censored at 300 vs one graduated at 500 (with a larger budget): order unknown, counts 0
+    r = gehan_test([300], [True], [500], [False])
+    assert r["gehan_u"] == 0
+    # graduated at the budget vs censored at the budget: the graduated one was surely first
+    assert gehan_test([300], [False], [300], [True])["gehan_u"] == 1
+
+
+def test_large_samples_use_a_seeded_monte_carlo():
+    from arithsignal.stats import gehan_test
+
+    a = gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
+    assert a["p_method"] == "monte_carlo" and a == gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
+    assert a["p_value"] < 0.001
+
+
+def test_kaplan_meier_counts_censored_runs_as_never_graduated():
+    from arithsignal.stats import km_curve
+
+    km = km_curve([100, 200, 300, 3000], [False, False, False, True])
+    assert km.set_index("step")["graduated"].to_dict() == pytest.approx({0: 0.0, 100: 0.25, 200: 0.5, 300: 0.75, 3000: 0.75})
+
+
+def _row(on, off, c_on, c_off):
+    from arithsignal.stats import gehan_test
+
+    r = gehan_test(on, c_on, off, c_off)
+    return {**r, "n_on": len(on), "n_off": len(off), "censored_on": sum(c_on), "censored_off": sum(c_off)}
+
+
+def test_the_verdict_rule():
+    from arithsignal.stats import verdict_of
+
+    fast, slow, c5 = [100, 120, 140, 160, 180], [900, 950, 1000, 1100, 1200], [False] * 5
+    assert verdict_of(_row(fast, slow, c5, c5)) == "supported"
+    assert verdict_of(_row(slow, fast, c5, c5)) == "contradicted"
+    assert verdict_of(_row(fast, fast, c5, c5)) == "no effect detected"
+    assert verdict_of(_row([3000] * 5, [3000] * 5, [True] * 5, [True] * 5)) == "not testable"
+    # 3 against 3 can never be decided, however clear the separation
+    assert verdict_of(_row(fast[:3], slow[:3], c5[:3], c5[:3])) == "no effect detected"
+
+
+def test_ablation_table_reports_every_measure():
+    from arithsignal.stats import ablation_table
+
+    rows = []
+    for side, base in (("on", 100), ("off", 1000)):
+        for seed in range(5):
+            rows.append({"side": side, "seed": seed, "stage": "s", "budget": 3000, "steps": base + seed, "censored": False,
+                         "answer_steps": base, "answer_censored": False, "first_good_steps": 50, "first_good_censored": False})  # fmt: skip
+    t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
+    assert t["verdict"] == "supported" and t["ratio"] == pytest.approx(1002 / 102)
+    assert t["answer_verdict"] == "supported"
+    assert t["first_good_verdict"] == "no effect detected" and t["first_good_p_value"] == 1.0
 
 
 def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():

@@ -12,8 +12,18 @@ from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, GraduationTracke
 
 SETTINGS = {
     "model": {"n_layer": 1, "n_head": 2, "d_model": 48, "block_size": 40, "dropout": 0.0},
-    "optim": {"lr": 0.003, "weight_decay": 0.1, "beta1": 0.9, "beta2": 0.99, "grad_clip": 1.0, "warmup_steps": 20, "batch_size": 32,
-              "schedule": "constant", "min_lr_ratio": 0.1, "decay_steps": None},
+    "optim": {
+        "lr": 0.003,
+        "weight_decay": 0.1,
+        "beta1": 0.9,
+        "beta2": 0.99,
+        "grad_clip": 1.0,
+        "warmup_steps": 20,
+        "batch_size": 32,
+        "schedule": "constant",
+        "min_lr_ratio": 0.1,
+        "decay_steps": None,
+    },
     "curriculum": {"replay_share": 0.25, "stage_budget": 1500},
     "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50, "score": "completion"},
     "train": {"log_every": 25, "checkpoint_every": 100, "progress_every": 25, "snr_microbatches": 4, "update_threshold": 0.1},

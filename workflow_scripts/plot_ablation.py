@@ -5,5 +5,5 @@ from arithsignal.plots import ablation_job
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    inputs = {"stats": sm.input.stats, "graduations": list(sm.input.graduations), "eval": list(sm.input.eval)}
+    inputs = {"stats": sm.input.stats, **{k: list(sm.input[k]) for k in ("graduations", "windows", "eval")}}
     ablation_job(inputs, sm.params.ablation, sm.params.canonical, sm.params.stage_order, sm.output[0])

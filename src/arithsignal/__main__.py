@@ -1,8 +1,13 @@
-"""Command line: ``python -m arithsignal show --variant carry_off --stage mul_2x2 -n 5``.
+"""Command line.
 
-Prints sample problems of any variant and stage exactly as the model sees them
-(prompt, then the completion it is trained and scored on), built from the config
-the same way the workflow builds them.
+* ``python -m arithsignal show --variant carry_off --stage mul_2x2 -n 5`` prints sample
+  problems of any variant and stage exactly as the model sees them (prompt, then the
+  completion it is trained and scored on), built from the config the way the workflow
+  builds them.
+* ``python -m arithsignal compare RESULTS_A RESULTS_B`` compares every per-run table
+  (train_log, windows, graduations, eval) of two results folders, leaving out the
+  wall-clock and provenance columns, and exits 1 if any differs: "did this refactor
+  change what training computes?"
 """
 
 from __future__ import annotations
@@ -46,6 +51,34 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
+RUN_TABLES = ("train_log", "windows", "graduations", "eval")
+NOT_COMPARED = {"wall_time_s", "measure_time_s", "settings", "config_hash", "package_version"}  # clocks and provenance
+
+
+def compare(args: argparse.Namespace) -> int:
+    from .io import read_parquet
+
+    a_root, b_root = Path(args.a), Path(args.b)
+    paths = sorted({p.relative_to(a_root) for t in RUN_TABLES for p in a_root.glob(f"runs/*/seed*/{t}.parquet")})
+    if not paths:
+        print(f"no per-run tables under {a_root}/runs", file=sys.stderr)
+        return 2
+    differ = 0
+    for rel in paths:
+        if not (b_root / rel).exists():
+            print(f"{rel}: missing in {b_root}")
+            differ += 1
+            continue
+        a, b = read_parquet(a_root / rel), read_parquet(b_root / rel)
+        cols = [c for c in a.columns if c in b.columns and c not in NOT_COMPARED]
+        only = sorted((set(a.columns) ^ set(b.columns)) - NOT_COMPARED)
+        same = a[cols].equals(b[cols])
+        differ += not same
+        print(f"{rel}: {'identical' if same else 'DIFFERENT'}" + (f" (columns on one side only: {only})" if only else ""))
+    print(f"{len(paths) - differ} of {len(paths)} tables identical")
+    return 1 if differ else 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m arithsignal", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -56,9 +89,12 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--split", default="train", choices=["train", "valid", "test", "commute"])
     s.add_argument("--configfile", default="config.yaml")
     s.add_argument("--seed", type=int, default=0, help="which sample to draw")
+    c = sub.add_parser("compare", help="compare the per-run tables of two results folders, clocks and provenance aside")
+    c.add_argument("a", help="a results folder (e.g. results)")
+    c.add_argument("b", help="another results folder")
     args = p.parse_args(argv)
     try:
-        return show(args)
+        return compare(args) if args.command == "compare" else show(args)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2

@@ -27,30 +27,37 @@ def aggregate_job(inputs: dict[str, list[str]], outputs: dict[str, str]) -> None
         print(f"{table}: {len(df)} rows from {len(inputs[table])} runs -> {out}")
 
 
-def ablation_sides(grads: pd.DataFrame, ablation: dict, canonical: dict[str, str]) -> pd.DataFrame:
-    """Graduation rows of an ablation's two variants, labelled with side 'on' / 'off'.
+def ablation_sides(runs: pd.DataFrame, ablation: dict, canonical: dict[str, str]) -> pd.DataFrame:
+    """Rows of an ablation's two variants (any per-run table), labelled with side 'on' / 'off'.
 
     Variants trained once for several names (see config.canonical_variants) are
     looked up under their canonical name.
     """
     parts = []
     for side in ("on", "off"):
-        d = grads[grads["variant"] == canonical[ablation[f"{side}_variant"]]].copy()
+        d = runs[runs["variant"] == canonical[ablation[f"{side}_variant"]]].copy()
         d["side"] = side
         d["shown_as"] = ablation[f"{side}_variant"]
         parts.append(d)
-    out = pd.concat(parts, ignore_index=True)
-    if "settings" in out:
-        out["budget"] = [json.loads(s)["curriculum"]["stage_budget"] for s in out["settings"]]
-    return out
+    return pd.concat(parts, ignore_index=True)
 
 
-def ablation_stats_job(graduation_paths: list[str], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
-    """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage ratio table of one ablation."""
-    sides = ablation_sides(concat(graduation_paths), ablation, canonical)
-    table = ablation_table(sides, stage_order)
+def data_differs(on_paths: list[str], off_paths: list[str]) -> list[bool]:
+    """Per stage: do the two sides' training sets differ? (Commas change nothing below 1,000; a
+    1x1 stage has no shorter operand to mix in; 1-digit multiplication has no addition to mask.)"""
+    cols = ["prompt", "completion"]
+    return [a != b and not read_parquet(a, cols).equals(read_parquet(b, cols)) for a, b in zip(on_paths, off_paths, strict=True)]
+
+
+def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
+    """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage table of one ablation:
+    ratios, exact tests and verdicts for the published rule and the measures it hides."""
+    measures = stage_measures(concat(inputs["graduations"]), concat(inputs["windows"]))
+    table = ablation_table(ablation_sides(measures, ablation, canonical), stage_order)
     table.insert(0, "ablation", ablation["name"])
     table.insert(1, "factor", ablation["factor"])
+    differs = dict(zip(stage_order, data_differs(inputs["on_data"], inputs["off_data"]), strict=True))
+    table.insert(4, "data_differs", table["stage"].map(differs))
     settings = {"ablation": ablation, "canonical": canonical}
     write_parquet(table, out, provenance(ablation["name"], None, settings, stable_hash(settings)))
     print(table.drop(columns=["ablation"]).to_string())

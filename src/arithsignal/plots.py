@@ -28,21 +28,31 @@ def _theme() -> None:
     sns.set_theme(style="whitegrid", context="paper")
 
 
-def _steps_panel(ax, grads: pd.DataFrame, stats: pd.DataFrame, ablation: dict, stage_order: list[str]) -> None:
+MEASURE_TITLES = {
+    "": "steps to graduation, published rule (whole completion right)",
+    "answer_": "steps to graduation, answer-only rule (answers right, scratchpad aside)",
+    "first_good_": "steps to the first window with exact match >= 0.9",
+}
+
+
+def _steps_panel(ax, runs: pd.DataFrame, stats: pd.DataFrame, ablation: dict, stage_order: list[str], prefix: str = "") -> None:
+    """One measure per stage, factor on vs off: every seed, censored runs hollow, the median as a bar,
+    and above each stage the ratio of medians with its interval, the exact test's p and the verdict."""
+    steps, censored_col = f"{prefix}steps", ("censored" if not prefix else f"{prefix}censored")
     x_of = {s: i for i, s in enumerate(stage_order)}
     for side in ("on", "off"):
-        d = grads[grads["side"] == side]
+        d = runs[runs["side"] == side]
         offset = -0.15 if side == "on" else 0.15
         st = SIDE_STYLE[side]
         label = f"{ablation['factor']} {side} ({ablation[side + '_variant']})"
         for censored in (False, True):
-            dd = d[d["censored"] == censored]
+            dd = d[d[censored_col] == censored]
             if dd.empty:
                 continue
-            jitter = (dd["seed"].rank(method="dense") - 1) * 0.05
+            jitter = (dd["seed"].rank(method="dense") - 1) * 0.05  # by seed, not random: same data, same bytes
             ax.scatter(
                 dd["stage"].map(x_of) + offset + jitter,
-                dd["steps"],
+                dd[steps],
                 marker="^" if censored else st["marker"],
                 facecolors="none" if censored else st["color"],
                 edgecolors=st["color"],
@@ -50,18 +60,43 @@ def _steps_panel(ax, grads: pd.DataFrame, stats: pd.DataFrame, ablation: dict, s
                 label=label + (", censored (did not graduate by this step)" if censored else ", one point per seed"),
                 zorder=3,
             )
-        med = d.groupby("stage")["steps"].median()
+        med = d.groupby("stage")[steps].median()
         ax.scatter(med.index.map(x_of) + offset, med.values, marker="_", s=300, color=st["color"], zorder=2)
-    ymax = grads["steps"].max() if len(grads) else 1
+    ymax = runs[steps].max() if len(runs) else 1
     for _, r in stats.iterrows():
-        label = r["ratio_text"].replace("undefined (both medians censored)", "both sides\ncensored").replace(" [", "\n[")
-        ax.text(x_of[r["stage"]], ymax * 1.4, label, ha="center", va="bottom", fontsize=6)
+        ratio = r[f"{prefix}ratio_text"].replace("undefined (both medians censored)", "both sides\ncensored").replace(" [", "\n[")
+        test = f"p={r[f'{prefix}p_value']:.3f}\n{r[f'{prefix}verdict']}"
+        if "data_differs" in r and not r["data_differs"]:
+            test += "\n(same data)"
+        ax.text(x_of[r["stage"]], ymax * 1.4, f"{ratio}\n{test}", ha="center", va="bottom", fontsize=5.5)
     ax.set_xticks(range(len(stage_order)), stage_order)
     ax.set_yscale("log")
-    ax.set_ylim(top=ymax * 4)
-    ax.set_ylabel("steps to graduation (optimizer steps)")
-    ax.set_title(f"Ablation {ablation['name']}: ratio steps(off)/steps(on) of medians [95% bootstrap CI]; bar = median", fontsize=8)
-    ax.legend(fontsize=6, loc="lower right")
+    ax.set_ylim(top=ymax * 8)
+    ax.set_ylabel("steps (optimizer steps)")
+    ax.set_title(f"{MEASURE_TITLES[prefix]}: ratio off/on of medians [95% bootstrap CI], exact Gehan test p, verdict", fontsize=7)
+    ax.legend(fontsize=5.5, loc="lower right")
+
+
+def _km_panels(axes, runs: pd.DataFrame, stage_order: list[str]) -> None:
+    """Per stage, the Kaplan-Meier share of seeds graduated against steps (lifelines), factor on vs off."""
+    from .stats import km_curve
+
+    for ax, stage in zip(axes, stage_order, strict=True):
+        for side, ls in (("on", "-"), ("off", "--")):
+            d = runs[(runs["stage"] == stage) & (runs["side"] == side)]
+            if d.empty:
+                continue
+            km = km_curve(d["steps"], d["censored"])
+            ax.step(km["step"], km["graduated"], where="post", color=SIDE_STYLE[side]["color"], ls=ls, label=f"factor {side}")
+            cens = d[d["censored"]]
+            if len(cens):  # a censored run ends its side's curve without a step
+                ax.scatter(cens["steps"], [km["graduated"].iloc[-1]] * len(cens), marker="|", color=SIDE_STYLE[side]["color"], s=40)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_title(stage, fontsize=7)
+        ax.tick_params(labelsize=5)
+        ax.set_xlabel("step", fontsize=6)
+    axes[0].set_ylabel("share of seeds graduated\n(Kaplan-Meier)", fontsize=6)
+    axes[0].legend(fontsize=5)
 
 
 def _accuracy_panel(ax, evals: pd.DataFrame, stage_order: list[str]) -> None:
@@ -83,15 +118,21 @@ def _accuracy_panel(ax, evals: pd.DataFrame, stage_order: list[str]) -> None:
     ax.legend(fontsize=6, ncol=2)
 
 
-def ablation_figure(
-    grads: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str
-) -> None:
-    """Top: steps to graduation per stage, factor on vs off, every seed, censored runs hollow, ratio with CI.
-    Bottom: held-out exact match after training, in-distribution order (a x b) and swapped (b x a)."""
+def ablation_figure(runs: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str) -> None:
+    """Rows: steps to graduation per stage under the published rule (every seed, censored runs hollow,
+    ratio with CI, exact test, verdict); the Kaplan-Meier share graduated per stage; the same steps
+    panel for the answer-only rule and for the first window >= 0.9; held-out exact match after
+    training, in the trained order (a x b) and swapped (b x a)."""
     _theme()
-    fig, (top, bottom) = plt.subplots(2, 1, figsize=(max(6.0, 1.3 * len(stage_order) + 2), 7), height_ratios=[3, 2])
-    _steps_panel(top, grads, stats, ablation, stage_order)
-    _accuracy_panel(bottom, evals, stage_order)
+    n = len(stage_order)
+    fig = plt.figure(figsize=(max(7.0, 1.5 * n + 2), 16))
+    grid = fig.add_gridspec(5, n, height_ratios=[3, 1.5, 3, 3, 2])
+    _steps_panel(fig.add_subplot(grid[0, :]), runs, stats, ablation, stage_order)
+    _km_panels([fig.add_subplot(grid[1, i]) for i in range(n)], runs, stage_order)
+    for row, prefix in ((2, "answer_"), (3, "first_good_")):
+        _steps_panel(fig.add_subplot(grid[row, :]), runs, stats, ablation, stage_order, prefix)
+    _accuracy_panel(fig.add_subplot(grid[4, :]), evals, stage_order)
+    fig.suptitle(f"Ablation {ablation['name']} ({ablation['factor']})", fontsize=10)
     _save(fig, out)
 
 
@@ -174,13 +215,13 @@ def failure_figure(evals: pd.DataFrame, out: str) -> None:
 
 def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
     """Job entry point: results/ablation_<name>.pdf from the runs of the ablation's two variants."""
-    from .aggregate import ablation_sides, concat
+    from .aggregate import ablation_sides, concat, stage_measures
     from .io import read_parquet
 
-    grads = ablation_sides(concat(inputs["graduations"]), ablation, canonical)
+    runs = ablation_sides(stage_measures(concat(inputs["graduations"]), concat(inputs["windows"])), ablation, canonical)
     evals = ablation_sides(concat(inputs["eval"]), ablation, canonical)
     stats = read_parquet(inputs["stats"])
-    ablation_figure(grads, stats, evals, ablation, stage_order, out)
+    ablation_figure(runs, stats, evals, ablation, stage_order, out)
 
 
 def progress_job(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> None:
@@ -223,6 +264,7 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
     wall.scatter(x[runs.index], runs["run_wall_time_s"] / 60, marker="s", color="0.4", s=24, label="one run")
     wall.set_title("training wall time per run", fontsize=8)
     wall.set_ylabel("minutes")
+    wall.set_ylim(bottom=0)
     for ax in list(axes.flat)[:n]:
         ax.set_xticks(range(len(points)), points, rotation=30, ha="right", fontsize=6)
         ax.set_xlim(-0.5, len(points) - 0.5)

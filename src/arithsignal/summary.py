@@ -8,6 +8,7 @@ import pandas as pd
 
 from .aggregate import concat, failure_table
 from .io import write_parquet
+from .stats import ALPHA
 
 CLAIMS = {
     "carry_mask": (
@@ -29,46 +30,73 @@ CLAIMS = {
 }
 
 
-def verdict(stats: pd.DataFrame) -> str:
-    """Per-stage verdict from the interval: above 1 supports, below 1 contradicts, else inconclusive."""
-    groups: dict[str, list[str]] = {"supported": [], "contradicted": [], "inconclusive": []}
-    for _, r in stats.iterrows():
-        if r["ratio_kind"] == "undefined" or math.isnan(r["ci_low"]):
-            groups["inconclusive"].append(r["stage"])
-        elif r["ci_low"] > 1:
-            groups["supported"].append(r["stage"])
-        elif r["ci_high"] < 1:
-            groups["contradicted"].append(r["stage"])
-        else:
-            groups["inconclusive"].append(r["stage"])
-    parts = [f"{k} at {len(v)} stage(s) ({', '.join(v)})" for k, v in groups.items() if v]
-    return "; ".join(parts) if parts else "no stage measured"
-
-
 def _median_text(x: float) -> str:
     return "> budget (censored)" if math.isinf(x) else f"{x:.0f}"
 
 
+def _p_text(p: float, method: str) -> str:
+    return "n/a" if math.isnan(p) else f"{p:.3f}" + (" (MC)" if method == "monte_carlo" else "")
+
+
 def ratio_markdown(stats: pd.DataFrame) -> str:
+    """Per stage: medians, the ratio with its interval, the exact test and the verdict (published rule)."""
+    table = pd.DataFrame(
+        {
+            "stage": stats["stage"],
+            "factor changes the data": stats["data_differs"].map({True: "yes", False: "no"}),
+            "median steps, on": stats["median_on"].map(_median_text),
+            "median steps, off": stats["median_off"].map(_median_text),
+            "ratio off/on [95% CI]": stats["ratio_text"],
+            "Gehan U": stats["gehan_u"].map(lambda u: "n/a" if math.isnan(u) else f"{u:+.0f}"),
+            "p (exact)": [_p_text(p, m) for p, m in zip(stats["p_value"], stats["p_method"], strict=True)],
+            "censored on / off": [
+                f"{a}/{b} / {c}/{d}" for a, b, c, d in stats[["censored_on", "n_on", "censored_off", "n_off"]].to_numpy()
+            ],
+            "verdict": stats["verdict"],
+        }
+    )
+    return table.to_markdown(index=False, disable_numparse=True)
+
+
+def hidden_measures_markdown(stats: pd.DataFrame) -> str:
+    """The same comparison for the measures the all-or-nothing rule hides."""
+    cols = {"stage": stats["stage"]}
+    for prefix, name in (("answer_", "answer-only rule"), ("first_good_", "first window >= 0.9")):
+        cols[f"{name}: ratio [95% CI]"] = stats[f"{prefix}ratio_text"]
+        cols[f"{name}: p"] = [_p_text(p, m) for p, m in zip(stats[f"{prefix}p_value"], stats[f"{prefix}p_method"], strict=True)]
+        cols[f"{name}: verdict"] = stats[f"{prefix}verdict"]
+    return pd.DataFrame(cols).to_markdown(index=False, disable_numparse=True)
+
+
+def verdicts_markdown(stats: pd.DataFrame) -> str:
+    """Every (ablation, stage) where the factor changes the data, with its verdict, and the counts."""
+    d = stats[stats["data_differs"]]
+    counts = d["verdict"].value_counts()
+    order = ["supported", "contradicted", "no effect detected", "not testable"]
     lines = [
-        "| stage | median steps, factor on | median steps, factor off | ratio off/on [95% CI] | censored on / off (of runs) |",
-        "| --- | --- | --- | --- | --- |",
+        f"{len(d)} (ablation, stage) pairs where the factor changes the data: "
+        + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in order)
+        + f"; decided (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}.",
+        "",
     ]
-    for _, r in stats.iterrows():
-        lines.append(
-            f"| {r['stage']} | {_median_text(r['median_on'])} | {_median_text(r['median_off'])} | {r['ratio_text']} | "
-            f"{r['censored_on']}/{r['n_on']} / {r['censored_off']}/{r['n_off']} |"
-        )
+    table = d.pivot_table(index="ablation", columns="stage", values="verdict", aggfunc="first", sort=False)
+    stages = stats.drop_duplicates("stage").sort_values("stage_index")["stage"]
+    table = table.reindex(index=stats["ablation"].unique(), columns=stages).fillna("(same data)")
+    lines.append(table.to_markdown(disable_numparse=True))
     return "\n".join(lines)
 
 
 def commutation_markdown(evals: pd.DataFrame, variants: list[str]) -> str:
     acc = evals[evals["variant"].isin(variants)].groupby(["variant", "stage", "split"], sort=False)["correct"].mean().unstack("split")
-    lines = ["| variant | stage | a x b held out (test) | b x a held out (commute) |", "| --- | --- | --- | --- |"]
-    for (variant, stage), r in acc.iterrows():
-        commute = "n/a (not commutative)" if pd.isna(r.get("commute")) else f"{100 * r['commute']:.1f}%"
-        lines.append(f"| {variant} | {stage} | {100 * r['test']:.1f}% | {commute} |")
-    return "\n".join(lines)
+    table = pd.DataFrame(
+        {
+            "variant": acc.index.get_level_values("variant"),
+            "stage": acc.index.get_level_values("stage"),
+            "a x b held out (test)": [f"{100 * x:.1f}%" for x in acc["test"]],
+            "b x a held out (commute)": ["n/a (not commutative)" if pd.isna(x) else f"{100 * x:.1f}%" for x in acc.get("commute", [])],
+        }
+    )
+    return table.to_markdown(index=False, disable_numparse=True)
 
 
 PROGRESS_LEVEL = 0.9  # "reached": answer-token accuracy, or a window's exact match, at or above this
@@ -146,10 +174,19 @@ def summary_markdown(
         "Ratios are median steps to graduation with the factor off over with it on (above 1: the factor speeds convergence),",
         "with a 95% percentile bootstrap interval over seeds. A run that did not graduate within the budget is censored:",
         "it counts as slower than every graduated run, so a censored median turns the ratio into a bound (>= or <=).",
-        "A verdict is *supported* where the whole interval is above 1, *contradicted* where it is below 1, else",
-        "*inconclusive*. With few seeds intervals are wide: inconclusive is the honest answer, not a failure.",
+        "",
+        "**Verdict rule**, applied mechanically to every (ablation, stage): Gehan's generalised Wilcoxon statistic U",
+        "compares every run with the factor on against every run with it off (+1 where the on run surely graduated",
+        "first, -1 where the off run did, 0 where tied or unknown under censoring); its two-sided p-value is exact, from",
+        "every split of the pooled runs into two sides (a seeded Monte Carlo sample when there are too many). **supported**:",
+        f"p < {ALPHA} and U > 0 (the factor speeds convergence); **contradicted**: p < {ALPHA} and U < 0; **not testable**:",
+        "every run on both sides censored; otherwise **no effect detected**, and the ratio's interval bounds the effect",
+        "that is not excluded. At 5 seeds a side the smallest possible p is 2/252 = 0.008; at 3 a side it is 0.1, so",
+        "nothing could be decided there.",
         "",
     ]
+    if len(stats):
+        out += ["## Verdicts", "", verdicts_markdown(stats), ""]
     for factor, (title, claim) in CLAIMS.items():
         s = stats[stats["factor"] == factor]
         out += [f"## {title}", "", f"Claim: {claim}", ""]
@@ -157,7 +194,8 @@ def summary_markdown(
             out += ["Not measured: no ablation of this factor in the config.", ""]
             continue
         for ab, sa in s.groupby("ablation", sort=False):
-            out += [f"Ablation `{ab}`: {verdict(sa)}.", "", ratio_markdown(sa), ""]
+            out += [f"Ablation `{ab}`, published rule:", "", ratio_markdown(sa), ""]
+            out += ["The measures the all-or-nothing rule hides, from the same windows:", "", hidden_measures_markdown(sa), ""]
         if factor == "commute":
             out += ["Held-out exact match after training (mean over seeds):", "", commutation_markdown(evals, meta["commute_variants"]), ""]
     out += [
