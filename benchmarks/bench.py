@@ -96,7 +96,7 @@ def last_stage_trainer(name: str, n: int = 500, device: str = "cpu") -> Trainer:
     cfg = preset(name)
     stages = [stage_tensors(cfg, st, n)[1] for st in cfg["stages"]]
     trainer = Trainer(settings_of(cfg), 0, stages, torch.device(device), log=lambda msg: None)
-    trainer.stage = len(stages) - 1
+    trainer.state.stage = len(stages) - 1
     return trainer
 
 
@@ -136,18 +136,17 @@ def model_flops_per_token(m: dict, seq_len: float) -> float:
 
 def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", peak_tflops: float | None = None) -> list[dict]:
     trainer = last_stage_trainer(name, device=device)
-    s = trainer.s
-    m, o, c = s["model"], s["optim"], s["curriculum"]
+    m, o, c = trainer.s.model, trainer.s.optim, trainer.s.curriculum
     ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"]).to(device)
-    ref_opt = torch.optim.AdamW(ref.parameters(), lr=o["lr"], weight_decay=o["weight_decay"])
+    ref_opt = torch.optim.AdamW(ref.parameters(), lr=o.lr, weight_decay=o.weight_decay)
     gen = torch.Generator().manual_seed(0)  # the reference draws batches from the same distribution
 
     def ref_step():
-        b = make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen).to(torch.device(device))
+        b = make_batch(trainer.stages, trainer.state.stage, o.batch_size, c.replay_share, gen).to(torch.device(device))
         loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
         ref_opt.zero_grad(set_to_none=True)
         loss.backward()
-        torch.nn.utils.clip_grad_norm_(ref.parameters(), o["grad_clip"])
+        torch.nn.utils.clip_grad_norm_(ref.parameters(), o.grad_clip)
         ref_opt.step()
 
     for _ in range(3):  # warm up both
@@ -157,7 +156,7 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     for _ in range(repeats):  # interleaved, so drift in machine load hits both
         ours.append(time_it(trainer.train_step, steps, device))
         theirs.append(time_it(ref_step, steps, device))
-    sample = [make_batch(trainer.stages, trainer.stage, o["batch_size"], c["replay_share"], gen) for _ in range(50)]
+    sample = [make_batch(trainer.stages, trainer.state.stage, o.batch_size, c.replay_share, gen) for _ in range(50)]
     tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
     padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
     seq_len = statistics.mean(b.real.sum(1).float().mean().item() for b in sample)
@@ -165,7 +164,7 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     model_tflops = model_flops_per_token(m, seq_len) * tokens / a / 1e12  # useful work: problem tokens only
     row = {"benchmark": f"training_{name}", "device": device, "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
            "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
-           "batch": o["batch_size"], "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops,
+           "batch": o.batch_size, "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops,
            "ours_page_faults_per_step": statistics.median(f for _, f in ours),
            "reference_page_faults_per_step": statistics.median(f for _, f in theirs)}  # fmt: skip
     if peak_tflops:
@@ -218,16 +217,20 @@ def _share_of_training(trainer: Trainer, every: int, extra, groups: int) -> tupl
 
 def bench_graduation_overhead(groups: int) -> list[dict]:
     trainer = last_stage_trainer("default")
-    every = trainer.s["graduation"]["window_every"]
-    share, secs = _share_of_training(trainer, every, trainer.window_check, groups)
+    every = trainer.s.graduation.window_every
+    share, secs = _share_of_training(trainer, every, trainer.window, groups)
     return [{"benchmark": "graduation_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
 
 
 def bench_progress_overhead(groups: int) -> list[dict]:
     """The progress measures at the default preset's interval (the train step includes their update-share snapshot)."""
     trainer = last_stage_trainer("default")
-    every = trainer.s["train"]["progress_every"]
-    share, secs = _share_of_training(trainer, every, trainer.measure_progress, groups)
+    every = trainer.s.train.progress_every
+
+    def measure() -> None:
+        trainer.progress.measure(trainer.stages, trainer.state.stage, trainer.state.step)
+
+    share, secs = _share_of_training(trainer, every, measure, groups)
     return [{"benchmark": "progress_measures_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
 
 
@@ -239,8 +242,8 @@ torch.set_num_threads(1)
 trainer = bench.last_stage_trainer({name!r}, n={n})
 for _ in range({steps}):
     trainer.train_step()
-trainer.measure_progress()
-trainer.window_check()
+trainer.progress.measure(trainer.stages, trainer.state.stage, trainer.state.step)
+trainer.window()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """

@@ -14,7 +14,7 @@ from test_training import SETTINGS, stages
 from arithsignal.datasets import Stage
 from arithsignal.decoding import greedy_decode
 from arithsignal.formats import VOCAB
-from arithsignal.train import Trainer, make_batch
+from arithsignal.train import Trainer, completion_loss, make_batch
 
 spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)
@@ -27,14 +27,14 @@ def trainer():
     s["model"].update(n_layer=2, n_head=4, d_model=64)
     st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), Stage("mul_2x2", "mul", (2, 2)))
     tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
-    tr.stage = 2  # replay from both earlier stages: rows of three lengths, so real padding
+    tr.state.stage = 2  # replay from both earlier stages: rows of three lengths, so real padding
     for _ in range(30):  # move off the initialisation
         tr.train_step()
     return tr
 
 
 def batch_of(tr, seed=1):
-    return make_batch(tr.stages, tr.stage, 32, 0.5, torch.Generator().manual_seed(seed))
+    return make_batch(tr.stages, tr.state.stage, 32, 0.5, torch.Generator().manual_seed(seed))
 
 
 def reference_of(tr) -> bench.RefGPT:
@@ -72,7 +72,7 @@ def test_training_loss_and_gradients_equal_the_reference_step(trainer):
     ref_loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
     ref_loss.backward()
     trainer.model.zero_grad(set_to_none=True)
-    loss = trainer._loss(b)[0].mean()
+    loss = completion_loss(trainer.model, b, trainer.device)[0].mean()
     loss.backward()
     torch.testing.assert_close(loss, ref_loss, rtol=1e-6, atol=1e-6)
     ref_grads = {n: p.grad for n, p in ref.named_parameters()}

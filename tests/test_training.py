@@ -8,7 +8,7 @@ import torch
 
 from arithsignal.datasets import DataSettings, Stage, build_stage
 from arithsignal.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
-from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, GraduationTracker, Trainer, make_batch, tensorise
+from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, RunState, Trainer, make_batch, tensorise
 
 SETTINGS = {
     "model": {"n_layer": 1, "n_head": 2, "d_model": 48, "block_size": 40, "dropout": 0.0},
@@ -40,16 +40,18 @@ def stages(*specs):
 
 
 def test_a_failed_window_resets_the_count():
-    t = GraduationTracker(windows=3)
-    assert [t.update(p) for p in [True, True, False, True, True]] == [False] * 5
+    t = RunState()
+    assert [t.record_window(p, 3) for p in [True, True, False, True, True]] == [False] * 5
     assert t.streak == 2
-    assert t.update(True) is True
+    assert t.record_window(True, 3) is True
+    t.next_stage()
+    assert (t.stage, t.stage_step, t.streak) == (1, 0, 0)
 
 
 def test_graduation_needs_consecutive_windows():
-    t = GraduationTracker(windows=1)
-    assert t.update(False) is False
-    assert t.update(True) is True
+    t = RunState()
+    assert t.record_window(False, 1) is False
+    assert t.record_window(True, 1) is True
 
 
 def test_smallest_stage_graduates_for_real_under_the_rule():
@@ -183,3 +185,30 @@ def test_progress_measures_do_not_change_training():
 def test_without_a_carry_mask_there_are_no_carry_tokens():
     log = _progress_run(progress_every=0, carry_mask=False).frames()["train_log"]
     assert log["carry_token_accuracy"].isna().all() and log["answer_token_accuracy"].notna().all()
+
+
+def test_a_format_2_checkpoint_still_resumes_to_the_same_run(tmp_path):
+    """Checkpoints written before the run state had names (counters as a positional list) stay loadable."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"]["stage_budget"] = 150
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
+    full = Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    full.run(checkpoint=None)
+    path = tmp_path / "checkpoint.pt"
+    Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=lambda m: None).run(checkpoint=path, checkpoint_every=70)
+    ck = torch.load(path, weights_only=True)
+    state = ck.pop("state")
+    at = state["step"]
+    assert ck["format"] == 3 and at % 70 == 0 and 0 < at < full.state.step  # mid-run: there is training left to resume
+    old = {**ck, "format": 2, "acc": ck.pop("log_sums"), "elapsed": [state["elapsed"], state["measure_time"]],
+           "counters": [state["step"], state["stage"], state["stage_step"], state["stage_step"] // 50, state["streak"], state["tokens"]],
+           "train_rows": state["train_rows"], "window_rows": state["window_rows"], "grad_rows": state["graduation_rows"]}  # fmt: skip
+    torch.save(old, path)
+    messages = []
+    resumed = Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=messages.append)
+    resumed.run(checkpoint=path, checkpoint_every=10_000)
+    assert any("resuming from checkpoint" in m and f"step {at} " in m for m in messages), messages
+    for name, df in full.frames().items():
+        pd.testing.assert_frame_equal(
+            df.drop(columns=TIMING_COLUMNS, errors="ignore"), resumed.frames()[name].drop(columns=TIMING_COLUMNS, errors="ignore")
+        )

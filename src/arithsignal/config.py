@@ -247,3 +247,64 @@ def parse_format_key(key: str) -> dict:
     if len(parts) != len(FACTORS):
         raise ConfigError(f"bad data format key {key!r}")
     return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}
+
+
+# ---------------------------------------------------------------- typed settings of one run
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    lr: float
+    weight_decay: float
+    beta1: float
+    beta2: float
+    grad_clip: float | None  # None: never clip
+    warmup_steps: int
+    batch_size: int
+    schedule: str  # constant | cosine | linear, within each stage
+    min_lr_ratio: float
+    decay_steps: int | None  # None: the stage budget
+
+
+@dataclass(frozen=True)
+class CurriculumSettings:
+    replay_share: float
+    stage_budget: int
+
+
+@dataclass(frozen=True)
+class GraduationSettings:
+    problems_per_window: int
+    windows: int
+    window_every: int
+    score: str  # completion | answer
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    log_every: int
+    checkpoint_every: int
+    progress_every: int
+    snr_microbatches: int
+    update_threshold: float
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A variant's effective settings as the trainer reads them (``effective_settings`` gives the dict)."""
+
+    model: dict  # keyword arguments of model.ModelConfig
+    optim: OptimSettings
+    curriculum: CurriculumSettings
+    graduation: GraduationSettings
+    train: TrainSettings
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> RunSettings:
+        return cls(
+            model=dict(settings["model"]),
+            optim=OptimSettings(**settings["optim"]),
+            curriculum=CurriculumSettings(**settings["curriculum"]),
+            graduation=GraduationSettings(**settings["graduation"]),
+            train=TrainSettings(**settings["train"]),
+        )

@@ -65,7 +65,7 @@ def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inpu
     """Job entry point: score a trained model on every stage's test and commute splits."""
     from .config import stable_hash
     from .io import provenance, read_parquet, write_parquet
-    from .train import load_model, pick_device
+    from .modelio import load_model, pick_device
 
     torch.set_num_threads(threads)
     device = pick_device()

@@ -15,7 +15,7 @@ import math
 import os
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -23,27 +23,15 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .config import stable_hash
+from .config import GraduationSettings, OptimSettings, RunSettings, stable_hash
 from .decoding import score_exact
 from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
 from .io import CorruptFileError, atomic_path, read_parquet
 from .model import GPT, ModelConfig
+from .modelio import pick_device, save_model
 from .progress import gradient_snr, noise_scale_microbatches
 
-CHECKPOINT_FORMAT = 2
-
-
-class GraduationTracker:
-    """Counts consecutive perfect windows; a failed window resets the count."""
-
-    def __init__(self, windows: int):
-        self.windows = windows
-        self.streak = 0
-
-    def update(self, passed: bool) -> bool:
-        """Record one window; return True when the stage has graduated."""
-        self.streak = self.streak + 1 if passed else 0
-        return self.streak >= self.windows
+CHECKPOINT_FORMAT = 3  # 2: counters as a positional list (still loadable, see _upgrade)
 
 
 @dataclass
@@ -83,14 +71,6 @@ class Batch:
         return Batch(self.x[index], self.y[index], self.role[index], self.real[index])
 
 
-def pick_device() -> torch.device:
-    """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU."""
-    wanted = os.environ.get("ARITHSIGNAL_DEVICE", "auto")
-    if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(wanted)
-
-
 def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay_share: float, gen: torch.Generator) -> Batch:
     """One batch, trimmed to its longest row; a share ``replay_share`` of its rows replays earlier stages."""
     n_replay = round(batch_size * replay_share) if current > 0 else 0
@@ -114,26 +94,34 @@ def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay
     return Batch(ids[:, :-1], y, roles[:, 1:], real)
 
 
-def learning_rate(optim: dict, budget: int, step: int, stage_step: int) -> float:
+def learning_rate(optim: OptimSettings, budget: int, step: int, stage_step: int) -> float:
     """The learning rate of global step ``step``, ``stage_step`` steps into its stage.
 
     A linear warmup over the run's first ``warmup_steps``, times the stage's schedule: it restarts
     at 1 when a stage starts and, unless constant, decays (cosine or linear) to ``min_lr_ratio``
     over ``decay_steps`` stage steps (the stage budget when null), then holds that floor.
     """
-    warm = min(1.0, (step + 1) / max(1, optim["warmup_steps"]))
-    if optim["schedule"] == "constant":
-        return optim["lr"] * warm
-    span = optim["decay_steps"] or budget
+    warm = min(1.0, (step + 1) / max(1, optim.warmup_steps))
+    if optim.schedule == "constant":
+        return optim.lr * warm
+    span = optim.decay_steps or budget
     done = min(stage_step, span) / span
-    shape = 0.5 * (1 + math.cos(math.pi * done)) if optim["schedule"] == "cosine" else 1 - done
-    floor = optim["min_lr_ratio"]
-    return optim["lr"] * warm * (floor + (1 - floor) * shape)
+    shape = 0.5 * (1 + math.cos(math.pi * done)) if optim.schedule == "cosine" else 1 - done
+    return optim.lr * warm * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * shape)
 
 
-def save_checkpoint(path: Path, state: dict) -> None:
+def completion_loss(model: GPT, b: Batch, device: torch.device):
+    """Per-token loss, logits, targets and roles at the completion tokens of a batch."""
+    want = b.y != -100
+    with torch.autocast(device.type, dtype=torch.bfloat16, enabled=device.type == "cuda"):
+        logits = model.forward_unpadded(b.x, b.real, want)
+    target = b.y[want]
+    return F.cross_entropy(logits.float(), target, reduction="none"), logits, target, b.role[want]
+
+
+def save_checkpoint(path: Path, checkpoint: dict) -> None:
     tmp = atomic_path(path)
-    torch.save(state, tmp)
+    torch.save(checkpoint, tmp)
     os.replace(tmp, path)  # atomic: a kill leaves either the old or the new checkpoint
 
 
@@ -144,9 +132,32 @@ def load_checkpoint(path: Path) -> dict:
         raise CorruptFileError(f"{path}: checkpoint is corrupt or truncated ({e}); delete it to restart this run") from e
 
 
+@dataclass
+class RunState:
+    """Where a run stands: with the weights, optimiser and random streams, this is the checkpoint."""
+
+    step: int = 0  # optimiser steps in the run
+    stage: int = 0  # index of the current stage
+    stage_step: int = 0  # steps in the current stage
+    streak: int = 0  # consecutive passed windows in the current stage
+    tokens: int = 0  # input tokens seen
+    elapsed: float = 0.0  # training wall time up to the last checkpoint
+    measure_time: float = 0.0  # of which in progress measures
+    train_rows: list[dict] = field(default_factory=list)
+    window_rows: list[dict] = field(default_factory=list)
+    graduation_rows: list[dict] = field(default_factory=list)
+
+    def record_window(self, passed: bool, needed: int) -> bool:
+        """Count a window: a failed one resets the streak. True when the stage has graduated."""
+        self.streak = self.streak + 1 if passed else 0
+        return self.streak >= needed
+
+    def next_stage(self) -> None:
+        self.stage += 1
+        self.stage_step = self.streak = 0
+
+
 ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
-# running sums between two train_log rows, kept on the device so a step never waits for it
-ACC_FIELDS = ["loss", "grad_norm", "clipped", "n"] + [f"{r}_{q}" for r in ROLES for q in ("loss", "correct", "total")]
 PARAM_CLASSES = ("matrices", "vectors")  # GPT.param_classes
 TIMING_COLUMNS = ["wall_time_s", "measure_time_s"]  # the only train_log columns that differ between identical runs
 PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
@@ -154,155 +165,28 @@ PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise"
 ]
 
 
-class Trainer:
-    """One training run: a variant's settings, one seed, all stages in order."""
+class LogAccumulator:
+    """Running sums between two train_log rows, kept on the device so a step never waits for the host."""
 
-    def __init__(self, settings: dict, seed: int, stages: list[StageTensors], device: torch.device, log=print):
-        self.s, self.seed, self.stages, self.device, self.log = settings, seed, stages, device, log
-        m, o = settings["model"], settings["optim"]
-        self.run_hash = stable_hash({"settings": settings, "seed": seed})
-        longest = max(int(st.lengths.max()) for st in stages)
-        if longest > m["block_size"]:
-            worst = max(stages, key=lambda st: int(st.lengths.max()))
-            raise ValueError(f"stage {worst.name} has sequences of {longest} tokens, more than model.block_size={m['block_size']}")
-        torch.manual_seed(seed)
-        self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **m)).to(device)
-        self.opt = self.model.optimizer(o["lr"], o["weight_decay"], (o["beta1"], o["beta2"]), fused=True)
-        self.classes = self.model.param_classes()
-        self.gen = torch.Generator().manual_seed(seed)
-        self.step = 0  # global optimiser steps
-        self.stage = 0
-        self.stage_step = 0
-        self.window = 0
-        self.tracker = GraduationTracker(settings["graduation"]["windows"])
-        self.tokens = 0
-        self.elapsed = 0.0
-        self.measure_time = 0.0  # wall time spent in progress measures
-        self.acc = torch.zeros(len(ACC_FIELDS), dtype=torch.float64, device=device)
-        self.pending: dict[str, float] = {}  # progress measures waiting for the next train_log row
-        self.train_rows: list[dict] = []
-        self.window_rows: list[dict] = []
-        self.grad_rows: list[dict] = []
+    FIELDS = ["loss", "grad_norm", "clipped", "n"] + [f"{r}_{q}" for r in ROLES for q in ("loss", "correct", "total")]
 
-    def weight_norms(self) -> tuple[float, float]:
-        """L2 norms of the matrices and of the vectors."""
-        with torch.no_grad():
-            return tuple(float(torch.sqrt(sum((p.float() ** 2).sum() for p in self.classes[c]))) for c in PARAM_CLASSES)
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.sums = torch.zeros(len(self.FIELDS), dtype=torch.float64, device=device)
 
-    # ---------------------------------------------------------------- checkpoints
-    def state(self) -> dict:
-        return {
-            "format": CHECKPOINT_FORMAT,
-            "run_hash": self.run_hash,
-            "model": self.model.state_dict(),
-            "opt": self.opt.state_dict(),
-            "gen": self.gen.get_state(),
-            "torch_rng": torch.get_rng_state(),
-            "counters": [self.step, self.stage, self.stage_step, self.window, self.tracker.streak, self.tokens],
-            "elapsed": [self.elapsed, self.measure_time],
-            "acc": self.acc.tolist(),
-            "pending": dict(self.pending),
-            "train_rows": self.train_rows,
-            "window_rows": self.window_rows,
-            "grad_rows": self.grad_rows,
-        }
+    def add(self, loss, norm, clipped, token_loss, right, role) -> None:
+        stats = [loss.detach(), norm, clipped.float(), torch.ones((), device=self.device)]
+        for r in ROLES.values():
+            m = role == r
+            stats += [token_loss[m].sum(), right[m].sum(), m.sum()]
+        self.sums += torch.stack([t.to(torch.float64) for t in stats])
 
-    def restore(self, st: dict) -> None:
-        self.model.load_state_dict(st["model"])
-        self.opt.load_state_dict(st["opt"])
-        self.gen.set_state(st["gen"])
-        torch.set_rng_state(st["torch_rng"])
-        self.step, self.stage, self.stage_step, self.window, self.tracker.streak, self.tokens = st["counters"]
-        self.elapsed, self.measure_time = st["elapsed"]
-        self.acc = torch.tensor(st["acc"], dtype=torch.float64, device=self.device)
-        self.pending = dict(st["pending"])
-        self.train_rows, self.window_rows, self.grad_rows = st["train_rows"], st["window_rows"], st["grad_rows"]
-
-    # ---------------------------------------------------------------- the loop
-    def _loss(self, b: Batch) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-        """Per-token loss, logits, targets and roles at the completion tokens of a batch."""
-        want = b.y != -100
-        with torch.autocast(self.device.type, dtype=torch.bfloat16, enabled=self.device.type == "cuda"):
-            logits = self.model.forward_unpadded(b.x, b.real, want)
-        target = b.y[want]
-        return F.cross_entropy(logits.float(), target, reduction="none"), logits, target, b.role[want]
-
-    def _progress_due(self, step: int) -> bool:
-        every = self.s["train"]["progress_every"]
-        return every > 0 and step % every == 0
-
-    def train_step(self) -> None:
-        o, c = self.s["optim"], self.s["curriculum"]
-        batch = make_batch(self.stages, self.stage, o["batch_size"], c["replay_share"], self.gen)
-        self.tokens += int(batch.real.sum())
-        lr = learning_rate(o, c["stage_budget"], self.step, self.stage_step)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
-        token_loss, logits, target, role = self._loss(batch.to(self.device))
-        loss = token_loss.mean()
-        self.opt.zero_grad(set_to_none=True)
-        loss.backward()
-        max_norm = math.inf if o["grad_clip"] is None else o["grad_clip"]  # inf: measured, never clipped
-        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
-        before = self._snapshot() if self._progress_due(self.step + 1) else None
-        self.opt.step()
-        if before is not None:
-            self.pending.update(self._update_shares(before, lr))
-        with torch.no_grad():
-            right = logits.argmax(-1) == target
-            stats = [loss.detach(), norm, (norm > max_norm).float(), torch.ones((), device=self.device)]
-            for r in ROLES.values():
-                m = role == r
-                stats += [token_loss[m].sum(), right[m].sum(), m.sum()]
-            self.acc += torch.stack([t.to(torch.float64) for t in stats])
-        self.step += 1
-        self.stage_step += 1
-
-    # ---------------------------------------------------------------- progress measures
-    def _snapshot(self) -> dict[str, list[torch.Tensor]]:
-        return {c: [p.detach().clone() for p in ps] for c, ps in self.classes.items()}
-
-    def _update_shares(self, before: dict[str, list[torch.Tensor]], lr: float) -> dict[str, float]:
-        """Share of each class's parameters that this step moved by more than update_threshold x lr."""
-        thr = self.s["train"]["update_threshold"] * lr
-        out = {}
-        with torch.no_grad():
-            for c, ps in self.classes.items():
-                moved = sum(int(((p - p0).abs() > thr).sum()) for p, p0 in zip(ps, before[c], strict=True))
-                out[f"update_share_{c}"] = moved / sum(p.numel() for p in ps)
-        return out
-
-    def measure_progress(self) -> dict[str, float]:
-        """Gradient SNR per parameter class and the noise scale B_simple, from the gradients of
-        k micro-batches of one fresh batch at the current weights (progress.py has the estimators).
-
-        The batch comes from its own generator, and the RNG state is restored after, so
-        measuring never changes the training run.
-        """
-        k, o = self.s["train"]["snr_microbatches"], self.s["optim"]
-        gen = torch.Generator().manual_seed(1_000_003 * self.seed + self.step)
-        batch = make_batch(self.stages, self.stage, o["batch_size"], self.s["curriculum"]["replay_share"], gen)
-        perm = torch.randperm(o["batch_size"], generator=gen)  # make_batch groups rows by stage; micro-batches must not
-        batch = batch.rows(perm).to(self.device)
-        b = o["batch_size"] // k
-        params = [p for c in PARAM_CLASSES for p in self.classes[c]]
-        sizes = [sum(p.numel() for p in self.classes[c]) for c in PARAM_CLASSES]
-        flat = []
-        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
-            for i in range(k):
-                loss = self._loss(batch.rows(slice(i * b, (i + 1) * b)))[0].mean()
-                flat.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]).double().cpu().numpy())
-        grads = np.stack(flat)
-        out = {"noise_scale_b_simple": noise_scale_microbatches(grads, b)["b_simple"]}
-        for c, part in zip(PARAM_CLASSES, np.split(grads, np.cumsum(sizes)[:-1], axis=1), strict=True):
-            snr = gradient_snr(part)
-            out.update({f"grad_snr_{c}": snr["snr"], f"grad_signal_{c}": snr["signal"], f"grad_noise_{c}": snr["noise"]})
-        return out
-
-    def flush_log(self, t0: float) -> None:
-        a = dict(zip(ACC_FIELDS, self.acc.tolist(), strict=True))
+    def take(self) -> dict[str, float] | None:
+        """The means since the last take (None if no step was added), and start afresh."""
+        a = dict(zip(self.FIELDS, self.sums.tolist(), strict=True))
+        self.sums.zero_()
         if not a["n"]:
-            return
+            return None
 
         def mean(num: str, den: str) -> float:
             return a[num] / a[den] if a[den] else float("nan")
@@ -312,119 +196,274 @@ class Trainer:
             a[f"scratchpad_{q}"] = a[f"scratch_{q}"] + a[f"carry_{q}"]
         a["all_correct"] = a["scratchpad_correct"] + a["answer_correct"]
         a["all_total"] = a["scratchpad_total"] + a["answer_total"]
-        row = {
-            "step": self.step,
-            "stage": self.stages[self.stage].name,
-            "stage_index": self.stage,
-            "stage_step": self.stage_step,
+        return {
             "loss": a["loss"] / a["n"],
             "token_accuracy": mean("all_correct", "all_total"),
             **{f"{r}_loss": mean(f"{r}_loss", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
             **{f"{r}_token_accuracy": mean(f"{r}_correct", f"{r}_total") for r in ("answer", "scratchpad", "carry")},
-            "lr": learning_rate(self.s["optim"], self.s["curriculum"]["stage_budget"], self.step - 1, self.stage_step - 1),
             "grad_norm": a["grad_norm"] / a["n"],
             "clip_fraction": a["clipped"] / a["n"],
-            "tokens_seen": self.tokens,
-            "wall_time_s": self.elapsed + time.perf_counter() - t0,
-            "measure_time_s": self.measure_time,
         }
-        row["weight_norm_matrices"], row["weight_norm_vectors"] = self.weight_norms()
-        row.update({col: self.pending.get(col, float("nan")) for col in PROGRESS_COLUMNS})
-        self.train_rows.append(row)
-        self.acc.zero_()
-        self.pending = {}
 
-    def window_check(self) -> bool:
+    def state(self) -> list[float]:
+        return self.sums.tolist()
+
+    def load(self, sums: list[float]) -> None:
+        self.sums = torch.tensor(sums, dtype=torch.float64, device=self.device)
+
+
+class ProgressMeasures:
+    """Gradient SNR per parameter class, the noise scale B_simple, and the share of parameters a step
+    moves (progress.py has the estimators). They draw their batch from their own generator and
+    restore the RNG state afterwards, so measuring never changes the training run."""
+
+    def __init__(self, model: GPT, settings: RunSettings, seed: int, device: torch.device):
+        self.model, self.s, self.seed, self.device = model, settings, seed, device
+        self.classes = model.param_classes()
+        self.pending: dict[str, float] = {}  # measures waiting for the next train_log row
+
+    def due(self, step: int) -> bool:
+        every = self.s.train.progress_every
+        return every > 0 and step % every == 0
+
+    def weight_norms(self) -> dict[str, float]:
+        with torch.no_grad():
+            return {f"weight_norm_{c}": float(torch.sqrt(sum((p.float() ** 2).sum() for p in self.classes[c]))) for c in PARAM_CLASSES}
+
+    def snapshot(self) -> dict[str, list[torch.Tensor]]:
+        return {c: [p.detach().clone() for p in ps] for c, ps in self.classes.items()}
+
+    def record_update(self, before: dict[str, list[torch.Tensor]], lr: float) -> None:
+        """Share of each class's parameters that this step moved by more than update_threshold x lr."""
+        thr = self.s.train.update_threshold * lr
+        with torch.no_grad():
+            for c, ps in self.classes.items():
+                moved = sum(int(((p - p0).abs() > thr).sum()) for p, p0 in zip(ps, before[c], strict=True))
+                self.pending[f"update_share_{c}"] = moved / sum(p.numel() for p in ps)
+
+    def measure(self, stages: list[StageTensors], stage: int, step: int) -> None:
+        """SNR and B_simple from the gradients of k micro-batches of one fresh batch at the current weights."""
+        k, bs = self.s.train.snr_microbatches, self.s.optim.batch_size
+        gen = torch.Generator().manual_seed(1_000_003 * self.seed + step)
+        batch = make_batch(stages, stage, bs, self.s.curriculum.replay_share, gen)
+        perm = torch.randperm(bs, generator=gen)  # make_batch groups rows by stage; micro-batches must not
+        batch = batch.rows(perm).to(self.device)
+        b = bs // k
+        params = [p for c in PARAM_CLASSES for p in self.classes[c]]
+        sizes = [sum(p.numel() for p in self.classes[c]) for c in PARAM_CLASSES]
+        flat = []
+        with torch.random.fork_rng(devices=[self.device] if self.device.type == "cuda" else []):
+            for i in range(k):
+                loss = completion_loss(self.model, batch.rows(slice(i * b, (i + 1) * b)), self.device)[0].mean()
+                flat.append(torch.cat([g.reshape(-1) for g in torch.autograd.grad(loss, params)]).double().cpu().numpy())
+        grads = np.stack(flat)
+        self.pending["noise_scale_b_simple"] = noise_scale_microbatches(grads, b)["b_simple"]
+        for c, part in zip(PARAM_CLASSES, np.split(grads, np.cumsum(sizes)[:-1], axis=1), strict=True):
+            snr = gradient_snr(part)
+            self.pending.update({f"grad_snr_{c}": snr["snr"], f"grad_signal_{c}": snr["signal"], f"grad_noise_{c}": snr["noise"]})
+
+    def take(self) -> dict[str, float]:
+        out = {col: self.pending.get(col, float("nan")) for col in PROGRESS_COLUMNS}
+        self.pending = {}
+        return out
+
+
+def run_checkpoint(path: Path, run_hash: str, log) -> dict | None:
+    """The checkpoint at ``path`` in today's layout, or None (said in the log) if it is another run's."""
+    ck = load_checkpoint(path)
+    if ck.get("run_hash") != run_hash:
+        log(f"ignoring checkpoint {path}: it belongs to other settings; starting afresh")
+        return None
+    if ck.get("format") == 2:
+        ck = _upgrade(ck)
+    if ck.get("format") != CHECKPOINT_FORMAT:
+        raise CorruptFileError(f"{path}: checkpoint format {ck.get('format')} is not one this version reads; delete it to restart")
+    return ck
+
+
+def window_scores(model: GPT, stage: StageTensors, g: GraduationSettings, sample_key: list[int], device: torch.device) -> dict:
+    """Decode a fresh sample of the stage's problems (drawn from ``sample_key``, so reproducible) and
+    score it; ``passed`` when every problem is right under the graduation score."""
+    rng = np.random.default_rng(sample_key)
+    sample = stage.valid.iloc[rng.integers(0, len(stage.valid), g.problems_per_window)]
+    res = score_exact(model, sample, device)
+    return {
+        "exact_match": float(res["correct"].mean()),
+        "answer_exact_match": float(res["answer_correct"].mean()),
+        "digit_accuracy": float(res["digit_accuracy"].mean()),
+        "passed": bool(res["correct" if g.score == "completion" else "answer_correct"].all()),
+    }
+
+
+def _upgrade(checkpoint: dict) -> dict:
+    """A format-2 checkpoint (counters as a positional list) in today's layout."""
+    step, stage, stage_step, _window, streak, tokens = checkpoint["counters"]
+    state = {"step": step, "stage": stage, "stage_step": stage_step, "streak": streak, "tokens": tokens}
+    state["elapsed"], state["measure_time"] = checkpoint["elapsed"]
+    rows = {"train_rows": "train_rows", "window_rows": "window_rows", "graduation_rows": "grad_rows"}
+    state.update({new: checkpoint[old] for new, old in rows.items()})
+    return {**checkpoint, "format": CHECKPOINT_FORMAT, "state": state, "log_sums": checkpoint["acc"]}
+
+
+class Trainer:
+    """One training run: a variant's settings, one seed, all stages in order."""
+
+    def __init__(self, settings: dict, seed: int, stages: list[StageTensors], device: torch.device, log=print):
+        self.s, self.seed, self.stages, self.device, self.log = RunSettings.from_dict(settings), seed, stages, device, log
+        self.run_hash = stable_hash({"settings": settings, "seed": seed})
+        longest, block = max(int(st.lengths.max()) for st in stages), self.s.model["block_size"]
+        if longest > block:
+            worst = max(stages, key=lambda st: int(st.lengths.max()))
+            raise ValueError(f"stage {worst.name} has sequences of {longest} tokens, more than model.block_size={block}")
+        torch.manual_seed(seed)
+        self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **self.s.model)).to(device)
+        o = self.s.optim
+        self.opt = self.model.optimizer(o.lr, o.weight_decay, (o.beta1, o.beta2), fused=True)
+        self.gen = torch.Generator().manual_seed(seed)
+        self.state = RunState()
+        self.log_sums = LogAccumulator(device)
+        self.progress = ProgressMeasures(self.model, self.s, seed, device)
+
+    # ---------------------------------------------------------------- checkpoints
+    def checkpoint(self) -> dict:
+        return {
+            "format": CHECKPOINT_FORMAT,
+            "run_hash": self.run_hash,
+            "model": self.model.state_dict(),
+            "opt": self.opt.state_dict(),
+            "gen": self.gen.get_state(),
+            "torch_rng": torch.get_rng_state(),
+            "state": asdict(self.state),
+            "log_sums": self.log_sums.state(),
+            "pending": dict(self.progress.pending),
+        }
+
+    def resume(self, path: Path) -> None:
+        """Continue from the checkpoint at ``path`` if it belongs to this run; otherwise say why not."""
+        ck = run_checkpoint(path, self.run_hash, self.log)
+        if ck is None:
+            return
+        self.model.load_state_dict(ck["model"])
+        self.opt.load_state_dict(ck["opt"])
+        self.gen.set_state(ck["gen"])
+        torch.set_rng_state(ck["torch_rng"])
+        self.state = RunState(**ck["state"])
+        self.log_sums.load(ck["log_sums"])
+        self.progress.pending = dict(ck["pending"])
+        st = self.state
+        self.log(f"resuming from checkpoint {path} at step {st.step} (stage {st.stage}, stage step {st.stage_step})")
+
+    # ---------------------------------------------------------------- one step, one log row, one window
+    def lr(self, step: int, stage_step: int) -> float:
+        return learning_rate(self.s.optim, self.s.curriculum.stage_budget, step, stage_step)
+
+    def train_step(self) -> None:
+        st, o = self.state, self.s.optim
+        batch = make_batch(self.stages, st.stage, o.batch_size, self.s.curriculum.replay_share, self.gen)
+        st.tokens += int(batch.real.sum())
+        lr = self.lr(st.step, st.stage_step)
+        for g in self.opt.param_groups:
+            g["lr"] = lr
+        token_loss, logits, target, role = completion_loss(self.model, batch.to(self.device), self.device)
+        loss = token_loss.mean()
+        self.opt.zero_grad(set_to_none=True)
+        loss.backward()
+        max_norm = math.inf if o.grad_clip is None else o.grad_clip  # inf: measured, never clipped
+        norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
+        before = self.progress.snapshot() if self.progress.due(st.step + 1) else None
+        self.opt.step()
+        if before is not None:
+            self.progress.record_update(before, lr)
+        with torch.no_grad():
+            self.log_sums.add(loss, norm, norm > max_norm, token_loss, logits.argmax(-1) == target, role)
+        st.step += 1
+        st.stage_step += 1
+
+    def log_row(self, wall_time: float) -> dict | None:
+        """Close a train_log row: the means since the last row, with where the run stands."""
+        means = self.log_sums.take()
+        if means is None:
+            return None
+        st = self.state
+        row = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
+        row.update(means)
+        row.update({"lr": self.lr(st.step - 1, st.stage_step - 1), "tokens_seen": st.tokens})
+        row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time})
+        row.update(self.progress.weight_norms())
+        row.update(self.progress.take())
+        st.train_rows.append(row)
+        return row
+
+    def window(self) -> bool:
         """Run one graduation window; return True if the stage graduates."""
-        g = self.s["graduation"]
-        st = self.stages[self.stage]
-        wgen = np.random.default_rng([self.seed, self.stage, self.window])  # fresh, reproducible sample
-        sample = st.valid.iloc[wgen.integers(0, len(st.valid), g["problems_per_window"])]
-        res = score_exact(self.model, sample, self.device)
-        passed = bool(res["correct" if g["score"] == "completion" else "answer_correct"].all())
-        graduated = self.tracker.update(passed)
-        self.window_rows.append(
-            {
-                "step": self.step,
-                "stage": st.name,
-                "stage_index": self.stage,
-                "stage_step": self.stage_step,
-                "window": self.window,
-                "exact_match": float(res["correct"].mean()),
-                "answer_exact_match": float(res["answer_correct"].mean()),
-                "digit_accuracy": float(res["digit_accuracy"].mean()),
-                "passed": passed,
-                "streak": self.tracker.streak,
-            }
-        )
-        self.window += 1
+        g, st = self.s.graduation, self.state
+        index = st.stage_step // g.window_every - 1  # windows run every window_every stage steps
+        scores = window_scores(self.model, self.stages[st.stage], g, [self.seed, st.stage, index], self.device)
+        graduated = st.record_window(scores["passed"], g.windows)
+        where = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
+        st.window_rows.append({**where, "window": index, **scores, "streak": st.streak})
         return graduated
 
     def end_stage(self, graduated: bool) -> None:
-        st = self.stages[self.stage]
-        self.grad_rows.append(
-            {
-                "stage": st.name,
-                "stage_index": self.stage,
-                "graduated": graduated,
-                "censored": not graduated,
-                "steps": self.stage_step,  # steps to graduation, or the budget where censored
-                "end_step": self.step,
-                "windows_run": self.window,
-            }
-        )
-        word = "graduated" if graduated else f"CENSORED (not graduated by step {self.stage_step})"
-        self.log(f"stage {st.name} {word} after {self.stage_step} steps (global step {self.step})")
-        self.stage += 1
-        self.stage_step = self.window = self.tracker.streak = 0
+        st = self.state
+        name = self.stages[st.stage].name
+        st.graduation_rows.append(
+            {"stage": name, "stage_index": st.stage, "graduated": graduated, "censored": not graduated,
+             "steps": st.stage_step,  # steps to graduation, or the budget where censored
+             "end_step": st.step, "windows_run": st.stage_step // self.s.graduation.window_every}
+        )  # fmt: skip
+        word = "graduated" if graduated else f"CENSORED (not graduated by step {st.stage_step})"
+        self.log(f"stage {name} {word} after {st.stage_step} steps (global step {st.step})")
+        st.next_stage()
 
     def run(self, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None) -> None:
-        g, budget = self.s["graduation"], self.s["curriculum"]["stage_budget"]
-        checkpoint_every = checkpoint_every or self.s["train"]["checkpoint_every"]
-        log_every = log_every or self.s["train"]["log_every"]
-        if checkpoint is not None and checkpoint.exists():
-            st = load_checkpoint(checkpoint)
-            if st.get("run_hash") == self.run_hash and st.get("format") == CHECKPOINT_FORMAT:
-                self.restore(st)
-                self.log(f"resuming from checkpoint {checkpoint} at step {self.step} (stage {self.stage}, stage step {self.stage_step})")
-            else:
-                self.log(f"ignoring checkpoint {checkpoint}: it belongs to other settings; starting afresh")
-        t0 = time.perf_counter()
-        last_t, last_step = t0, self.step
-        while self.stage < len(self.stages):
-            self.train_step()
-            if self._progress_due(self.step):
-                tm = time.perf_counter()
-                self.pending.update(self.measure_progress())
-                self.measure_time += time.perf_counter() - tm
-            if self.step % log_every == 0:
-                self.flush_log(t0)
-                now = time.perf_counter()
-                r = self.train_rows[-1]
-                self.log(
-                    f"step {self.step:6d} | stage {r['stage']} ({self.stage + 1}/{len(self.stages)}) step {self.stage_step:5d} "
-                    f"| loss {r['loss']:.4f} tok_acc {r['token_accuracy']:.3f} | windows {self.tracker.streak}/{g['windows']} "
-                    f"| {(self.step - last_step) / max(1e-9, now - last_t):.1f} steps/s"
-                )
-                last_t, last_step = now, self.step
-            graduated = False
-            if self.stage_step % g["window_every"] == 0:
-                graduated = self.window_check()
-            if graduated or self.stage_step >= budget:
-                self.flush_log(t0)
-                self.end_stage(graduated)
-            if checkpoint is not None and self.step % checkpoint_every == 0:
-                self.elapsed += time.perf_counter() - t0
-                t0 = time.perf_counter()
-                save_checkpoint(checkpoint, self.state())
-        self.elapsed += time.perf_counter() - t0
+        """Train through every stage (see :func:`train_loop`)."""
+        train_loop(self, checkpoint, checkpoint_every, log_every)
 
     def frames(self) -> dict[str, pd.DataFrame]:
-        return {
-            "train_log": pd.DataFrame(self.train_rows),
-            "windows": pd.DataFrame(self.window_rows),
-            "graduations": pd.DataFrame(self.grad_rows),
-        }
+        st = self.state
+        tables = {"train_log": st.train_rows, "windows": st.window_rows, "graduations": st.graduation_rows}
+        return {name: pd.DataFrame(rows) for name, rows in tables.items()}
+
+
+def train_loop(tr: Trainer, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None) -> None:
+    """The loop, as nanoGPT's: batch, loss, step; then log, graduation window, checkpoint.
+
+    With ``checkpoint``, resume from it when it is this run's, and write it every
+    ``checkpoint_every`` steps (atomically), so a killed job continues where it was.
+    """
+    g = tr.s.graduation
+    checkpoint_every = checkpoint_every or tr.s.train.checkpoint_every
+    log_every = log_every or tr.s.train.log_every
+    if checkpoint is not None and checkpoint.exists():
+        tr.resume(checkpoint)
+    st = tr.state
+    t0 = time.perf_counter()
+    last_t, last_step = t0, st.step
+    while st.stage < len(tr.stages):
+        tr.train_step()
+        if tr.progress.due(st.step):
+            tm = time.perf_counter()
+            tr.progress.measure(tr.stages, st.stage, st.step)
+            st.measure_time += time.perf_counter() - tm
+        if st.step % log_every == 0:
+            r = tr.log_row(st.elapsed + time.perf_counter() - t0)
+            now = time.perf_counter()
+            tr.log(
+                f"step {st.step:6d} | stage {r['stage']} ({st.stage + 1}/{len(tr.stages)}) step {st.stage_step:5d} "
+                f"| loss {r['loss']:.4f} tok_acc {r['token_accuracy']:.3f} | windows {st.streak}/{g.windows} "
+                f"| {(st.step - last_step) / max(1e-9, now - last_t):.1f} steps/s"
+            )
+            last_t, last_step = now, st.step
+        graduated = st.stage_step % g.window_every == 0 and tr.window()
+        if graduated or st.stage_step >= tr.s.curriculum.stage_budget:
+            tr.log_row(st.elapsed + time.perf_counter() - t0)
+            tr.end_stage(graduated)
+        if checkpoint is not None and st.step % checkpoint_every == 0:
+            st.elapsed += time.perf_counter() - t0
+            t0 = time.perf_counter()
+            save_checkpoint(checkpoint, tr.checkpoint())
+    st.elapsed += time.perf_counter() - t0
 
 
 def load_stages(stage_names: list[str], train_paths: list[str], valid_paths: list[str]) -> list[StageTensors]:
@@ -432,19 +471,6 @@ def load_stages(stage_names: list[str], train_paths: list[str], valid_paths: lis
     for name, tp, vp in zip(stage_names, train_paths, valid_paths, strict=True):
         out.append(tensorise(name, read_parquet(tp, ["prompt", "completion"]), read_parquet(vp)))
     return out
-
-
-def save_model(model: GPT, path: str | Path, meta: dict) -> None:
-    tmp = atomic_path(path)
-    torch.save({"model": model.state_dict(), "model_config": dict(model.cfg.__dict__), "meta": meta}, tmp)
-    os.replace(tmp, path)
-
-
-def load_model(path: str | Path, device: torch.device | str = "cpu") -> GPT:
-    st = load_checkpoint(Path(path))
-    model = GPT(ModelConfig(**st["model_config"]))
-    model.load_state_dict(st["model"])
-    return model.to(device).eval()
 
 
 def stderr_log(prefix: str):
@@ -473,5 +499,5 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
         write_parquet(df, outputs[name], prov)
     save_model(trainer.model, outputs["model"], prov)
     ckpt.unlink(missing_ok=True)  # outputs are complete; the checkpoint has done its job
-    share = trainer.measure_time / max(1e-9, trainer.elapsed)
-    log(f"done: {trainer.step} steps in {trainer.elapsed:.1f}s ({share:.1%} of it in progress measures)")
+    st = trainer.state
+    log(f"done: {st.step} steps in {st.elapsed:.1f}s ({st.measure_time / max(1e-9, st.elapsed):.1%} of it in progress measures)")
