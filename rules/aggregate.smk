@@ -31,16 +31,15 @@ rule aggregate:
 
 rule ablation_stats:
     input:
+        unpack(ablation_run_tables("graduations", "windows")),
         code=pkg("aggregate"),
-        graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
-        windows=lambda w: ablation_runs(w.ablation, "windows.parquet"),
         on_data=lambda w: ablation_data(w.ablation, "on"),
         off_data=lambda w: ablation_data(w.ablation, "off"),
     output:
         "results/metrics/ablation_{ablation}.parquet",
     params:
-        ablation=lambda w: canon(ABLATION_SPEC[w.ablation]),
-        canonical=lambda w: ablation_canonical(w.ablation),
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
         stage_order=STAGES,
     log:
         "results/logs/ablation_stats/{ablation}.log",

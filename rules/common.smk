@@ -30,7 +30,7 @@ ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
 SPLITS = ["train", "valid", "test", "commute"]
-MINIMAL_EXPERIMENTS = ["dynamics", "batch_size", "weight_decay", "dimension"]
+MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"
 
@@ -81,9 +81,24 @@ def run_files(name, variants=None):
     return expand(f"{RUN_DIR}/{name}", variant=variants, seed=SEEDS)
 
 
-def ablation_canonical(ablation):
-    spec = ABLATION_SPEC[ablation]
+def ablation_spec(wildcards):
+    """Params: the ablation's entry of the config."""
+    return canon(ABLATION_SPEC[wildcards.ablation])
+
+
+def ablation_canonical(wildcards):
+    """Params: the run each of the ablation's two variants is trained under."""
+    spec = ABLATION_SPEC[wildcards.ablation]
     return canon({spec[s]: CANONICAL[spec[s]] for s in ("on_variant", "off_variant")})
+
+
+def ablation_run_tables(*tables):
+    """Input function: {table: that per-run table of every run of the ablation's two variants}."""
+
+    def inputs(wildcards):
+        return {t: ablation_runs(wildcards.ablation, f"{t}.parquet") for t in tables}
+
+    return inputs
 
 
 def ablation_data(ablation, side):

@@ -10,16 +10,14 @@ localrules:
 
 rule plot_ablation:
     input:
+        unpack(ablation_run_tables("graduations", "windows", "eval")),
         code=pkg("plots"),
         stats="results/metrics/ablation_{ablation}.parquet",
-        graduations=lambda w: ablation_runs(w.ablation, "graduations.parquet"),
-        windows=lambda w: ablation_runs(w.ablation, "windows.parquet"),
-        eval=lambda w: ablation_runs(w.ablation, "eval.parquet"),
     output:
         report("results/ablation_{ablation}.pdf", category="Ablations", subcategory="{ablation}", caption="../report/ablation.rst"),
     params:
-        ablation=lambda w: canon(ABLATION_SPEC[w.ablation]),
-        canonical=lambda w: ablation_canonical(w.ablation),
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
         stage_order=STAGES,
     log:
         "results/logs/plot_ablation/{ablation}.log",

@@ -56,6 +56,6 @@ rule minimal_model_summary:
         mem_mb=1000,
         runtime=10,
     conda:
-        "../envs/plot.yaml"
+        "../envs/train.yaml"  # the summary reuses arithsignal.minimal, which imports torch
     script:
         "../workflow_scripts/minimal_model_summary.py"

@@ -1,6 +1,10 @@
 """envs/*.yaml parse and pin exactly what pyproject.toml pins (no conda channel is reachable here)."""
 
+import ast
+import re
+import sys
 import tomllib
+from pathlib import Path
 
 import pytest
 import yaml
@@ -43,3 +47,84 @@ def test_rules_name_their_env():
         text = smk.read_text()
         if "rule " in text:
             assert text.count("conda:") == text.count("\nrule "), smk.name
+
+
+# what an import needs installed (distribution names as the envs pin them)
+DISTRIBUTION = {"yaml": "pyyaml", "sklearn": "scikit-learn"}
+# imported only inside functions that run on the Snakemake host (config checks), never in a job
+HOST_ONLY = {"jsonschema", "snakemake"}
+STDLIB = set(sys.stdlib_module_names)
+
+
+def _module_imports(path: Path) -> tuple[set[str], set[str]]:
+    """(third-party top-level imports, package modules) of a file, also imports inside functions;
+    a module that calls DataFrame.to_markdown needs tabulate, which pandas imports for it."""
+    tree = ast.parse(path.read_text())
+    third, ours = set(), set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names = [a.name for a in node.names]
+        elif isinstance(node, ast.ImportFrom) and node.level == 0:
+            names = [node.module]
+        elif isinstance(node, ast.ImportFrom):  # relative: a package module
+            ours.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
+            continue
+        else:
+            continue
+        for name in names:
+            top = name.split(".")[0]
+            if top == "arithsignal":
+                ours.add(name.split(".")[1] if "." in name else "__init__")
+            elif top not in STDLIB and top != "__future__":
+                third.add(top)
+    if "to_markdown" in path.read_text():
+        third.add("tabulate")
+    return third, {m for m in ours if (ROOT / "src/arithsignal" / f"{m}.py").exists()}
+
+
+def script_needs(script: Path) -> set[str]:
+    """Every distribution a workflow script needs: its imports and, transitively, the package modules'."""
+    needs, todo, seen = set(), [script], set()
+    while todo:
+        path = todo.pop()
+        if path in seen:
+            continue
+        seen.add(path)
+        third, ours = _module_imports(path)
+        needs |= {DISTRIBUTION.get(t, t) for t in third} - HOST_ONLY
+        todo += [ROOT / "src/arithsignal" / f"{m}.py" for m in ours]
+    return needs
+
+
+def rules_with_env_and_script():
+    out = []
+    for smk in sorted((ROOT / "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
+            name = block.split()[1].rstrip(":")
+            env = re.search(r'conda:\s*\n\s*"\.\./(envs/[^"]+)"', block)
+            script = re.search(r'script:\s*\n\s*"\.\./(workflow_scripts/[^"]+)"', block)
+            out.append((name, env and env[1], script and script[1]))
+    return out
+
+
+@pytest.mark.parametrize("rule, env, script", rules_with_env_and_script(), ids=lambda x: x if isinstance(x, str) else "")
+def test_each_rules_env_provides_what_its_script_imports(rule, env, script):
+    assert env and script, f"rule {rule} names no conda env or no script"
+    pip = next(d["pip"] for d in yaml.safe_load((ROOT / env).read_text())["dependencies"] if isinstance(d, dict))
+    provided = set(_pins(pip))
+    missing = script_needs(ROOT / script) - provided
+    assert not missing, f"rule {rule}: {script} imports {sorted(missing)}, which {env} does not install"
+
+
+def test_the_import_check_sees_a_missing_package():
+    # minimal_model_summary used to run in the plot env, which lacks the torch that arithsignal.minimal imports
+    plot = set(_pins(next(d["pip"] for d in yaml.safe_load((ROOT / "envs/plot.yaml").read_text())["dependencies"] if isinstance(d, dict))))
+    assert "torch" in script_needs(ROOT / "workflow_scripts/minimal_model_summary.py") - plot
+
+
+def test_pyproject_names_only_env_files_that_exist():
+    mentioned = re.findall(r"envs/(\{[\w,]+\}|\w+)\.yaml", (ROOT / "pyproject.toml").read_text())
+    assert mentioned
+    for names in mentioned:
+        for name in names.strip("{}").split(","):
+            assert (ROOT / "envs" / f"{name}.yaml").exists(), f"pyproject.toml names envs/{name}.yaml, which does not exist"

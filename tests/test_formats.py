@@ -1,6 +1,7 @@
 """The grammar: every rendered line parses and checks out; corrupted lines are rejected."""
 
 import itertools
+import re
 
 import pytest
 from hypothesis import given
@@ -70,3 +71,21 @@ def test_every_example_in_the_format_doc_is_what_the_code_writes():
         f = Factors(carry_mask="carry" in factors_text, commas="commas" in factors_text)
         p = check(line, f)
         assert "".join(render(p.a, p.op, p.b, f)) == line
+
+
+def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
+    """Factors are declared once (formats.Factors); the schema, which cannot import it, is checked against it."""
+    from conftest import ROOT, load_yaml
+
+    from arithsignal.config import FORMAT_KEY_PATTERN, format_key, parse_format_key
+    from arithsignal.formats import FACTORS, Factors
+
+    schema = load_yaml(ROOT / "schemas/config.schema.yaml")
+    assert tuple(schema["$defs"]["factors"]["properties"]) == FACTORS
+    assert tuple(schema["properties"]["baseline"]["required"]) == FACTORS
+    assert tuple(schema["properties"]["ablations"]["items"]["properties"]["factor"]["enum"]) == FACTORS
+    for name in FACTORS:  # the schema's descriptions are the declaration's
+        assert schema["$defs"]["factors"]["properties"][name]["description"] == Factors.__dataclass_fields__[name].metadata["doc"]
+    key = format_key({f: True for f in FACTORS})
+    assert re.fullmatch(FORMAT_KEY_PATTERN, key) and parse_format_key(key) == {f: True for f in FACTORS}
+    assert "C.FORMAT_KEY_PATTERN" in (ROOT / "Snakefile").read_text()

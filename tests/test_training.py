@@ -111,9 +111,34 @@ def test_windows_record_what_the_rule_needs():
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
     tr.run(checkpoint=None)
     w = tr.frames()["windows"]
-    assert {"step", "stage", "exact_match", "digit_accuracy", "passed", "streak"} <= set(w.columns)
-    assert ((w["exact_match"] == 1.0) == w["passed"]).all()
-    assert isinstance(tr.frames()["train_log"], pd.DataFrame)
+    assert {"step", "stage", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"} <= set(w.columns)
+    assert ((w["exact_match"] == 1.0) == w["passed"]).all()  # the published rule: whole completions
+    assert (w["answer_exact_match"] >= w["exact_match"]).all()  # a right completion has a right answer
+    assert list(w["window"]) == list(range(len(w))) and (w["stage_step"] == 50 * (w["window"] + 1)).all()
+    log = tr.frames()["train_log"]
+    assert (log["step"].iloc[:-1] % SETTINGS["train"]["log_every"] == 0).all() and log["step"].iloc[-1] == tr.state.step
+
+
+def test_the_answer_score_graduates_on_answers_alone():
+    s = copy.deepcopy(SETTINGS)
+    s["graduation"]["score"] = "answer"
+    tr = Trainer(s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr.run(checkpoint=None)
+    w = tr.frames()["windows"]
+    assert ((w["answer_exact_match"] == 1.0) == w["passed"]).all()
+
+
+def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor():
+    from arithsignal.config import OptimSettings
+    from arithsignal.train import learning_rate
+
+    base = dict(SETTINGS["optim"], warmup_steps=1, lr=1.0, min_lr_ratio=0.1, decay_steps=100)
+    const, cos, lin = (OptimSettings(**{**base, "schedule": k}) for k in ("constant", "cosine", "linear"))
+    assert [learning_rate(const, 300, 500, t) for t in (0, 50, 200)] == [1.0, 1.0, 1.0]
+    assert [learning_rate(cos, 300, 500, t) for t in (0, 50, 100, 250)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
+    assert [learning_rate(lin, 300, 500, t) for t in (0, 50, 100)] == pytest.approx([1.0, 0.55, 0.1])
+    assert learning_rate(OptimSettings(**{**base, "schedule": "linear", "decay_steps": None}), 300, 500, 150) == pytest.approx(0.55)
+    assert learning_rate(OptimSettings(**{**base, "warmup_steps": 10, "schedule": "cosine"}), 300, 4, 0) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("use_cache", [True, False])

@@ -32,7 +32,7 @@ SCHEMAS = {
         "noise_scale_b_simple",
         "update_share_matrices",
     },
-    "windows": {"step", "stage", "stage_step", "window", "exact_match", "digit_accuracy", "passed", "streak"},
+    "windows": {"step", "stage", "stage_step", "window", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"},
     "eval": {
         "stage",
         "split",
@@ -48,6 +48,7 @@ SCHEMAS = {
         "topk_tokens",
         "topk_logits",
         "error_class",
+        "answer_correct",
     },
 }
 
@@ -96,9 +97,11 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed")]
     pdfs += [f"progress_{v}.pdf" for v in ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on")]
     pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
+    pdfs += ["sweep_recipe.pdf"]
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
+    assert "schedule=cosine, grad_clip=none" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
     for claim in ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures"):
         assert claim in summary
@@ -107,7 +110,36 @@ def test_every_figure_and_the_summary_exist(smoke_run):
         assert section in minimal
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed"}
-    assert {"ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off"} <= set(stats.columns)
+    measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
+    assert {p + m for p in ("", "answer_", "first_good_") for m in measures} | {"data_differs"} <= set(stats.columns)
+    assert set(stats["verdict"]) <= {"supported", "contradicted", "no effect detected", "not testable"}
+    # commas change no number below 1,000: none of the smoke stages (sums and products under 1,000)
+    assert not stats[stats["ablation"] == "commas"]["data_differs"].any()
+    assert stats[stats["ablation"] == "carry"].set_index("stage")["data_differs"].to_dict() == {
+        "add_1x1": True, "add_2x2": True, "mul_2x1": False}  # fmt: skip
+    assert "## Verdicts" in summary and "decided (supported or contradicted)" in summary
+
+
+def test_figures_have_their_panels(smoke_run, tmp_path):
+    """Build each kind of figure again from the smoke tree's files and check its panels' titles and axis labels."""
+    from arithsignal import plots
+
+    res, stages = smoke_run / "results", ["add_1x1", "add_2x2", "mul_2x1"]
+    runs = {t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")] for t in ("graduations", "windows", "eval")}
+    ablation = {"name": "carry", "factor": "carry_mask", "on_variant": "baseline", "off_variant": "carry_off"}
+    panels = plots.ablation_job({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
+                                {"baseline": "baseline", "carry_off": "carry_off"}, stages, str(tmp_path / "a.pdf"))  # fmt: skip
+    text = "\n".join(panels)
+    assert len(panels) == 4 + len(stages)  # three steps panels, the accuracy panel, a Kaplan-Meier panel per stage
+    for part in ("published rule", "answer-only rule", "first window with exact match >= 0.9", "Kaplan-Meier", "held-out exact match"):
+        assert part in text, (part, panels)
+    assert [p.split(" | ")[0] for p in panels if "Kaplan-Meier" in p or p.split(" | ")[0] in stages] == stages
+    panels = plots.sweep_job(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
+    assert [p.split(" | ")[0] for p in panels] == [*stages, "training wall time per run"]
+    logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
+    panels = plots.progress_job(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
+    assert [p.split(" | ")[0] for p in panels] == [title for title, *_ in plots.PROGRESS_PANELS]
+    assert all(p.split(" | ")[1] == "optimizer step" for p in panels[-2:])
 
 
 def test_the_report_gathers_every_figure(smoke_run):

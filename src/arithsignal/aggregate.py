@@ -76,7 +76,7 @@ def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | No
     return None
 
 
-def stage_measures(grads: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
+def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     """Per run and stage, three times to an event, each with its censored flag:
 
     * ``steps``: graduation under the rule that drove the curriculum (the published one by default);
@@ -88,11 +88,11 @@ def stage_measures(grads: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     A measure not reached in the stage's windows is censored at the stage's last step. No training
     is needed: everything comes from the windows table.
     """
-    if grads.empty:
-        return grads.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[])
+    if graduations.empty:
+        return graduations.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[])
     by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
     rows = []
-    for _, g in grads.iterrows():
+    for _, g in graduations.iterrows():
         settings = json.loads(g["settings"])
         w = by_run.get((g["variant"], g["seed"], g["stage"]))
         steps = [] if w is None else w["stage_step"].tolist()
@@ -113,9 +113,9 @@ def stage_measures(grads: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def sweep_table(grads: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
+def sweep_table(graduations: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
     """One row per sweep point, seed and stage: the point's swept values, the three measures, and the run's training wall time."""
-    measures = stage_measures(grads, windows)
+    measures = stage_measures(graduations, windows)
     wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last() if len(logs) else pd.Series(dtype=float)
     parts = []
     for order, p in enumerate(points):
@@ -164,6 +164,7 @@ def failure_table(evals: pd.DataFrame) -> pd.DataFrame:
         toks = list(row["topk_tokens"])
         return toks.index(row["target_token"]) + 1 if row["target_token"] in toks else k + 1
 
+    f["error_group"] = f["error_class"].str.replace(r"off_by_one_digit_\d+", "off_by_one_digit", regex=True)  # digit k pooled
     f["target_rank"] = [rank(r) for _, r in f.iterrows()] if len(f) else []
     f["logit_gap"] = [
         (lg[0] - lg[list(t).index(tt)]) if tt in list(t) else math.nan

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 
 from .formats import FACTOR_KEYS, FACTORS, Factors
 
+MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension")  # the minimal SNR model's branch
 FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
 # sections a variant may override, and what its training run depends on
 OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")

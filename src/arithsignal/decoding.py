@@ -95,12 +95,13 @@ def digit_accuracy(prediction: str, target: str) -> float:
     return sum(a == b for a, b in zip(p, t, strict=True)) / len(t)
 
 
-def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256) -> pd.DataFrame:
+def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0) -> pd.DataFrame:
     """Decode every problem of ``df`` (columns prompt, completion): prediction, correct (the whole
-    completion), answer_correct (the answer alone, scratchpad aside) and digit_accuracy."""
+    completion), answer_correct (the answer alone, scratchpad aside) and digit_accuracy; with
+    ``top_k``, also each problem's per-step top-k token ids and logits (arrays of shape (steps, k))."""
     targets = df["completion"].tolist()
-    preds, _, _ = greedy_decode(model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size)
-    return pd.DataFrame(
+    preds, topi, topv = greedy_decode(model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size, top_k)
+    out = pd.DataFrame(
         {
             "prediction": preds,
             "correct": [p == t for p, t in zip(preds, targets, strict=True)],
@@ -108,3 +109,6 @@ def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu"
             "digit_accuracy": [digit_accuracy(p, t) for p, t in zip(preds, targets, strict=True)],
         }
     )
+    if top_k:
+        out["topk_ids"], out["topk_values"] = topi, topv
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .decoding import digit_accuracy, first_wrong, greedy_decode
+from .decoding import first_wrong, score_exact
 from .formats import VOCAB, answer_text
 from .model import GPT
 
@@ -35,26 +35,26 @@ def classify_error(predicted: str, true: int) -> str:
 
 
 def score(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0) -> pd.DataFrame:
-    """Decode every problem of ``df`` (columns prompt, completion) and score it."""
-    prompts, targets = df["prompt"].tolist(), df["completion"].tolist()
-    preds, topi, topv = greedy_decode(model, prompts, max(map(len, targets), default=0), device, batch_size, top_k)
+    """Decode and score every problem of ``df`` (decoding.score_exact), then locate the first wrong
+    token and, with ``top_k``, the top-k logits there and the error class of the answer."""
+    res = score_exact(model, df, device, batch_size, top_k)
+    targets = df["completion"].tolist()
     out = df.reset_index(drop=True).copy()
-    out["prediction"] = preds
-    out["correct"] = [p == t for p, t in zip(preds, targets, strict=True)]
-    out["first_wrong"] = [first_wrong(p, t) for p, t in zip(preds, targets, strict=True)]
-    out["digit_accuracy"] = [digit_accuracy(p, t) for p, t in zip(preds, targets, strict=True)]
+    out["prediction"], out["correct"] = res["prediction"], res["correct"]
+    out["first_wrong"] = [first_wrong(p, t) for p, t in zip(res["prediction"], targets, strict=True)]
+    out["digit_accuracy"], out["answer_correct"] = res["digit_accuracy"], res["answer_correct"]
     if top_k:
+
+        def at_first_wrong(steps, w: int) -> list:
+            return list(steps[w]) if w >= 0 and steps is not None and w < len(steps) else []
+
         out["target_token"] = [t[w] if 0 <= w < len(t) else "" for t, w in zip(targets, out["first_wrong"], strict=True)]
-        out["topk_tokens"] = [
-            [VOCAB[j] for j in ti[w]] if w >= 0 and ti is not None and w < len(ti) else []
-            for ti, w in zip(topi, out["first_wrong"], strict=True)
-        ]
+        out["topk_tokens"] = [[VOCAB[j] for j in at_first_wrong(ti, w)] for ti, w in zip(res["topk_ids"], out["first_wrong"], strict=True)]
         out["topk_logits"] = [
-            [float(x) for x in tv[w]] if w >= 0 and tv is not None and w < len(tv) else []
-            for tv, w in zip(topv, out["first_wrong"], strict=True)
+            [float(x) for x in at_first_wrong(tv, w)] for tv, w in zip(res["topk_values"], out["first_wrong"], strict=True)
         ]
         true = [int(answer_text(t)) for t in targets]
-        classes = [classify_error(answer_text(p), v) for p, v in zip(preds, true, strict=True)]
+        classes = [classify_error(answer_text(p), v) for p, v in zip(res["prediction"], true, strict=True)]
         out["error_class"] = [
             "right_answer_wrong_scratchpad" if c == "correct" and not ok else c for c, ok in zip(classes, out["correct"], strict=True)
         ]

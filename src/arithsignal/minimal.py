@@ -19,9 +19,10 @@ import numpy as np
 import pandas as pd
 import torch
 
+from .config import MINIMAL_EXPERIMENTS
 from .progress import gradient_snr
 
-EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension")
+EXPERIMENTS = MINIMAL_EXPERIMENTS
 SETTLES = "gamma keeps moving while W settles, as predicted"
 NOT_SETTLED = "W moved at least as much as gamma: not the predicted picture"
 

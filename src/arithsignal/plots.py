@@ -18,10 +18,13 @@ SIDE_STYLE = {"on": dict(marker="o", color="0.1"), "off": dict(marker="s", color
 SPLIT_STYLE = {"test": dict(marker="o", ls="-"), "commute": dict(marker="v", ls="--")}
 
 
-def _save(fig, out: str) -> None:
+def _save(fig, out: str) -> list[str]:
+    """Write the figure; return each visible panel as "title | x label | y label" (what tests check)."""
     fig.tight_layout()
     fig.savefig(out, format="pdf", metadata=PDF_META)
+    panels = [" | ".join((ax.get_title(), ax.get_xlabel(), ax.get_ylabel())) for ax in fig.axes if ax.get_visible()]
     plt.close(fig)
+    return panels
 
 
 def _theme() -> None:
@@ -118,7 +121,9 @@ def _accuracy_panel(ax, evals: pd.DataFrame, stage_order: list[str]) -> None:
     ax.legend(fontsize=6, ncol=2)
 
 
-def ablation_figure(runs: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str) -> None:
+def ablation_figure(
+    runs: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str
+) -> list[str]:
     """Rows: steps to graduation per stage under the published rule (every seed, censored runs hollow,
     ratio with CI, exact test, verdict); the Kaplan-Meier share graduated per stage; the same steps
     panel for the answer-only rule and for the first window >= 0.9; held-out exact match after
@@ -133,7 +138,7 @@ def ablation_figure(runs: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame
         _steps_panel(fig.add_subplot(grid[row, :]), runs, stats, ablation, stage_order, prefix)
     _accuracy_panel(fig.add_subplot(grid[4, :]), evals, stage_order)
     fig.suptitle(f"Ablation {ablation['name']} ({ablation['factor']})", fontsize=10)
-    _save(fig, out)
+    return _save(fig, out)
 
 
 # the progress figure: panel title, y label, y scale, and the measures it shows (label -> train_log column)
@@ -151,10 +156,9 @@ PROGRESS_PANELS = [
      {"update > threshold, matrices": "update_share_matrices", "update > threshold, vectors": "update_share_vectors",
       "steps clipped": "clip_fraction"}),
 ]  # fmt: skip
-LINE_STYLES = ["-", "--", ":", "-."]
 
 
-def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, grads: pd.DataFrame, variant: str, out: str) -> None:
+def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, graduations: pd.DataFrame, variant: str, out: str) -> list[str]:
     """Progress measures against step, one thin line per seed, with a mark at every graduation
     (solid = graduated, dashed = censored): does per-token accuracy rise before exact match, and
     do matrices and vectors live in different SNR regimes?"""
@@ -162,30 +166,32 @@ def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, grads: pd.DataFra
     fig, axes = plt.subplots(3, 2, figsize=(10, 9), sharex=True)
     data = logs.merge(windows[["seed", "step", "exact_match"]], on=["seed", "step"], how="outer")
     for ax, (title, ylabel, scale, measures) in zip(axes.flat, PROGRESS_PANELS, strict=True):
-        for (label, col), ls in zip(measures.items(), LINE_STYLES, strict=False):
-            d = data[["seed", "step", col]].dropna() if col in data else pd.DataFrame()
-            for i, (_, run) in enumerate(d.groupby("seed")):
-                ax.plot(run["step"], run[col], color="0.15", ls=ls, lw=0.7, label=label if i == 0 else None)
+        shown = {label: col for label, col in measures.items() if col in data}
+        long = data.melt(id_vars=["seed", "step"], value_vars=list(shown.values()), var_name="column").dropna()
+        long["measure"] = long["column"].map({col: label for label, col in shown.items()})
+        if len(long):  # one thin line per seed (units), a line style per measure
+            sns.lineplot(long, x="step", y="value", style="measure", style_order=[m for m in shown if m in set(long["measure"])],
+                         units="seed", estimator=None, color="0.15", lw=0.7, ax=ax)  # fmt: skip
         if scale == "symlog":
             ax.set_yscale("symlog", linthresh=1e-2)
         else:
             ax.set_yscale(scale)
-        for _, r in grads.iterrows():
+        for _, r in graduations.iterrows():
             ax.axvline(r["end_step"], color="0.6", lw=0.5, ls="--" if r["censored"] else "-")
         ax.set_title(title, fontsize=8)
         ax.set_ylabel(ylabel)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="best")
-    first = grads[grads["seed"] == grads["seed"].min()] if len(grads) else grads
+    first = graduations[graduations["seed"] == graduations["seed"].min()] if len(graduations) else graduations
     for _, r in first.iterrows():
         axes[0, 0].text(r["end_step"], 1.0, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
     for ax in axes[-1]:
         ax.set_xlabel("optimizer step")
     fig.suptitle(f"{variant}: progress measures, one line per seed; grey lines = stage ends (solid graduated, dashed censored)", fontsize=9)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def failure_figure(evals: pd.DataFrame, out: str) -> None:
+def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
     """Left: error taxonomy of wrong answers per variant. Right: where the correct token ranked at the first wrong token."""
     from .aggregate import failure_table
 
@@ -195,9 +201,7 @@ def failure_figure(evals: pd.DataFrame, out: str) -> None:
     if f.empty:
         for ax in (left, right):
             ax.text(0.5, 0.5, "no failures on held-out problems", ha="center", transform=ax.transAxes)
-        _save(fig, out)
-        return
-    f["error_group"] = f["error_class"].str.replace(r"off_by_one_digit_\d+", "off_by_one_digit", regex=True)
+        return _save(fig, out)
     shares = f.groupby("variant")["error_group"].value_counts(normalize=True).rename("share").reset_index()
     sns.barplot(shares, y="error_group", x="share", hue="variant", palette="Greys", edgecolor="0.2", ax=left)
     left.set_xlabel("share of wrong held-out answers")
@@ -210,10 +214,10 @@ def failure_figure(evals: pd.DataFrame, out: str) -> None:
     right.set_ylabel("share of failures")
     gap = np.nanmedian(f["logit_gap"]) if f["logit_gap"].notna().any() else math.nan
     right.set_title(f"Rank 2 = correct token was the runner-up (median logit gap when ranked: {gap:.2f})", fontsize=8)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
+def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> list[str]:
     """Job entry point: results/ablation_<name>.pdf from the runs of the ablation's two variants."""
     from .aggregate import ablation_sides, concat, stage_measures
     from .io import read_parquet
@@ -221,24 +225,24 @@ def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_
     runs = ablation_sides(stage_measures(concat(inputs["graduations"]), concat(inputs["windows"])), ablation, canonical)
     evals = ablation_sides(concat(inputs["eval"]), ablation, canonical)
     stats = read_parquet(inputs["stats"])
-    ablation_figure(runs, stats, evals, ablation, stage_order, out)
+    return ablation_figure(runs, stats, evals, ablation, stage_order, out)
 
 
-def progress_job(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> None:
+def progress_job(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> list[str]:
     """Job entry point: results/progress_<variant>.pdf."""
     from .aggregate import concat
 
-    progress_figure(concat(log_paths), concat(window_paths), concat(graduation_paths), variant, out)
+    return progress_figure(concat(log_paths), concat(window_paths), concat(graduation_paths), variant, out)
 
 
-def failure_job(eval_paths: list[str], out: str) -> None:
+def failure_job(eval_paths: list[str], out: str) -> list[str]:
     """Job entry point: results/failures.pdf."""
     from .aggregate import concat
 
-    failure_figure(concat(eval_paths), out)
+    return failure_figure(concat(eval_paths), out)
 
 
-def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: str) -> None:
+def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: str) -> list[str]:
     """One panel per stage: steps to graduation against the sweep's points (grid order), every seed,
     censored runs as hollow triangles at their budget; a last panel with each run's wall time."""
     _theme()
@@ -272,33 +276,34 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
     for ax in list(axes.flat)[n:]:
         ax.set_visible(False)
     fig.suptitle(f"Sweep {sweep}: steps to graduation per stage against the swept values", fontsize=9)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def sweep_job(table_path: str, stage_order: list[str], sweep: str, out: str) -> None:
+def sweep_job(table_path: str, stage_order: list[str], sweep: str, out: str) -> list[str]:
     """Job entry point: results/sweep_<name>.pdf."""
     from .io import read_parquet
 
-    sweep_figure(read_parquet(table_path), stage_order, sweep, out)
+    return sweep_figure(read_parquet(table_path), stage_order, sweep, out)
 
 
-def _per_seed(ax, df: pd.DataFrame, col: str, style: str, label: str) -> None:
-    """One line per seed, one legend entry per quantity."""
-    for i, (_, d) in enumerate(df.groupby("model_seed")):
-        ax.plot(d["step"], d[col], color="0.2", ls=style, lw=0.8, label=label if i == 0 else None)
+def _per_seed(ax, df: pd.DataFrame, quantities: dict[str, str]) -> None:
+    """One line per seed (units), a line style and one legend entry per quantity (column -> label)."""
+    long = df.melt(id_vars=["model_seed", "step"], value_vars=list(quantities), var_name="column")
+    long["quantity"] = long["column"].map(quantities)
+    sns.lineplot(long, x="step", y="value", style="quantity", style_order=list(quantities.values()), units="model_seed",
+                 estimator=None, color="0.2", lw=0.8, ax=ax)  # fmt: skip
 
 
-def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> None:
+def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> list[str]:
     """The minimal SNR model: dynamics (norms and per-class SNR against step) or a sweep (gap against the knob)."""
     _theme()
     if experiment == "dynamics":
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
-        for col, style, label in (("w_norm", "-", "||W||_F (matrix)"), ("gamma_norm", "--", "||gamma|| (vector)")):
-            _per_seed(left, df, col, style, label)
+        _per_seed(left, df, {"w_norm": "||W||_F (matrix)", "gamma_norm": "||gamma|| (vector)"})
         left.set_ylabel("parameter norm")
         left.set_title("Norms: W settles while gamma keeps moving?", fontsize=8)
-        for col, style, label in (("snr_w", "-", "SNR of W"), ("snr_gamma", "--", "SNR of gamma")):
-            _per_seed(right, df.assign(**{col: df[col].clip(lower=1e-3)}), col, style, label)
+        _per_seed(right, df.assign(snr_w=df["snr_w"].clip(lower=1e-3), snr_gamma=df["snr_gamma"].clip(lower=1e-3)),
+                  {"snr_w": "SNR of W", "snr_gamma": "SNR of gamma"})  # fmt: skip
         for ax in (left, right):
             ax.legend(fontsize=7)
         right.set_yscale("log")
@@ -311,16 +316,17 @@ def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> None:
         runs = df.groupby([knob, "model_seed"], as_index=False)["gap"].first()
         fig, ax = plt.subplots(figsize=(5, 3.6))
         sns.pointplot(runs, x=knob, y="gap", color="0.2", errorbar=("sd", 1), capsize=0.1, ax=ax, label="mean over seeds (bar: sd)")
-        sns.stripplot(runs, x=knob, y="gap", color="0.55", marker="s", size=4, ax=ax, label="one seed")
+        # no jitter: a random jitter would make the same data give different bytes
+        sns.stripplot(runs, x=knob, y="gap", color="0.55", marker="s", size=4, jitter=False, ax=ax, label="one seed")
         ax.axhline(0, color="0.5", lw=0.6)
         ax.set_ylabel("SNR gap log10(SNR gamma / SNR W)")
         ax.set_xlabel({"batch_size": "batch size", "weight_decay": "weight decay", "d": "dimension d"}[knob])
         ax.set_title(f"Minimal model: SNR gap against {ax.get_xlabel()}", fontsize=8)
-    _save(fig, out)
+    return _save(fig, out)
 
 
-def minimal_job(experiment: str, path: str, out: str) -> None:
+def minimal_job(experiment: str, path: str, out: str) -> list[str]:
     """Job entry point: results/minimal_model_<experiment>.pdf."""
     from .io import read_parquet
 
-    minimal_figure(experiment, read_parquet(path), out)
+    return minimal_figure(experiment, read_parquet(path), out)

@@ -166,16 +166,16 @@ MEASURES = [("", "steps", "censored"), ("answer_", "answer_steps", "answer_censo
             ("first_good_", "first_good_steps", "first_good_censored")]  # fmt: skip
 
 
-def ablation_table(grads: pd.DataFrame, stage_order: list[str], n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+def ablation_table(runs: pd.DataFrame, stage_order: list[str], n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
     """One row per stage: medians, the off/on ratio with its interval, Gehan's exact test and the
     verdict, for the published rule; the same (prefixed ``answer_`` and ``first_good_``) for the
-    measures the all-or-nothing rule hides, where ``grads`` has their columns (aggregate.stage_measures).
+    measures the all-or-nothing rule hides, where ``runs`` has their columns (aggregate.stage_measures).
 
-    ``grads`` has columns side ('on'/'off'), stage, steps, censored, budget.
+    ``runs`` has one row per run and stage, with columns side ('on'/'off'), stage, steps, censored, budget.
     """
     rows = []
     for i, stage in enumerate(stage_order):
-        d = grads[grads["stage"] == stage]
+        d = runs[runs["stage"] == stage]
         on, off = d[d["side"] == "on"], d[d["side"] == "off"]
         if on.empty or off.empty:
             continue

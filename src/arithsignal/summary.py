@@ -108,6 +108,10 @@ def _first_step_at(df: pd.DataFrame, col: str) -> pd.Series:
     return hit.groupby(["variant", "seed", "stage"])["stage_step"].min()
 
 
+def _md(rows: list[dict] | pd.DataFrame) -> str:
+    return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
+
+
 def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
     """Does per-token accuracy rise before exact match, and do matrices and vectors differ in gradient SNR?"""
     token = _first_step_at(logs, "answer_token_accuracy").rename("token")
@@ -116,52 +120,56 @@ def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
     snr = logs.dropna(subset=["grad_snr_matrices", "grad_snr_vectors"])
     last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
     overhead = (last["measure_time_s"] / last["wall_time_s"]).groupby(last["variant"]).median()
-    rows = [
-        f"| variant | run-stages with answer-token accuracy >= {PROGRESS_LEVEL} | of those, with window exact match >= {PROGRESS_LEVEL}"
-        " | median steps from the first to the second | median gradient SNR, matrices | vectors"
-        " | measurements where vectors' SNR is higher | progress measures, share of training time |",
-        "| --- | --- | --- | --- | --- | --- | --- | --- |",
-    ]
+    rows = []
     for v in sorted(logs["variant"].unique()):
         b, sv = both[both["variant"] == v], snr[snr["variant"] == v]
         reached = b.dropna(subset=["token"])
         lead = (reached["exact"] - reached["token"]).dropna()
         rows.append(
-            f"| {v} | {len(reached)} | {int(reached['exact'].notna().sum())} | {lead.median():.0f} | "
-            f"{sv['grad_snr_matrices'].median():.3g} | {sv['grad_snr_vectors'].median():.3g} | "
-            f"{100 * (sv['grad_snr_vectors'] > sv['grad_snr_matrices']).mean():.0f}% | {100 * overhead.get(v, float('nan')):.1f}% |"
+            {
+                "variant": v,
+                f"run-stages with answer-token accuracy >= {PROGRESS_LEVEL}": str(len(reached)),
+                f"of those, with window exact match >= {PROGRESS_LEVEL}": str(int(reached["exact"].notna().sum())),
+                "median steps from the first to the second": f"{lead.median():.0f}",
+                "median gradient SNR, matrices": f"{sv['grad_snr_matrices'].median():.3g}",
+                "vectors": f"{sv['grad_snr_vectors'].median():.3g}",
+                "measurements where vectors' SNR is higher": f"{100 * (sv['grad_snr_vectors'] > sv['grad_snr_matrices']).mean():.0f}%",
+                "progress measures, share of training time": f"{100 * overhead.get(v, float('nan')):.1f}%",
+            }
         )
-    return "\n".join(rows)
+    return _md(rows)
 
 
-def steps_markdown(grads: pd.DataFrame, stages: list[str]) -> str:
+def steps_markdown(graduations: pd.DataFrame, stages: list[str]) -> str:
     """One row per run, one column per stage: steps to graduation, '+' where censored."""
-    cells = grads.assign(cell=grads["steps"].astype(int).astype(str) + grads["censored"].map({True: "+", False: ""}))
+    cells = graduations.assign(cell=graduations["steps"].astype(int).astype(str) + graduations["censored"].map({True: "+", False: ""}))
     table = cells.pivot_table(index=["variant", "seed"], columns="stage", values="cell", aggfunc="first")
-    rows = [f"| variant | seed | {' | '.join(stages)} |", "|" + " --- |" * (len(stages) + 2)]
-    for (v, seed), r in table.iterrows():
-        rows.append(f"| {v} | {seed} | " + " | ".join(str(r.get(st, "")) for st in stages) + " |")
-    return "\n".join(rows)
+    return _md(table.reindex(columns=stages).fillna("").reset_index().astype(str))
 
 
 def progress_by_stage_markdown(logs: pd.DataFrame, stages: list[str]) -> str:
     """Gradient SNR per class, B_simple and the clipping rate per stage; the progress measures' time share per run."""
-    by = logs.groupby("stage")
-    cols = ["grad_snr_matrices", "grad_snr_vectors", "noise_scale_b_simple", "clip_fraction"]
-    med = by[cols].median()
-    rows = ["| stage | SNR matrices | SNR vectors | B_simple | share of steps clipped |", "| --- | --- | --- | --- | --- |"]
-    for st in [s for s in stages if s in med.index]:
-        r = med.loc[st]
-        rows.append(f"| {st} | {r.iloc[0]:.3g} | {r.iloc[1]:.3g} | {r.iloc[2]:.3g} | {100 * r.iloc[3]:.0f}% |")
+    med = logs.groupby("stage")[["grad_snr_matrices", "grad_snr_vectors", "noise_scale_b_simple", "clip_fraction"]].median()
+    med = med.reindex([s for s in stages if s in med.index])
+    table = pd.DataFrame(
+        {
+            "stage": med.index,
+            "SNR matrices": [f"{x:.3g}" for x in med["grad_snr_matrices"]],
+            "SNR vectors": [f"{x:.3g}" for x in med["grad_snr_vectors"]],
+            "B_simple": [f"{x:.3g}" for x in med["noise_scale_b_simple"]],
+            "share of steps clipped": [f"{100 * x:.0f}%" for x in med["clip_fraction"]],
+        }
+    )
     last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
     share = last["measure_time_s"] / last["wall_time_s"]
-    rows += ["", f"Progress measures took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
-             f"(median {100 * share.median():.1f}%, {len(share)} runs)."]  # fmt: skip
-    return "\n".join(rows)
+    return (
+        _md(table) + f"\n\nProgress measures took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
+        f"(median {100 * share.median():.1f}%, {len(share)} runs)."
+    )
 
 
 def summary_markdown(
-    stats: pd.DataFrame, evals: pd.DataFrame, grads: pd.DataFrame, meta: dict, logs: pd.DataFrame, windows: pd.DataFrame
+    stats: pd.DataFrame, evals: pd.DataFrame, graduations: pd.DataFrame, meta: dict, logs: pd.DataFrame, windows: pd.DataFrame
 ) -> str:
     g = meta["graduation"]
     out = [
@@ -205,12 +213,9 @@ def summary_markdown(
         "",
         f"This run used {g['problems_per_window']} x {g['windows']} x {g['window_every']}. Stages graduated / censored per variant:",
         "",
-        "| variant | graduated | censored |",
-        "| --- | --- | --- |",
+        _md(graduations.groupby("variant")[["graduated", "censored"]].sum().reset_index().astype(str)),
     ]
-    for v, d in grads.groupby("variant"):
-        out.append(f"| {v} | {int(d['graduated'].sum())} | {int(d['censored'].sum())} |")
-    out += ["", "Steps to graduation of every run (+ = censored at the budget):", "", steps_markdown(grads, meta["stages"])]
+    out += ["", "Steps to graduation of every run (+ = censored at the budget):", "", steps_markdown(graduations, meta["stages"])]
     f = failure_table(evals)
     out += [
         "",
@@ -223,7 +228,7 @@ def summary_markdown(
     if f.empty:
         out += ["No held-out problem was answered wrongly.", ""]
     else:
-        shares = f["error_class"].str.replace(r"off_by_one_digit_\d+", "off_by_one_digit", regex=True).value_counts(normalize=True)
+        shares = f["error_group"].value_counts(normalize=True)
         runner_up = float((f["target_rank"] == 2).mean())
         out += [f"{len(f)} wrong held-out answers. Error classes: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items()) + "."]
         out += [f"At the first wrong token the correct token was the runner-up in {100 * runner_up:.1f}% of failures.", ""]
