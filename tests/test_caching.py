@@ -14,11 +14,24 @@ VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on"]
 ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed"], "carry_off": ["carry"], "commas_on": ["commas"],
                 "commute_on": ["commute"], "mixed_on": ["mixed"]}  # fmt: skip
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
+# the smoke preset's sweep: one point equals the baseline, three are runs of their own (trained, never evaluated)
+SWEEP_POINTS = [
+    "baseline-grad_clip_none-schedule_constant",
+    "baseline-grad_clip_1.0-schedule_cosine",
+    "baseline-grad_clip_none-schedule_cosine",
+]
+SWEEP_JOBS = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
+
+
+def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
+    return {("train", f"variant={p}, seed={s}") for p in points for s in seeds}
+
+
 FIGURE_JOBS = (
     {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
     | {("plot_progress", f"variant={v}") for v in VARIANTS}
     | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension")}
-    | {("plot_failures", ""), ("all", "")}
+    | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("all", "")}
 )
 
 
@@ -77,7 +90,7 @@ def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tre
 def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c.update(seeds=[0, 1]))
     expected = {(r, f"variant={v}, seed=1") for r in ("train", "evaluate") for v in VARIANTS} | after_runs_of(*VARIANTS)
-    assert scheduled_jobs(smoke_tree, "all", arg) == expected
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected | sweep_runs(seeds=[1]) | SWEEP_JOBS
 
 
 def test_the_plotting_module_reruns_only_figures(smoke_tree):
@@ -89,7 +102,7 @@ def test_the_plotting_module_reruns_only_figures(smoke_tree):
 def test_the_model_module_reruns_training_and_what_follows_but_no_data(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/model.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS)
+    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | sweep_runs() | SWEEP_JOBS
 
 
 def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
@@ -99,7 +112,21 @@ def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
     experiments = ("dynamics", "batch_size", "weight_decay", "dimension")
     minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
     minimal |= {("minimal_model_summary", "")}
-    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal
+    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal | sweep_runs() | SWEEP_JOBS
+
+
+def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
+    from conftest import SMOKE
+
+    jobs = scheduled_jobs(workflow_copy, "results/sweep_recipe.pdf", SMOKE)
+    train_only = {("train", "variant=baseline, seed=0")} | sweep_runs()  # the point equal to the baseline is its run
+    assert jobs == data_jobs("carry1-commas0-commute0-mixed0") | train_only | SWEEP_JOBS
+
+
+def test_a_new_sweep_value_trains_only_its_points(smoke_tree):
+    arg = with_config(smoke_tree, lambda c: c["sweeps"][0]["grid"]["optim.grad_clip"].append(0.5))
+    new = ["baseline-grad_clip_0.5-schedule_constant", "baseline-grad_clip_0.5-schedule_cosine"]
+    assert scheduled_jobs(smoke_tree, "all", arg) == sweep_runs(points=new) | SWEEP_JOBS | {("all", "")}
 
 
 def test_one_figure_builds_only_what_it_needs(workflow_copy):

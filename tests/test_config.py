@@ -135,15 +135,16 @@ def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
     cfg = mutate(lambda c: c.update(sweeps=[{"name": "s", "from": ["baseline", "carry_off"], "grid": grid}]))
     check(cfg)
     points = sweep_points(cfg)
+    # keys in sorted order (grad_clip before lr), whatever order the grid was written in
     assert [p.name for p in points] == [
-        f"{base}-lr_{lr}-grad_clip_{clip}" for base in ("baseline", "carry_off") for lr in (0.003, 0.01) for clip in ("1.0", "none")
+        f"{base}-grad_clip_{clip}-lr_{lr}" for base in ("baseline", "carry_off") for clip in ("1.0", "none") for lr in (0.003, 0.01)
     ]
-    assert points[3].label == "lr=0.01, grad_clip=none" and points[3].values == {"optim.lr": 0.01, "optim.grad_clip": None}
+    assert points[3].label == "grad_clip=none, lr=0.01" and points[3].values == {"optim.grad_clip": None, "optim.lr": 0.01}
     canon = canonical_variants(cfg)
-    assert canon["baseline-lr_0.003-grad_clip_1.0"] == "baseline"  # equal settings: trained once
-    assert canon["carry_off-lr_0.003-grad_clip_1.0"] == "carry_off"
-    assert canon["carry_off-lr_0.01-grad_clip_none"] == "carry_off-lr_0.01-grad_clip_none"
-    s = effective_settings(cfg, "carry_off-lr_0.01-grad_clip_none")
+    assert canon["baseline-grad_clip_1.0-lr_0.003"] == "baseline"  # equal settings: trained once
+    assert canon["carry_off-grad_clip_1.0-lr_0.003"] == "carry_off"
+    assert canon["carry_off-grad_clip_none-lr_0.01"] == "carry_off-grad_clip_none-lr_0.01"
+    s = effective_settings(cfg, "carry_off-grad_clip_none-lr_0.01")
     assert s["factors"]["carry_mask"] is False and s["optim"]["lr"] == 0.01 and s["optim"]["grad_clip"] is None
 
 

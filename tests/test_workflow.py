@@ -101,7 +101,7 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
-    assert "schedule=cosine, grad_clip=none" in (res / "sweep_recipe.md").read_text()
+    assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
     for claim in ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures"):
         assert claim in summary

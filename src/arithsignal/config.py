@@ -142,12 +142,13 @@ def sweep_points(config: dict) -> list[SweepPoint]:
     """Every sweep's grid (the product of its keys' values) for every variant it starts from.
 
     A point is named ``<base>-<key>_<value>...`` (the key's last part: every sweepable key's
-    last part is unique), e.g. ``baseline-lr_0.003-schedule_cosine``.
+    last part is unique), e.g. ``baseline-lr_0.003-schedule_cosine``. Keys are taken in sorted
+    order, so the order they are written in changes no name (it is not a change of settings).
     """
     points = []
     by_name = {v["name"]: v for v in config["variants"]}
     for sw in config.get("sweeps", []):
-        keys = list(sw["grid"])
+        keys = sorted(sw["grid"])
         for base in sw["from"]:
             if base not in by_name or not all(k.count(".") == 1 and k.split(".")[0] in SWEEPABLE for k in keys):
                 continue  # reported by _sweep_errors
