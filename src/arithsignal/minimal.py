@@ -180,8 +180,7 @@ def summary_markdown(frames: dict[str, pd.DataFrame]) -> str:
         slope, lo, hi = _slope_ci(g, knob)
         table = g.groupby(knob)["gap"].agg(["mean", "std"]).reset_index()
         out += [f"## {title}", "", f"Prediction: {claim}. Slope of |gap| per doubling of {knob}: {slope:+.3f} [{lo:+.3f}, {hi:+.3f}]: "
-                f"**{_word(lo, hi, sign)}**.", "", f"| {knob} | gap (mean) | gap (sd over seeds) |", "| --- | --- | --- |"]  # fmt: skip
-        out += [f"| {r[knob]:g} | {r['mean']:+.2f} | {r['std']:.2f} |" for _, r in table.iterrows()] + [""]
+                f"**{_word(lo, hi, sign)}**.", "", _gap_markdown(table, knob), ""]  # fmt: skip
     g = per_run(frames["weight_decay"])
     table = g.groupby("weight_decay")["gap"].agg(["mean", "std"]).reset_index()
     zero = table[table["weight_decay"] == 0]["mean"].abs()
@@ -196,6 +195,17 @@ def summary_markdown(frames: dict[str, pd.DataFrame]) -> str:
     else:
         word = "not measured (the sweep needs 0 and a positive weight decay)"
     out += ["## 4. Weight decay", "", f"Prediction: no weight decay removes the separation. {word}.", "",
-            "| weight decay | gap (mean) | gap (sd over seeds) |", "| --- | --- | --- |"]  # fmt: skip
-    out += [f"| {r['weight_decay']:g} | {r['mean']:+.2f} | {r['std']:.2f} |" for _, r in table.iterrows()]
+            _gap_markdown(table, "weight_decay")]  # fmt: skip
     return "\n".join(out) + "\n"
+
+
+def _gap_markdown(table: pd.DataFrame, knob: str) -> str:
+    """The gap per value of a knob: mean and sd over seeds."""
+    shown = pd.DataFrame(
+        {
+            knob.replace("_", " "): [f"{x:g}" for x in table[knob]],
+            "gap (mean)": [f"{x:+.2f}" for x in table["mean"]],
+            "gap (sd over seeds)": [f"{x:.2f}" for x in table["std"]],
+        }
+    )
+    return shown.to_markdown(index=False, disable_numparse=True)
