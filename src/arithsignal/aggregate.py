@@ -142,10 +142,11 @@ def sweep_markdown(table: pd.DataFrame, stage_order: list[str]) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
-def sweep_stats_job(inputs: dict[str, list[str]], points: list[dict], stage_order: list[str], outputs: dict[str, str]) -> None:
+def sweep_stats_job(inputs: dict[str, list[str]], sweep: str, points: list[dict], stage_order: list[str], outputs: dict[str, str]) -> None:
     """Job entry point: results/metrics/sweep_<name>.parquet and results/sweep_<name>.md."""
     table = sweep_table(concat(inputs["graduations"]), concat(inputs["windows"]), concat(inputs["train_log"]), points)
-    write_parquet(table, outputs["table"])
+    settings = {"sweep": sweep, "points": points}
+    write_parquet(table, outputs["table"], provenance(f"sweep_{sweep}", None, settings, stable_hash(settings)))
     text = (
         f"Steps to graduation per seed (seeds in order; '+': censored, not graduated by then) and training wall time per run.\n\n"
         f"{sweep_markdown(table, stage_order)}\n"

@@ -88,12 +88,13 @@ def verdicts_markdown(stats: pd.DataFrame) -> str:
 
 def commutation_markdown(evals: pd.DataFrame, variants: list[str]) -> str:
     acc = evals[evals["variant"].isin(variants)].groupby(["variant", "stage", "split"], sort=False)["correct"].mean().unstack("split")
+    commute = acc["commute"] if "commute" in acc else pd.Series(math.nan, index=acc.index)  # no commutative stage
     table = pd.DataFrame(
         {
             "variant": acc.index.get_level_values("variant"),
             "stage": acc.index.get_level_values("stage"),
             "a x b held out (test)": [f"{100 * x:.1f}%" for x in acc["test"]],
-            "b x a held out (commute)": ["n/a (not commutative)" if pd.isna(x) else f"{100 * x:.1f}%" for x in acc.get("commute", [])],
+            "b x a held out (commute)": ["n/a (not commutative)" if pd.isna(x) else f"{100 * x:.1f}%" for x in commute],
         }
     )
     return table.to_markdown(index=False, disable_numparse=True)
