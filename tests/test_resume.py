@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import copy_workflow, load_yaml, snakemake
+from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
 from arithsignal.train import TIMING_COLUMNS
 
@@ -28,6 +28,16 @@ def slow_smoke(root):
     cfg["train"].update(checkpoint_every=50, log_every=25)
     (root / "slow.yaml").write_text(yaml.safe_dump(cfg))
     return "--configfile=slow.yaml"
+
+
+def readme_recovery_commands() -> list[str]:
+    """The commands of the README's recovery block, before the line that reruns the user's own command."""
+    text = (ROOT / "README.md").read_text()
+    block = text.split("## After a crash or a kill", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
+    lines = [line.split("#")[0].strip() for line in block.strip().splitlines() if "your own command" not in line]
+    commands = [line for line in lines if line]
+    assert commands == ["snakemake --unlock"], commands  # what a user has to remember
+    return commands
 
 
 def tables(root):
@@ -55,18 +65,21 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     ckpt = killed / RUN / "checkpoint.pt"
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None:
-        if ckpt.exists() and torch.load(ckpt, weights_only=True)["counters"][0] >= 300:
+        if ckpt.exists() and torch.load(ckpt, weights_only=True)["state"]["step"] >= 300:
             break
         time.sleep(0.05)
     assert p.poll() is None, "the job finished before it could be killed"
     os.killpg(p.pid, signal.SIGKILL)
     p.wait()
     assert not (killed / TARGET).exists()
-    step_at_kill = torch.load(ckpt, weights_only=True)["counters"][0]
+    step_at_kill = torch.load(ckpt, weights_only=True)["state"]["step"]
 
-    # what the README tells a user after a hard kill: unlock, then rerun the incomplete job
-    assert snakemake(killed, "--unlock", arg).returncode == 0
-    r = snakemake(killed, TARGET, "--cores", "1", "--rerun-incomplete", arg)
+    # what the README tells a user after a hard kill, typed as it stands there: its commands, then
+    # the same command as before, unchanged (profiles/default has rerun-incomplete)
+    for command in readme_recovery_commands():
+        r = subprocess.run([sys.executable, "-m", *command.split()], cwd=killed, capture_output=True, text=True, timeout=120)
+        assert r.returncode == 0, (command, r.stderr[-3000:])
+    r = snakemake(killed, TARGET, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
     log = (killed / "results/logs/train/baseline/seed0.log").read_text()
     assert f"resuming from checkpoint {RUN}/checkpoint.pt at step {step_at_kill}" in log

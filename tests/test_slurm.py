@@ -87,12 +87,15 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     # every non-local job went through the scheduler and completed; figures and summaries stayed on the submit host
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
-    assert rules == {"make_dataset": 15, "train": 5, "evaluate": 5, "minimal_model": 4}, rules
+    # 8 training runs: 5 variants and the 3 sweep points that are not the baseline (trained, never evaluated)
+    assert rules == {"make_dataset": 15, "train": 8, "evaluate": 5, "minimal_model": 4}, rules
     tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval")]
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
+    tables += ["metrics/sweep_recipe.parquet"]
     for table in tables:
-        a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=TIMING_COLUMNS, errors="ignore")
-        b = pd.read_parquet(root / "results" / table).drop(columns=TIMING_COLUMNS, errors="ignore")
+        clocks = [*TIMING_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
+        a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=clocks, errors="ignore")
+        b = pd.read_parquet(root / "results" / table).drop(columns=clocks, errors="ignore")
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
 
 
