@@ -149,3 +149,21 @@ def test_the_report_gathers_every_figure(smoke_run):
     html = (smoke_run / "results/report.html").read_text(errors="replace")
     for name in ("ablation_carry.pdf", "ablation_commute.pdf", "failures.pdf", "progress_baseline.pdf", "summary.md"):
         assert name in html, name
+
+
+def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
+    """Same data, same bytes: rebuild every figure of the smoke tree twice, each job a fresh process."""
+    import shutil
+
+    tree = tmp_path / "tree"
+    shutil.copytree(smoke_run, tree, symlinks=True)
+    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep"]
+    figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
+    assert len(figures) == 4 + 5 + 1 + 4 + 1, figures
+    builds = []
+    for _ in range(2):
+        r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")
+        assert r.returncode == 0, r.stderr[-3000:]
+        builds.append({f: (tree / f).read_bytes() for f in figures})
+    differ = [str(f) for f in figures if builds[0][f] != builds[1][f]]
+    assert not differ, f"figures that differ between two builds from the same data: {differ}"

@@ -223,9 +223,9 @@ def summary_markdown(
         "## 6. Early failures",
         "",
         "Claim: typical failures are off by one in a single digit (the right digit is the runner-up),",
+        "doubling or halving, or adding or subtracting 1 and then doubling or halving.",
         "",
     ]
-    out += ["doubling or halving, or adding or subtracting 1 and then doubling or halving.", ""]
     if f.empty:
         out += ["No held-out problem was answered wrongly.", ""]
     else:
