@@ -72,8 +72,9 @@ def test_every_parquet_file_carries_provenance(smoke_run):
     files = list((smoke_run / "results").rglob("*.parquet"))
     assert len(files) > 20
     for f in files:
-        # the gathered tables keep each run's provenance per row (columns); the per-ablation and per-sweep ones carry their own
-        if "metrics" in f.parts and not f.name.startswith(("ablation_", "sweep_")):
+        # the gathered tables (ablation_stats too) keep provenance per row, as columns; per-ablation and per-sweep ones carry their own
+        gathered = not f.name.startswith(("ablation_", "sweep_")) or f.name == "ablation_stats.parquet"
+        if "metrics" in f.parts and gathered:
             continue
         prov = read_provenance(f)
         assert set(PROVENANCE_COLUMNS) <= set(prov), f
