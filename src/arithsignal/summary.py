@@ -76,7 +76,9 @@ def verdicts_markdown(stats: pd.DataFrame) -> str:
     lines = [
         f"{len(d)} (ablation, stage) pairs where the factor changes the data: "
         + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in order)
-        + f"; decided (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}.",
+        + f"; decided (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}."
+        + f" With no effect anywhere, {len(d)} tests at p < {ALPHA} would still decide about {ALPHA * len(d):.1f} of them by chance:"
+        " a single decided pair with p near the threshold is weak evidence.",
         "",
     ]
     table = d.pivot_table(index="ablation", columns="stage", values="verdict", aggfunc="first", sort=False)
