@@ -28,6 +28,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 import pandas as pd
@@ -81,14 +82,17 @@ def preset(name: str) -> dict:
     return yaml.safe_load(path.read_text())
 
 
+FACTORS = Factors(carry_mask=True, commas=True)  # the longest lines
+
+
 def stage_tensors(cfg: dict, stage: dict, n: int = 2000):
     data = DataSettings(**{**cfg["data"], "train_size": n, "valid_size": 200, "test_size": 100})
-    fr = build_stage(Stage.from_config(stage), Factors(carry_mask=True, commas=True), data)
-    return fr, tensorise(stage["name"], fr["train"], fr["valid"])
+    fr = build_stage(Stage.from_config(stage), FACTORS, data)
+    return fr, tensorise(stage["name"], fr["train"], fr["valid"], fr["test"])
 
 
 def settings_of(cfg: dict) -> dict:
-    return {k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}
+    return {"factors": asdict(FACTORS), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
 
 
 def last_stage_trainer(name: str, n: int = 500, device: str = "cpu") -> Trainer:

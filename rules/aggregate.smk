@@ -71,7 +71,7 @@ rule summary:
                 "seeds": SEEDS,
                 "graduation": config["graduation"],
                 "stage_budget": config["curriculum"]["stage_budget"],
-                "commute_variants": commute_variants(),
+                "ablation_runs": ablation_runs_of_sides(),
             }
         ),
     log:

@@ -106,9 +106,9 @@ def ablation_data(ablation, side):
     return data_files(ABLATION_SPEC[ablation][f"{side}_variant"], "train")
 
 
-def commute_variants():
-    """The run names of the commute ablation's variants (for the b x a table of the summary)."""
-    return sorted({CANONICAL[a[s]] for a in config["ablations"] if a["factor"] == "commute" for s in ("on_variant", "off_variant")})
+def ablation_runs_of_sides():
+    """Per ablation: its factor and the run each side is trained under (for the summary's tables)."""
+    return {a["name"]: {"factor": a["factor"], "on": CANONICAL[a["on_variant"]], "off": CANONICAL[a["off_variant"]]} for a in config["ablations"]}
 
 
 def ablation_runs(ablation, name):

@@ -6,6 +6,7 @@ rule train:
         code=pkg("train"),
         train=lambda w: data_files(w.variant, "train"),
         valid=lambda w: data_files(w.variant, "valid"),
+        test=lambda w: data_files(w.variant, "test"),  # held-out windows: the memorisation measure, never the rule
     output:
         train_log=f"{RUN_DIR}/train_log.parquet",
         windows=f"{RUN_DIR}/windows.parquet",

@@ -10,13 +10,14 @@ from conftest import SMOKE, load_yaml, scheduled_jobs
 pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
-VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on"]
-ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed"], "carry_off": ["carry"], "commas_on": ["commas"],
-                "commute_on": ["commute"], "mixed_on": ["mixed"]}  # fmt: skip
+VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off"]
+ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip"], "carry_off": ["carry"],
+                "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"], "scratchpad_off": ["scratchpad"],
+                "reverse_on": ["reverse"], "clip_off": ["clip"]}  # fmt: skip
+BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
-# the smoke preset's sweep: one point equals the baseline, three are runs of their own (trained, never evaluated)
+# the smoke preset's sweep: one point equals the baseline, one clip_off, two are runs of their own (trained, never evaluated)
 SWEEP_POINTS = [
-    "baseline-grad_clip_none-schedule_constant",
     "baseline-grad_clip_1.0-schedule_cosine",
     "baseline-grad_clip_none-schedule_cosine",
 ]
@@ -76,6 +77,12 @@ def test_nothing_changed_nothing_to_do(smoke_tree):
     assert scheduled_jobs(smoke_tree, "all", SMOKE) == set()
 
 
+def test_a_new_variant_trains_only_that_variant(smoke_tree):
+    arg = with_config(smoke_tree, lambda c: c["variants"].append({"name": "wide", "model": {"d_model": 48}}))
+    expected = runs("wide") | {("plot_progress", "variant=wide")} | EVERYTHING_AFTER_RUNS
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected
+
+
 def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(optim={"lr": 0.002}))
     assert scheduled_jobs(smoke_tree, "all", arg) == runs("carry_off") | after_runs_of("carry_off")
@@ -83,7 +90,7 @@ def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
 
 def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(factors={"carry_mask": False, "commas": True}))
-    expected = data_jobs("carry0-commas1-commute0-mixed0") | runs("carry_off") | after_runs_of("carry_off")
+    expected = data_jobs("carry0-commas1-commute0-mixed0-scratch1-reverse0") | runs("carry_off") | after_runs_of("carry_off")
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
@@ -119,8 +126,9 @@ def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
     from conftest import SMOKE
 
     jobs = scheduled_jobs(workflow_copy, "results/sweep_recipe.pdf", SMOKE)
-    train_only = {("train", "variant=baseline, seed=0")} | sweep_runs()  # the point equal to the baseline is its run
-    assert jobs == data_jobs("carry1-commas0-commute0-mixed0") | train_only | SWEEP_JOBS
+    # the points equal to the baseline and to clip_off are their runs
+    train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs()
+    assert jobs == data_jobs(BASELINE_FORMAT) | train_only | SWEEP_JOBS
 
 
 def test_a_new_sweep_value_trains_only_its_points(smoke_tree):
@@ -134,8 +142,8 @@ def test_one_figure_builds_only_what_it_needs(workflow_copy):
 
     jobs = scheduled_jobs(workflow_copy, "results/ablation_commute.pdf", SMOKE)
     expected = (
-        data_jobs("carry1-commas0-commute0-mixed0")
-        | data_jobs("carry1-commas0-commute1-mixed0")
+        data_jobs(BASELINE_FORMAT)
+        | data_jobs("carry1-commas0-commute1-mixed0-scratch1-reverse0")
         | runs("baseline")
         | runs("commute_on")
         | {("ablation_stats", "ablation=commute"), ("plot_ablation", "ablation=commute")}

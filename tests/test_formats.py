@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from arithsignal.formats import Factors, FormatError, answer_text, check, decode, encode, parse, render
 
-ALL_FACTORS = [Factors(*bits) for bits in itertools.product([False, True], repeat=4)]
+ALL_FACTORS = [Factors(*bits) for bits in itertools.product([False, True], repeat=6)]  # 64 combinations
 operands = st.integers(min_value=0, max_value=99_999)
 
 
@@ -21,10 +21,26 @@ def test_rendered_lines_check_out(a, b, op, factors):
     line = prompt + completion
     p = check(line, factors)
     assert (p.a, p.op, p.b) == (a, op, b)
-    assert int(answer_text(completion)) == {"add": a + b, "sub": a - b, "mul": a * b}[op]
+    assert int(answer_text(completion, factors.reverse)) == {"add": a + b, "sub": a - b, "mul": a * b}[op]
     assert decode(encode(line)) == line
     assert prompt.endswith("=") and completion.endswith("$")
-    assert ("C" in completion) == (factors.carry_mask and (op != "mul" or b >= 10))
+    assert ("C" in completion) == (factors.scratchpad and factors.carry_mask and (op != "mul" or b >= 10))
+    assert completion.startswith("A") == (not factors.scratchpad or (op != "mul" and not factors.carry_mask))
+    forward = "".join(render(a, op, b, Factors(factors.carry_mask, factors.commas, scratchpad=factors.scratchpad)))
+    if factors.reverse:  # the same line with every written number and mask read backwards, prompt untouched
+        assert line[: len(prompt)] == forward[: len(prompt)] and len(line) == len(forward)
+        assert [t[::-1] for t in re.split(r"[;ACPS$]", completion)] == re.split(r"[;ACPS$]", forward[len(prompt) :])
+
+
+def test_the_checker_accepts_a_line_only_in_its_own_format():
+    """Every combination renders a line that checks under its own factors; reversal and the
+    scratchpad are part of the check (a line written forwards is refused as reversed, and so on)."""
+    for f in ALL_FACTORS:
+        line = "".join(render(1234, "mul", 5678, f))
+        check(line, f)
+        for other in ({"reverse": not f.reverse}, {"scratchpad": not f.scratchpad}):
+            with pytest.raises(FormatError):
+                check(line, Factors(**{**f.__dict__, **other}))
 
 
 def test_examples_from_the_format_doc():
@@ -33,6 +49,9 @@ def test_examples_from_the_format_doc():
     assert "".join(render(23, "mul", 45, f)) == "23*45=P115;P920;C100;S1,035;A1,035$"
     assert "".join(render(23, "mul", 45, Factors(carry_mask=False))) == "23*45=P115;P920;S1035;A1035$"
     assert "".join(render(52, "sub", 17, Factors())) == "52-17=C01;A35$"
+    assert "".join(render(1234, "add", 5678, Factors(commas=True, reverse=True))) == "1,234+5,678=C1100;A219,6$"
+    assert "".join(render(23, "mul", 45, Factors(reverse=True))) == "23*45=P511;P029;C001;S5301;A5301$"
+    assert "".join(render(23, "mul", 45, Factors(scratchpad=False))) == "23*45=A1035$"
 
 
 @pytest.mark.parametrize(
@@ -47,6 +66,15 @@ def test_examples_from_the_format_doc():
         ("23*45=P115;P920;S1035;A1035$", Factors(carry_mask=True), "step 2"),  # mask missing
         ("12-34=C10;A-22$", Factors(), "answer"),  # malformed: negative answer
         ("12+34=A46", Factors(carry_mask=False), "answer"),  # no end marker
+        ("1234+5678=C1100;A3196$", Factors(reverse=True), "written|answer"),  # reversed: wrong units digit
+        ("1234+5678=C0011;A2196$", Factors(reverse=True), "step 0"),  # reversed: mask in the forward order
+        ("1234+5678=C1100;A6912$", Factors(reverse=True), "answer"),  # reversed mask, answer written forwards
+        ("23*45=P511;P029;C001;S5301;A5311$", Factors(reverse=True), "answer"),  # reversed: wrong digit in the answer
+        ("23*45=P511;P029;C100;S5301;A5301$", Factors(reverse=True), "step 2"),  # reversed: mask out of order
+        ("1,234+5,678=C1100;A2,196$", Factors(reverse=True, commas=True), "written"),  # reversed: comma counted from the wrong end
+        ("23*45=A1036$", Factors(scratchpad=False), "answer"),  # no scratchpad: wrong answer
+        ("23*45=P115;P920;C100;S1035;A1035$", Factors(scratchpad=False), "steps"),  # a scratchpad where none belongs
+        ("23*45=A1035$", Factors(), "steps"),  # the scratchpad missing
     ],
 )
 def test_checker_rejects_corrupted_lines(line, factors, complaint):
@@ -68,7 +96,12 @@ def test_every_example_in_the_format_doc_is_what_the_code_writes():
     rows = re.findall(r"^\| ([^|]+) \| ([^|]+) \| `([^`]+)` \|$", (ROOT / "docs/FORMAT.md").read_text(), re.M)
     assert len(rows) >= 7
     for _problem, factors_text, line in rows:
-        f = Factors(carry_mask="carry" in factors_text, commas="commas" in factors_text)
+        f = Factors(
+            carry_mask="carry" in factors_text,
+            commas="commas" in factors_text,
+            scratchpad="no scratchpad" not in factors_text,
+            reverse="reversed" in factors_text,
+        )
         p = check(line, f)
         assert "".join(render(p.a, p.op, p.b, f)) == line
 
@@ -83,7 +116,7 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     schema = load_yaml(ROOT / "schemas/config.schema.yaml")
     assert tuple(schema["$defs"]["factors"]["properties"]) == FACTORS
     assert tuple(schema["properties"]["baseline"]["required"]) == FACTORS
-    assert tuple(schema["properties"]["ablations"]["items"]["properties"]["factor"]["enum"]) == FACTORS
+    assert tuple(schema["properties"]["ablations"]["items"]["properties"]["factor"]["enum"])[: len(FACTORS)] == FACTORS
     for name in FACTORS:  # the schema's descriptions are the declaration's
         assert schema["$defs"]["factors"]["properties"][name]["description"] == Factors.__dataclass_fields__[name].metadata["doc"]
     key = format_key({f: True for f in FACTORS})

@@ -87,8 +87,9 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     # every non-local job went through the scheduler and completed; figures and summaries stayed on the submit host
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
-    # 8 training runs: 5 variants and the 3 sweep points that are not the baseline (trained, never evaluated)
-    assert rules == {"make_dataset": 15, "train": 8, "evaluate": 5, "minimal_model": 4}, rules
+    # 10 training runs: 8 variants and the 2 sweep points that are neither the baseline nor clip_off (trained, never evaluated);
+    # 7 data formats (clip_off writes the baseline's) of 3 stages
+    assert rules == {"make_dataset": 21, "train": 10, "evaluate": 8, "minimal_model": 4}, rules
     tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval")]
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     tables += ["metrics/sweep_recipe.parquet"]

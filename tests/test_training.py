@@ -11,6 +11,7 @@ from arithsignal.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completi
 from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, RunState, Trainer, make_batch, tensorise
 
 SETTINGS = {
+    "factors": {"carry_mask": True, "commas": False, "commute": False, "mixed_lengths": False, "scratchpad": True, "reverse": False},
     "model": {"n_layer": 1, "n_head": 2, "d_model": 48, "block_size": 40, "dropout": 0.0},
     "optim": {
         "lr": 0.003,
@@ -31,11 +32,11 @@ SETTINGS = {
 DATA = DataSettings(seed=1, train_size=400, valid_size=50, test_size=20, mixed_share=0.5)
 
 
-def stages(*specs):
+def stages(*specs, heldout: bool = False):
     out = []
     for s in specs:
         fr = build_stage(s, Factors(), DATA)
-        out.append(tensorise(s.name, fr["train"], fr["valid"]))
+        out.append(tensorise(s.name, fr["train"], fr["valid"], fr["test"] if heldout else None))
     return out
 
 
@@ -237,3 +238,35 @@ def test_a_format_2_checkpoint_still_resumes_to_the_same_run(tmp_path):
         pd.testing.assert_frame_equal(
             df.drop(columns=TIMING_COLUMNS, errors="ignore"), resumed.frames()[name].drop(columns=TIMING_COLUMNS, errors="ignore")
         )
+
+
+def test_heldout_windows_never_influence_training():
+    """The memorisation measure decodes held-out problems at every window; with it on or off the
+    run is the same run: equal training metrics, windows, graduations and weights."""
+
+    def run(heldout: bool) -> Trainer:
+        s = copy.deepcopy(SETTINGS)
+        s["curriculum"]["stage_budget"] = 200
+        st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), heldout=heldout)
+        tr = Trainer(s, seed=4, stages=st, device=torch.device("cpu"), log=lambda m: None)
+        tr.run(checkpoint=None)
+        return tr
+
+    on, off = run(True), run(False)
+    w = on.frames()["windows"]
+    assert w["heldout_exact_match"].between(0, 1).all() and len(w) == len(off.frames()["windows"]) > 0
+    assert "heldout_exact_match" not in off.frames()["windows"]
+    assert (on.frames()["train_log"]["heldout_time_s"].iloc[-1] > 0) and (off.frames()["train_log"]["heldout_time_s"] == 0).all()
+    for name, df in on.frames().items():
+        drop = TIMING_COLUMNS + ["heldout_exact_match", "heldout_answer_exact_match"]
+        pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
+    assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
+
+
+def test_a_reversed_run_is_scored_units_digit_first():
+    """Windows of a reversed-format run read the answer backwards: digit accuracy is aligned at the units digit."""
+    from arithsignal.decoding import digit_accuracy
+
+    assert digit_accuracy("A2196$", "A2196$", reverse=True) == 1.0
+    assert digit_accuracy("A219$", "A2196$", reverse=True) == 0.75  # the thousands digit missing, the rest right
+    assert digit_accuracy("A219$", "A2196$", reverse=False) == 0.0  # read forwards, every digit misaligned

@@ -22,6 +22,7 @@ SCHEMAS = {
         "tokens_seen",
         "wall_time_s",
         "measure_time_s",
+        "heldout_time_s",
         "answer_token_accuracy",
         "scratchpad_token_accuracy",
         "carry_token_accuracy",
@@ -32,7 +33,19 @@ SCHEMAS = {
         "noise_scale_b_simple",
         "update_share_matrices",
     },
-    "windows": {"step", "stage", "stage_step", "window", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"},
+    "windows": {
+        "step",
+        "stage",
+        "stage_step",
+        "window",
+        "exact_match",
+        "answer_exact_match",
+        "digit_accuracy",
+        "passed",
+        "streak",
+        "heldout_exact_match",
+        "heldout_answer_exact_match",
+    },  # fmt: skip
     "eval": {
         "stage",
         "split",
@@ -96,8 +109,9 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
-    pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed")]
-    pdfs += [f"progress_{v}.pdf" for v in ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on")]
+    pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip")]
+    variants = ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off")
+    pdfs += [f"progress_{v}.pdf" for v in variants]
     pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     pdfs += ["sweep_recipe.pdf"]
     for name in pdfs:
@@ -105,19 +119,24 @@ def test_every_figure_and_the_summary_exist(smoke_run):
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
     assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
-    for claim in ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures"):
+    claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures",
+              "7. Scratchpad", "8. Gradient clipping", "9. Memorisation", "Reversed digits")  # fmt: skip
+    for claim in claims:
         assert claim in summary
+    assert "Not measured" not in summary  # every claim has its ablation and measure in the smoke preset
+    assert "update share, matrices, on" in summary and "runs with a phase, carry on" in summary and "held-out windows took" in summary
     minimal = (res / "minimal_model_summary.md").read_text()
     for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay"):
         assert section in minimal
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
-    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed"}
+    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip"}
+    assert stats[stats["ablation"] == "clip"]["sides_differ"].all() and set(stats[stats["ablation"] == "clip"]["expect"]) == {"slower"}
     measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
-    assert {p + m for p in ("", "answer_", "first_good_") for m in measures} | {"data_differs"} <= set(stats.columns)
+    assert {p + m for p in ("", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
     assert set(stats["verdict"]) <= {"supported", "contradicted", "no effect detected", "not testable"}
     # commas change no number below 1,000: none of the smoke stages (sums and products under 1,000)
-    assert not stats[stats["ablation"] == "commas"]["data_differs"].any()
-    assert stats[stats["ablation"] == "carry"].set_index("stage")["data_differs"].to_dict() == {
+    assert not stats[stats["ablation"] == "commas"]["sides_differ"].any()
+    assert stats[stats["ablation"] == "carry"].set_index("stage")["sides_differ"].to_dict() == {
         "add_1x1": True, "add_2x2": True, "mul_2x1": False}  # fmt: skip
     assert "## Verdicts" in summary and "decided (supported or contradicted)" in summary
 
@@ -140,8 +159,9 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     assert [p.split(" | ")[0] for p in panels] == [*stages, "training wall time per run"]
     logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
     panels = plots.progress_job(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
-    assert [p.split(" | ")[0] for p in panels] == [title for title, *_ in plots.PROGRESS_PANELS]
-    assert all(p.split(" | ")[1] == "optimizer step" for p in panels[-2:])
+    assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in plots.PROGRESS_PANELS]
+    assert panels[-1].startswith("memorisation: window exact match, training sample vs held out") and panels[-1].endswith("exact match")
+    assert panels[-1].split(" | ")[1] == "optimizer step"
 
 
 def test_the_report_gathers_every_figure(smoke_run):
@@ -160,7 +180,7 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
     shutil.copytree(smoke_run, tree, symlinks=True)
     plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep"]
     figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
-    assert len(figures) == 4 + 5 + 1 + 4 + 1, figures
+    assert len(figures) == 7 + 8 + 1 + 4 + 1, figures
     builds = []
     for _ in range(2):
         r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")

@@ -52,7 +52,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 RUN_TABLES = ("train_log", "windows", "graduations", "eval")
-NOT_COMPARED = {"wall_time_s", "measure_time_s", "settings", "config_hash", "package_version"}  # clocks and provenance
+NOT_COMPARED = {"wall_time_s", "measure_time_s", "heldout_time_s", "settings", "config_hash", "package_version"}  # clocks and provenance
 
 
 def compare(args: argparse.Namespace) -> int:

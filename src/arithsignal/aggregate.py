@@ -8,6 +8,7 @@ import math
 import pandas as pd
 
 from .config import stable_hash
+from .formats import FACTORS
 from .io import provenance, read_parquet, write_parquet
 from .stats import ablation_table
 
@@ -53,17 +54,21 @@ def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: 
     """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage table of one ablation:
     ratios, exact tests and verdicts for the published rule and the measures it hides."""
     measures = stage_measures(concat(inputs["graduations"]), concat(inputs["windows"]))
-    table = ablation_table(ablation_sides(measures, ablation, canonical), stage_order)
+    expect = ablation.get("expect", "faster")
+    table = ablation_table(ablation_sides(measures, ablation, canonical), stage_order, expect)
     table.insert(0, "ablation", ablation["name"])
     table.insert(1, "factor", ablation["factor"])
-    differs = dict(zip(stage_order, data_differs(inputs["on_data"], inputs["off_data"]), strict=True))
-    table.insert(4, "data_differs", table["stage"].map(differs))
+    table.insert(2, "expect", expect)
+    # a setting (optim.grad_clip) trains both sides on the same data, differently at every stage
+    differs = data_differs(inputs["on_data"], inputs["off_data"]) if ablation["factor"] in FACTORS else [True] * len(stage_order)
+    table.insert(4, "sides_differ", table["stage"].map(dict(zip(stage_order, differs, strict=True))))
     settings = {"ablation": ablation, "canonical": canonical}
     write_parquet(table, out, provenance(ablation["name"], None, settings, stable_hash(settings)))
     print(table.drop(columns=["ablation"]).to_string())
 
 
 FIRST_GOOD = 0.9  # "first good window": exact match at or above this
+MEMORISATION_GAP = 0.3  # a window memorises when training-sample exact match beats held-out by this much (2 SE at 25 + 25)
 
 
 def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | None:
@@ -76,8 +81,16 @@ def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | No
     return None
 
 
+def _longest_stretch(flags: list[bool]) -> int:
+    longest = run = 0
+    for f in flags:
+        run = run + 1 if f else 0
+        longest = max(longest, run)
+    return longest
+
+
 def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
-    """Per run and stage, three times to an event, each with its censored flag:
+    """Per run and stage, three times to an event, each with its censored flag, and the memorisation measure:
 
     * ``steps``: graduation under the rule that drove the curriculum (the published one by default);
     * ``answer_steps``: graduation under the answer-only rule (every problem's answer right in as many
@@ -85,11 +98,17 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
       earlier, so the windows already run decide it;
     * ``first_good_steps``: the first window with exact match >= FIRST_GOOD.
 
-    A measure not reached in the stage's windows is censored at the stage's last step. No training
-    is needed: everything comes from the windows table.
+    A measure not reached in the stage's windows is censored at the stage's last step.
+
+    Memorisation (DESIGN.md, claim 9), from the windows of the stage (they stop at graduation):
+    ``memorisation_gap`` is the largest training-sample minus held-out exact match of any window,
+    and ``memorisation_steps`` how long the longest stretch of consecutive windows with a gap of at
+    least MEMORISATION_GAP lasted (windows x window_every; 0: no memorisation phase). NaN for runs
+    trained without held-out windows. No training is needed: everything comes from the windows table.
     """
     if graduations.empty:
-        return graduations.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[])
+        return graduations.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[],
+                                  memorisation_gap=[], memorisation_steps=[])  # fmt: skip
     by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
     rows = []
     for _, g in graduations.iterrows():
@@ -100,6 +119,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
         good = [] if w is None else (w["exact_match"] >= FIRST_GOOD).tolist()
         answer = _first_streak(steps, answer_ok, settings["graduation"]["windows"]) if answer_ok else None
         first = _first_streak(steps, good, 1)
+        gap = [] if w is None or "heldout_exact_match" not in w else (w["exact_match"] - w["heldout_exact_match"]).dropna().tolist()
+        stretch = _longest_stretch([x >= MEMORISATION_GAP - 1e-9 for x in gap]) * settings["graduation"]["window_every"]
         rows.append(
             {
                 **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "steps", "censored")},
@@ -108,6 +129,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,
                 "first_good_censored": first is None,
+                "memorisation_gap": max(gap) if gap else math.nan,
+                "memorisation_steps": stretch if gap else math.nan,
             }
         )
     return pd.DataFrame(rows)

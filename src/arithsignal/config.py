@@ -62,11 +62,16 @@ def check(config: dict, schema: dict | None = None) -> None:
             if ab[side] not in names:
                 errors.append(f"ablations[{i}] ({ab['name']}).{side}: unknown variant {ab[side]!r}; expected one of {names}")
         if ab["on_variant"] in names and ab["off_variant"] in names:
-            on, off = (effective_settings(config, ab[s])["factors"][ab["factor"]] for s in ("on_variant", "off_variant"))
-            if on is not True or off is not False:
+            on, off = (ablated_value(config, ab[s], ab["factor"]) for s in ("on_variant", "off_variant"))
+            if ab["factor"] in FACTORS and (on is not True or off is not False):
                 errors.append(
                     f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have {ab['factor']}=true and "
                     f"{ab['off_variant']!r} {ab['factor']}=false (they have {on} and {off})"
+                )
+            if ab["factor"] not in FACTORS and (on in (None, False) or off is not None):
+                errors.append(
+                    f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must set {ab['factor']} and "
+                    f"{ab['off_variant']!r} must have {ab['factor']}=null (they have {on} and {off})"
                 )
     ab_names = [a["name"] for a in config.get("ablations", [])]
     if len(set(ab_names)) != len(ab_names):
@@ -93,6 +98,15 @@ def check(config: dict, schema: dict | None = None) -> None:
             errors.append(f"model.d_model ({m['d_model']}, variant {v['name']!r}): must be divisible by model.n_head ({m['n_head']})")
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+
+
+def ablated_value(config: dict, variant_name: str, factor: str) -> object:
+    """The value an ablation's ``factor`` has in a variant: a format factor, or a SECTION.KEY setting."""
+    settings = effective_settings(config, variant_name)
+    if factor in FACTORS:
+        return settings["factors"][factor]
+    section, key = factor.split(".")
+    return settings[section][key]
 
 
 def _merge(base: dict, override: dict) -> dict:
@@ -295,6 +309,7 @@ class TrainSettings:
 class RunSettings:
     """A variant's effective settings as the trainer reads them (``effective_settings`` gives the dict)."""
 
+    factors: dict  # the format factors (formats.Factors fields) the run's data are written in
     model: dict  # keyword arguments of model.ModelConfig
     optim: OptimSettings
     curriculum: CurriculumSettings
@@ -304,6 +319,7 @@ class RunSettings:
     @classmethod
     def from_dict(cls, settings: dict) -> RunSettings:
         return cls(
+            factors=dict(settings["factors"]),
             model=dict(settings["model"]),
             optim=OptimSettings(**settings["optim"]),
             curriculum=CurriculumSettings(**settings["curriculum"]),

@@ -86,19 +86,22 @@ def first_wrong(prediction: str, target: str) -> int:
     return -1 if len(prediction) == len(target) else min(len(prediction), len(target))
 
 
-def digit_accuracy(prediction: str, target: str) -> float:
-    """Share of the target answer's digits (right-aligned) that the prediction's answer gets right."""
-    t, p = answer_text(target), answer_text(prediction)
+def digit_accuracy(prediction: str, target: str, reverse: bool = False) -> float:
+    """Share of the target answer's digits (aligned at the units digit) that the prediction's answer gets right."""
+    t, p = answer_text(target, reverse), answer_text(prediction, reverse)
     if not t:
         return 0.0
     p = p.rjust(len(t))[-len(t) :] if p else " " * len(t)
     return sum(a == b for a, b in zip(p, t, strict=True)) / len(t)
 
 
-def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0) -> pd.DataFrame:
+def score_exact(
+    model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0, reverse: bool = False
+) -> pd.DataFrame:
     """Decode every problem of ``df`` (columns prompt, completion): prediction, correct (the whole
     completion), answer_correct (the answer alone, scratchpad aside) and digit_accuracy; with
-    ``top_k``, also each problem's per-step top-k token ids and logits (arrays of shape (steps, k))."""
+    ``top_k``, also each problem's per-step top-k token ids and logits (arrays of shape (steps, k)).
+    ``reverse``: the format writes answers units digit first (formats.Factors.reverse)."""
     targets = df["completion"].tolist()
     preds, topi, topv = greedy_decode(model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size, top_k)
     out = pd.DataFrame(
@@ -106,7 +109,7 @@ def score_exact(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu"
             "prediction": preds,
             "correct": [p == t for p, t in zip(preds, targets, strict=True)],
             "answer_correct": [answer_part(p) == answer_part(t) for p, t in zip(preds, targets, strict=True)],
-            "digit_accuracy": [digit_accuracy(p, t) for p, t in zip(preds, targets, strict=True)],
+            "digit_accuracy": [digit_accuracy(p, t, reverse) for p, t in zip(preds, targets, strict=True)],
         }
     )
     if top_k:

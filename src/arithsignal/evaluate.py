@@ -34,10 +34,13 @@ def classify_error(predicted: str, true: int) -> str:
     return "other"
 
 
-def score(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0) -> pd.DataFrame:
+def score(
+    model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0, reverse: bool = False
+) -> pd.DataFrame:
     """Decode and score every problem of ``df`` (decoding.score_exact), then locate the first wrong
-    token and, with ``top_k``, the top-k logits there and the error class of the answer."""
-    res = score_exact(model, df, device, batch_size, top_k)
+    token and, with ``top_k``, the top-k logits there and the error class of the answer (read
+    units digit first with ``reverse``)."""
+    res = score_exact(model, df, device, batch_size, top_k, reverse)
     targets = df["completion"].tolist()
     out = df.reset_index(drop=True).copy()
     out["prediction"], out["correct"] = res["prediction"], res["correct"]
@@ -53,8 +56,8 @@ def score(model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batc
         out["topk_logits"] = [
             [float(x) for x in at_first_wrong(tv, w)] for tv, w in zip(res["topk_values"], out["first_wrong"], strict=True)
         ]
-        true = [int(answer_text(t)) for t in targets]
-        classes = [classify_error(answer_text(p), v) for p, v in zip(res["prediction"], true, strict=True)]
+        true = [int(answer_text(t, reverse)) for t in targets]
+        classes = [classify_error(answer_text(p, reverse), v) for p, v in zip(res["prediction"], true, strict=True)]
         out["error_class"] = [
             "right_answer_wrong_scratchpad" if c == "correct" and not ok else c for c, ok in zip(classes, out["correct"], strict=True)
         ]
@@ -76,7 +79,7 @@ def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inpu
             df = read_parquet(path)
             if df.empty:
                 continue
-            res = score(model, df, device, evaluation["batch_size"], evaluation["top_k"])
+            res = score(model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"])
             print(
                 f"{variant} seed {seed} {res['stage'].iat[0]} [{split}]: exact match {res['correct'].mean():.3f} on {len(res)}", flush=True
             )

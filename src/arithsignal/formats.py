@@ -13,8 +13,11 @@ This is the one home of the grammar; docs/FORMAT.md documents it with examples.
 Carry masks are written most significant column first, one bit per column of the
 longer operand: bit i is 1 when column i carries (or borrows) into column i+1.
 With ``commas`` every number of four or more digits gets thousands separators;
-masks never do. The prompt is everything up to and including "="; the model is
-trained and scored on the completion.
+masks never do. With ``scratchpad`` off the completion is the answer alone. With
+``reverse`` every number of the completion is written character by character in
+reverse (units digit first, so "6,912" becomes "219,6") and every mask too (units
+column first); the prompt is never reversed. The prompt is everything up to and
+including "="; the model is trained and scored on the completion.
 """
 
 from __future__ import annotations
@@ -48,6 +51,8 @@ class Factors:
     commas: bool = _factor(False, "commas", "thousands separators in every number")
     commute: bool = _factor(False, "commute", "train on b x a as well as a x b")
     mixed_lengths: bool = _factor(False, "mixed", "mix problems with one operand a digit shorter into each stage")
+    scratchpad: bool = _factor(True, "scratch", "write the worked steps before the answer; false: the prompt, then the answer alone")
+    reverse: bool = _factor(False, "reverse", "every number the model writes (and every mask) least-significant digit first")
 
 
 FACTORS = tuple(f.name for f in fields(Factors))
@@ -63,7 +68,8 @@ class Parsed:
     b: int
     steps: list[tuple[str, str]] = field(default_factory=list)  # (kind, raw text)
     answer: int = 0
-    raw_numbers: list[str] = field(default_factory=list)  # every number as written
+    prompt_numbers: list[str] = field(default_factory=list)  # the operands as written
+    written_numbers: list[str] = field(default_factory=list)  # every number of the completion as written
 
 
 class FormatError(ValueError):
@@ -112,6 +118,22 @@ def answer_of(a: int, op: str, b: int) -> int:
     return {"add": a + b, "sub": a - b, "mul": a * b}[op]
 
 
+def written(n: int, factors: Factors) -> str:
+    """A number as the model writes it in the completion: commas, then reversed with ``reverse``."""
+    text = fmt_num(n, factors.commas)
+    return text[::-1] if factors.reverse else text
+
+
+def completion_steps(a: int, op: str, b: int, factors: Factors) -> list[tuple[str, str]]:
+    """The scratchpad steps as written: (kind, text) with numbers and masks in the format's order."""
+    if not factors.scratchpad:
+        return []
+    return [
+        (k, (v[::-1] if factors.reverse else v) if isinstance(v, str) else written(v, factors))
+        for k, v in scratchpad_steps(a, op, b, factors.carry_mask)
+    ]
+
+
 def render(a: int, op: str, b: int, factors: Factors) -> tuple[str, str]:
     """Return (prompt, completion) for ``a op b`` in the given format."""
     if op not in OPS:
@@ -120,9 +142,8 @@ def render(a: int, op: str, b: int, factors: Factors) -> tuple[str, str]:
         raise ValueError(f"operands must be non-negative with a >= b for sub: {a} {op} {b}")
     c = factors.commas
     prompt = f"{fmt_num(a, c)}{OPS[op]}{fmt_num(b, c)}="
-    parts = [k + (v if isinstance(v, str) else fmt_num(v, c)) + ";" for k, v in scratchpad_steps(a, op, b, factors.carry_mask)]
-    completion = "".join(parts) + "A" + fmt_num(answer_of(a, op, b), c) + END
-    return prompt, completion
+    steps = "".join(k + v + ";" for k, v in completion_steps(a, op, b, factors))
+    return prompt, steps + "A" + written(answer_of(a, op, b), factors) + END
 
 
 # ---------------------------------------------------------------- tokens
@@ -147,16 +168,18 @@ _STEP_RE = re.compile(rf"^(?:C([01]+)|P({_NUM})|S({_NUM}));")
 _ANSWER_RE = re.compile(rf"^A({_NUM})\$$")
 
 
-def _value(raw: str) -> int:
-    return int(raw.replace(",", ""))
+def _value(raw: str, reverse: bool = False) -> int:
+    digits = raw.replace(",", "")
+    return int(digits[::-1] if reverse else digits)
 
 
-def parse(line: str) -> Parsed:
-    """Split a full line (prompt + completion) into its parts; raise FormatError if malformed."""
+def parse(line: str, reverse: bool = False) -> Parsed:
+    """Split a full line (prompt + completion) into its parts; raise FormatError if malformed.
+    ``reverse``: the completion's numbers are written units digit first (the prompt never is)."""
     m = _PROMPT_RE.match(line)
     if not m:
         raise FormatError(f"no prompt 'NUM OP NUM =' at the start of {line!r}")
-    p = Parsed(a=_value(m[1]), op=OP_NAMES[m[2]], b=_value(m[3]), raw_numbers=[m[1], m[3]])
+    p = Parsed(a=_value(m[1]), op=OP_NAMES[m[2]], b=_value(m[3]), prompt_numbers=[m[1], m[3]])
     rest = line[m.end() :]
     while rest and rest[0] in "CPS":
         s = _STEP_RE.match(rest)
@@ -167,37 +190,40 @@ def parse(line: str) -> Parsed:
         else:
             raw = s[2] or s[3]
             p.steps.append(("P" if s[2] else "S", raw))
-            p.raw_numbers.append(raw)
+            p.written_numbers.append(raw)
         rest = rest[s.end() :]
     a = _ANSWER_RE.match(rest)
     if not a:
         raise FormatError(f"no answer 'A NUM $' at the end of {line!r} (left: {rest!r})")
-    p.answer = _value(a[1])
-    p.raw_numbers.append(a[1])
+    p.answer = _value(a[1], reverse)
+    p.written_numbers.append(a[1])
     return p
 
 
 def check(line: str, factors: Factors) -> Parsed:
     """Parse ``line`` and verify it arithmetically and against the format factors.
 
-    Checks the answer, every partial product and running sum, every carry bit,
-    and the comma placement of every number. Raises FormatError naming the first
+    Checks the answer, every partial product and running sum, every carry bit (and the
+    masks' order), the comma placement and digit order of every number, and that the
+    scratchpad is there or absent as ``factors`` say. Raises FormatError naming the first
     problem found.
     """
-    p = parse(line)
-    for raw in p.raw_numbers:
-        want = fmt_num(_value(raw), factors.commas)
+    p = parse(line, factors.reverse)
+    for raw in p.prompt_numbers:
+        if raw != fmt_num(_value(raw), factors.commas):
+            raise FormatError(f"number {raw!r} should be written {fmt_num(_value(raw), factors.commas)!r} in {line!r}")
+    for raw in p.written_numbers:
+        want = written(_value(raw, factors.reverse), factors)
         if raw != want:
-            raise FormatError(f"number {raw!r} should be written {want!r} (commas={factors.commas}) in {line!r}")
+            raise FormatError(f"number {raw!r} should be written {want!r} (commas={factors.commas}, reverse={factors.reverse}) in {line!r}")
     if p.op == "sub" and p.a < p.b:
         raise FormatError(f"subtraction with a < b in {line!r}")
-    expected = [(k, v if isinstance(v, str) else str(v)) for k, v in scratchpad_steps(p.a, p.op, p.b, factors.carry_mask)]
-    got = [(k, v if k == "C" else str(_value(v))) for k, v in p.steps]
-    if got != expected:
-        for i, (g, e) in enumerate(zip(got, expected, strict=False)):
+    expected = completion_steps(p.a, p.op, p.b, factors)
+    if p.steps != expected:
+        for i, (g, e) in enumerate(zip(p.steps, expected, strict=False)):
             if g != e:
                 raise FormatError(f"step {i} is {''.join(g)!r}, expected {''.join(e)!r} in {line!r}")
-        raise FormatError(f"{len(got)} scratchpad steps, expected {len(expected)} in {line!r}")
+        raise FormatError(f"{len(p.steps)} scratchpad steps, expected {len(expected)} in {line!r}")
     if p.answer != answer_of(p.a, p.op, p.b):
         raise FormatError(f"answer {p.answer} is wrong, expected {answer_of(p.a, p.op, p.b)} in {line!r}")
     return p
@@ -210,12 +236,14 @@ def answer_part(completion: str) -> str:
     return completion[i:] if i >= 0 else ""
 
 
-def answer_text(completion: str) -> str:
-    """The answer digits of a completion (without commas), or '' when there is none."""
+def answer_text(completion: str, reverse: bool = False) -> str:
+    """The answer digits of a completion, most significant first and without commas ('' when
+    there is none); ``reverse``: the completion writes them units digit first."""
     i = completion.rfind("A")
     if i < 0:
         return ""
-    return completion[i + 1 :].split(END)[0].replace(",", "")
+    digits = completion[i + 1 :].split(END)[0].replace(",", "")
+    return digits[::-1] if reverse else digits
 
 
 # token roles, for progress measures per kind of token

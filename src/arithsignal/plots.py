@@ -69,7 +69,7 @@ def _steps_panel(ax, runs: pd.DataFrame, stats: pd.DataFrame, ablation: dict, st
     for _, r in stats.iterrows():
         ratio = r[f"{prefix}ratio_text"].replace("undefined (both medians censored)", "both sides\ncensored").replace(" [", "\n[")
         test = f"p={r[f'{prefix}p_value']:.3f}\n{r[f'{prefix}verdict']}"
-        if "data_differs" in r and not r["data_differs"]:
+        if "sides_differ" in r and not r["sides_differ"]:
             test += "\n(same data)"
         ax.text(x_of[r["stage"]], ymax * 1.4, f"{ratio}\n{test}", ha="center", va="bottom", fontsize=5.5)
     ax.set_xticks(range(len(stage_order)), stage_order)
@@ -161,9 +161,14 @@ PROGRESS_PANELS = [
 def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, graduations: pd.DataFrame, variant: str, out: str) -> list[str]:
     """Progress measures against step, one thin line per seed, with a mark at every graduation
     (solid = graduated, dashed = censored): does per-token accuracy rise before exact match, and
-    do matrices and vectors live in different SNR regimes?"""
+    do matrices and vectors live in different SNR regimes? The bottom panel is the memorisation
+    measure: exact match on the window's training sample against held-out problems, the gap shaded."""
     _theme()
-    fig, axes = plt.subplots(3, 2, figsize=(10, 9), sharex=True)
+    fig = plt.figure(figsize=(10, 12))
+    grid = fig.add_gridspec(4, 2)
+    first = fig.add_subplot(grid[0, 0])
+    axes = np.array([first] + [fig.add_subplot(grid[i // 2, i % 2], sharex=first) for i in range(1, 6)]).reshape(3, 2)
+    memo = fig.add_subplot(grid[3, :], sharex=first)
     data = logs.merge(windows[["seed", "step", "exact_match"]], on=["seed", "step"], how="outer")
     for ax, (title, ylabel, scale, measures) in zip(axes.flat, PROGRESS_PANELS, strict=True):
         shown = {label: col for label, col in measures.items() if col in data}
@@ -182,13 +187,38 @@ def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, graduations: pd.D
         ax.set_ylabel(ylabel)
         if ax.get_legend_handles_labels()[0]:
             ax.legend(fontsize=6, loc="best")
-    first = graduations[graduations["seed"] == graduations["seed"].min()] if len(graduations) else graduations
-    for _, r in first.iterrows():
+    _memorisation_panel(memo, windows, graduations)
+    seed0 = graduations[graduations["seed"] == graduations["seed"].min()] if len(graduations) else graduations
+    for _, r in seed0.iterrows():
         axes[0, 0].text(r["end_step"], 1.0, ("x " if r["censored"] else "") + r["stage"], rotation=90, fontsize=6, va="top", ha="right")
-    for ax in axes[-1]:
-        ax.set_xlabel("optimizer step")
+    for ax in axes.flat:  # the memorisation panel below carries the step axis
+        ax.tick_params(labelbottom=False)
+        ax.set_xlabel("")
     fig.suptitle(f"{variant}: progress measures, one line per seed; grey lines = stage ends (solid graduated, dashed censored)", fontsize=9)
     return _save(fig, out)
+
+
+def _memorisation_panel(ax, windows: pd.DataFrame, graduations: pd.DataFrame) -> None:
+    """Training-sample vs held-out exact match at every window, one pair of lines per seed, the gap shaded."""
+    shown = {"training sample": "exact_match", "held out": "heldout_exact_match"}
+    if "heldout_exact_match" in windows:
+        long = windows.melt(id_vars=["seed", "step"], value_vars=list(shown.values()), var_name="column").dropna()
+        long["window sample"] = long["column"].map({col: label for label, col in shown.items()})
+        sns.lineplot(long, x="step", y="value", style="window sample", style_order=list(shown), units="seed", estimator=None,
+                     color="0.15", lw=0.7, ax=ax)  # fmt: skip
+        for _, w in windows.dropna(subset=["heldout_exact_match"]).groupby("seed"):
+            w = w.sort_values("step")
+            ax.fill_between(w["step"], w["heldout_exact_match"], w["exact_match"], where=w["exact_match"] > w["heldout_exact_match"],
+                            color="0.3", alpha=0.15, lw=0, interpolate=True)  # fmt: skip
+        ax.legend(fontsize=6, loc="lower right")
+    else:
+        ax.text(0.5, 0.5, "no held-out windows in these runs", ha="center", transform=ax.transAxes)
+    for _, r in graduations.iterrows():
+        ax.axvline(r["end_step"], color="0.6", lw=0.5, ls="--" if r["censored"] else "-")
+    ax.set_ylim(-0.03, 1.03)
+    ax.set_title("memorisation: window exact match, training sample vs held out (shaded: training ahead)", fontsize=8)
+    ax.set_ylabel("exact match")
+    ax.set_xlabel("optimizer step")
 
 
 def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:

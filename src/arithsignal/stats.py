@@ -24,7 +24,8 @@ The verdict rule, applied mechanically (:func:`verdict_of`): *not testable* when
 every run on both sides is censored; *supported* when p < ALPHA and the factor-on
 side graduates earlier; *contradicted* when p < ALPHA and it graduates later; else
 *no effect detected*, with the ratio's interval saying how large an effect is not
-excluded.
+excluded. A claim that a factor *slows* convergence (``expect: slower``: gradient
+clipping) reads the other way: supported when the factor-on side graduates later.
 """
 
 from __future__ import annotations
@@ -143,12 +144,13 @@ def gehan_test(on_steps, on_censored, off_steps, off_censored, seed: int = 0) ->
     return {"gehan_u": float(observed), "p_value": float(p), "p_method": method, "n_splits": int(len(members))}
 
 
-def verdict_of(row: dict | pd.Series) -> str:
-    """The verdict rule (module docstring): not testable, supported, contradicted, or no effect detected."""
+def verdict_of(row: dict | pd.Series, expect: str = "faster") -> str:
+    """The verdict rule (module docstring): not testable, supported, contradicted, or no effect detected.
+    ``expect``: what the claim says the factor does to convergence (faster or slower)."""
     if row["censored_on"] == row["n_on"] and row["censored_off"] == row["n_off"]:
         return "not testable"
     if row["p_value"] < ALPHA:
-        return "supported" if row["gehan_u"] > 0 else "contradicted"
+        return "supported" if (row["gehan_u"] > 0) == (expect == "faster") else "contradicted"
     return "no effect detected"
 
 
@@ -166,10 +168,13 @@ MEASURES = [("", "steps", "censored"), ("answer_", "answer_steps", "answer_censo
             ("first_good_", "first_good_steps", "first_good_censored")]  # fmt: skip
 
 
-def ablation_table(runs: pd.DataFrame, stage_order: list[str], n_boot: int = 2000, level: float = 0.95) -> pd.DataFrame:
+def ablation_table(
+    runs: pd.DataFrame, stage_order: list[str], expect: str = "faster", n_boot: int = 2000, level: float = 0.95
+) -> pd.DataFrame:
     """One row per stage: medians, the off/on ratio with its interval, Gehan's exact test and the
-    verdict, for the published rule; the same (prefixed ``answer_`` and ``first_good_``) for the
-    measures the all-or-nothing rule hides, where ``runs`` has their columns (aggregate.stage_measures).
+    verdict (against the claim's ``expect``ed direction), for the published rule; the same (prefixed
+    ``answer_`` and ``first_good_``) for the measures the all-or-nothing rule hides, where ``runs``
+    has their columns (aggregate.stage_measures).
 
     ``runs`` has one row per run and stage, with columns side ('on'/'off'), stage, steps, censored, budget.
     """
@@ -187,7 +192,7 @@ def ablation_table(runs: pd.DataFrame, stage_order: list[str], n_boot: int = 200
             r = median_ratio(on[steps], on[censored], off[steps], off[censored], budgets, n_boot=n_boot, seed=i, level=level)
             r.update(gehan_test(on[steps], on[censored], off[steps], off[censored], seed=i))
             r["ratio_text"] = format_ratio(r)
-            r["verdict"] = verdict_of(r)
+            r["verdict"] = verdict_of(r, expect)
             row.update({prefix + k: v for k, v in r.items()})
         rows.append(row)
     return pd.DataFrame(rows)

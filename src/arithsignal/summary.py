@@ -6,7 +6,7 @@ import math
 
 import pandas as pd
 
-from .aggregate import concat, failure_table
+from .aggregate import MEMORISATION_GAP, concat, failure_table, stage_measures
 from .io import write_parquet
 from .stats import ALPHA
 
@@ -27,6 +27,22 @@ CLAIMS = {
         "Training on both orders converges faster (ratio without/with above 1); a model trained on a x b only still gets "
         "over 90% on b x a while in distribution it is at 99.9999%.",
     ),
+    "scratchpad": (
+        "7. Scratchpad",
+        "Without the scratchpad (the prompt, then the answer alone) the same problems take significantly longer to converge "
+        "(ratio without/with above 1).",
+    ),
+    "optim.grad_clip": (
+        "8. Gradient clipping",
+        "Gradient clipping holds back the path from the weak generalised solution to the strong one: training converges "
+        "faster without it (ratio without/with below 1; the verdict reads against this claim, so supported means slower "
+        "with clipping). The write-up saw it in gradient norms and in how few weights were being updated.",
+    ),
+    "reverse": (
+        "Reversed digits (Lee et al. 2023)",
+        "Writing every number the model produces least-significant digit first makes arithmetic much easier to learn "
+        "(ratio forwards/reversed above 1).",
+    ),
 }
 
 
@@ -43,7 +59,7 @@ def ratio_markdown(stats: pd.DataFrame) -> str:
     table = pd.DataFrame(
         {
             "stage": stats["stage"],
-            "factor changes the data": stats["data_differs"].map({True: "yes", False: "no"}),
+            "sides differ": stats["sides_differ"].map({True: "yes", False: "no"}),
             "median steps, on": stats["median_on"].map(_median_text),
             "median steps, off": stats["median_off"].map(_median_text),
             "ratio off/on [95% CI]": stats["ratio_text"],
@@ -69,12 +85,12 @@ def hidden_measures_markdown(stats: pd.DataFrame) -> str:
 
 
 def verdicts_markdown(stats: pd.DataFrame) -> str:
-    """Every (ablation, stage) where the factor changes the data, with its verdict, and the counts."""
-    d = stats[stats["data_differs"]]
+    """Every (ablation, stage) where the two sides train differently, with its verdict, and the counts."""
+    d = stats[stats["sides_differ"]]
     counts = d["verdict"].value_counts()
     order = ["supported", "contradicted", "no effect detected", "not testable"]
     lines = [
-        f"{len(d)} (ablation, stage) pairs where the factor changes the data: "
+        f"{len(d)} (ablation, stage) pairs where the two sides train differently (for a format factor: the data differ): "
         + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in order)
         + f"; decided (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}."
         + f" With no effect anywhere, {len(d)} tests at p < {ALPHA} would still decide about {ALPHA * len(d):.1f} of them by chance:"
@@ -86,6 +102,37 @@ def verdicts_markdown(stats: pd.DataFrame) -> str:
     table = table.reindex(index=stats["ablation"].unique(), columns=stages).fillna("(same data)")
     lines.append(table.to_markdown(disable_numparse=True))
     return "\n".join(lines)
+
+
+def clipping_markdown(logs: pd.DataFrame, runs: dict[str, str], stages: list[str]) -> str:
+    """The mechanism beside the outcome: per stage and side, how often clipping fired, the gradient
+    norm, and the share of weights each update moved by more than the threshold."""
+    cols = {"clip_fraction": "steps clipped", "grad_norm": "grad norm", "update_share_matrices": "update share, matrices",
+            "update_share_vectors": "update share, vectors"}  # fmt: skip
+    rows = []
+    for stage in stages:
+        row = {"stage": stage}
+        for side in ("on", "off"):
+            d = logs[(logs["variant"] == runs[side]) & (logs["stage"] == stage)]
+            for col, name in cols.items():
+                x = d[col].median() if col in d else math.nan
+                row[f"{name}, {side}"] = "n/a" if pd.isna(x) else (f"{100 * x:.0f}%" if col != "grad_norm" else f"{x:.3g}")
+        rows.append(row)
+    return _md(rows)
+
+
+def memorisation_markdown(measures: pd.DataFrame, stages: list[str]) -> str:
+    """Per variant and stage: the largest training-sample minus held-out exact match of a window, the
+    longest stretch with a gap >= MEMORISATION_GAP, and how many runs had one."""
+    rows = []
+    for (variant, stage), d in measures.groupby(["variant", "stage"], sort=False):
+        rows.append({"variant": variant, "stage": stage, "stage_index": stages.index(stage),
+                     "largest gap (median over seeds)": f"{d['memorisation_gap'].median():.2f}",
+                     "longest memorisation stretch, steps (median; per seed)": f"{d['memorisation_steps'].median():.0f} ("
+                     + ", ".join(f"{x:.0f}" for x in d.sort_values("seed")["memorisation_steps"]) + ")",
+                     "runs with a memorisation phase": f"{int((d['memorisation_steps'] > 0).sum())}/{len(d)}"})  # fmt: skip
+    table = pd.DataFrame(rows).sort_values(["variant", "stage_index"]).drop(columns="stage_index")
+    return _md(table)
 
 
 def commutation_markdown(evals: pd.DataFrame, variants: list[str]) -> str:
@@ -198,17 +245,29 @@ def summary_markdown(
     ]
     if len(stats):
         out += ["## Verdicts", "", verdicts_markdown(stats), ""]
-    for factor, (title, claim) in CLAIMS.items():
-        s = stats[stats["factor"] == factor]
-        out += [f"## {title}", "", f"Claim: {claim}", ""]
-        if s.empty:
-            out += ["Not measured: no ablation of this factor in the config.", ""]
-            continue
-        for ab, sa in s.groupby("ablation", sort=False):
-            out += [f"Ablation `{ab}`, published rule:", "", ratio_markdown(sa), ""]
-            out += ["The measures the all-or-nothing rule hides, from the same windows:", "", hidden_measures_markdown(sa), ""]
-        if factor == "commute":
-            out += ["Held-out exact match after training (mean over seeds):", "", commutation_markdown(evals, meta["commute_variants"]), ""]
+
+    def claim_sections(factors: list[str]) -> list[str]:
+        lines = []
+        for factor in factors:
+            title, claim = CLAIMS[factor]
+            s = stats[stats["factor"] == factor] if len(stats) else stats
+            lines += [f"## {title}", "", f"Claim: {claim}", ""]
+            if s.empty:
+                lines += ["Not measured: no ablation of this factor in the config.", ""]
+                continue
+            for ab, sa in s.groupby("ablation", sort=False):
+                lines += [f"Ablation `{ab}`, published rule:", "", ratio_markdown(sa), ""]
+                lines += ["The measures the all-or-nothing rule hides, from the same windows:", "", hidden_measures_markdown(sa), ""]
+                runs = meta["ablation_runs"][ab]
+                if factor == "optim.grad_clip" and len(logs):
+                    lines += ["The mechanism, medians over seeds and logged steps of each stage (on: clipping, off: none):", ""]
+                    lines += [clipping_markdown(logs, runs, meta["stages"]), ""]
+            if factor == "commute":
+                runs = sorted({r for ab in s["ablation"].unique() for r in meta["ablation_runs"][ab].values()})
+                lines += ["Held-out exact match after training (mean over seeds):", "", commutation_markdown(evals, runs), ""]
+        return lines
+
+    out += claim_sections(["carry_mask", "commas", "mixed_lengths", "commute"])
     out += [
         "## 5. Graduation",
         "",
@@ -235,8 +294,11 @@ def summary_markdown(
         runner_up = float((f["target_rank"] == 2).mean())
         out += [f"{len(f)} wrong held-out answers. Error classes: " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in shares.items()) + "."]
         out += [f"At the first wrong token the correct token was the runner-up in {100 * runner_up:.1f}% of failures.", ""]
+    out += claim_sections(["scratchpad", "optim.grad_clip"])
+    out += memorisation_section(graduations, windows, logs, meta)
+    out += claim_sections(["reverse"])
     out += [
-        "## 7. Progress measures",
+        "## Progress measures",
         "",
         "Exact match is all or nothing. Per stage of each run: when answer-token accuracy in training first reached",
         f"{PROGRESS_LEVEL}, when a graduation window's exact match first did, and the steps between (a negative median would",
@@ -249,6 +311,45 @@ def summary_markdown(
     if len(logs):
         out += ["By stage, medians over every variant, seed and measurement:", "", progress_by_stage_markdown(logs, meta["stages"]), ""]
     return "\n".join(out) + "\n"
+
+
+def memorisation_section(graduations: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataFrame, meta: dict) -> list[str]:
+    """Claim 9: the memorisation measure per variant and stage, carry on against off, and what it cost."""
+    out = [
+        "## 9. Memorisation",
+        "",
+        "Claim: with a strong enough signal and a small enough solution space the model goes from the weak to the strong",
+        "generalised solution without a memorisation phase (right on training problems, wrong on held-out ones).",
+        "",
+        "Measure: every graduation window also decodes as many fresh held-out test problems of the stage (never trained",
+        "on, never part of the rule). A window's gap is its training-sample exact match minus its held-out exact match;",
+        f"a memorisation phase is a stretch of consecutive windows with a gap of at least {MEMORISATION_GAP} (two standard",
+        "errors of the difference of two 25-problem samples near 50%), and its length in steps is reported. Tiny stages",
+        "(1-digit facts) hold out facts that cannot be inferred from the others, so a gap there is expected.",
+        "",
+    ]
+    measures = stage_measures(graduations, windows).dropna(subset=["memorisation_gap"]) if len(graduations) else pd.DataFrame()
+    if measures.empty:
+        return out + ["Not measured: no run has held-out windows.", ""]
+    out += [memorisation_markdown(measures, meta["stages"]), ""]
+    carry = [ab for ab, r in meta["ablation_runs"].items() if r["factor"] == "carry_mask"]
+    for ab in carry:
+        runs = meta["ablation_runs"][ab]
+        rows = []
+        for stage in meta["stages"]:
+            row = {"stage": stage}
+            for side in ("on", "off"):
+                d = measures[(measures["variant"] == runs[side]) & (measures["stage"] == stage)]
+                row[f"median largest gap, carry {side}"] = f"{d['memorisation_gap'].median():.2f}" if len(d) else "n/a"
+                row[f"runs with a phase, carry {side}"] = f"{int((d['memorisation_steps'] > 0).sum())}/{len(d)}"
+            rows.append(row)
+        out += [f"Carry mask on ({runs['on']}) against off ({runs['off']}), ablation `{ab}`:", "", _md(rows), ""]
+    if len(logs) and "heldout_time_s" in logs:
+        last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
+        share = last["heldout_time_s"] / last["wall_time_s"]
+        out += [f"The held-out windows took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
+                f"(median {100 * share.median():.1f}%, {len(share)} runs).", ""]  # fmt: skip
+    return out
 
 
 def summary_job(inputs: dict, meta: dict, outputs: dict) -> None:

@@ -7,6 +7,12 @@ completion matches exactly. ``windows`` consecutive passed windows graduate the
 stage; its *steps to graduation* are the steps spent in it. A stage that reaches
 ``stage_budget`` steps first is *censored* there, and training moves on to the
 next stage. A share ``replay_share`` of each batch replays earlier stages.
+
+Each window also decodes an equally large fresh sample of the stage's held-out test
+problems (never trained on, never part of the rule) when the run has them: training-
+sample against held-out exact match is the memorisation measure (DESIGN.md, claim 9).
+Those samples are drawn from their own keyed stream and run under no_grad, so they
+change neither the weights nor any training metric.
 """
 
 from __future__ import annotations
@@ -43,9 +49,10 @@ class StageTensors:
     roles: torch.Tensor  # (n, max_len) formats.ROLE_* of each token; ROLE_NONE for prompt and padding
     lengths: torch.Tensor  # (n,) full sequence length
     valid: pd.DataFrame
+    heldout: pd.DataFrame | None = None  # the stage's test problems, for the memorisation measure only
 
 
-def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame) -> StageTensors:
+def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame, heldout: pd.DataFrame | None = None) -> StageTensors:
     pairs = list(zip(train["prompt"], train["completion"], strict=True))
     width = max(len(p) + len(c) for p, c in pairs)
     ids = torch.full((len(pairs), width), PAD_ID, dtype=torch.long)
@@ -54,7 +61,8 @@ def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame) -> StageTenso
         ids[i, : len(p) + len(c)] = torch.tensor(encode(p + c))
         roles[i, len(p) : len(p) + len(c)] = torch.tensor(completion_roles(c), dtype=torch.int8)
     lengths = torch.tensor([len(p) + len(c) for p, c in pairs])
-    return StageTensors(name, ids, roles, lengths, valid.reset_index(drop=True))
+    heldout = None if heldout is None else heldout.reset_index(drop=True)
+    return StageTensors(name, ids, roles, lengths, valid.reset_index(drop=True), heldout)
 
 
 @dataclass
@@ -143,6 +151,7 @@ class RunState:
     tokens: int = 0  # input tokens seen
     elapsed: float = 0.0  # training wall time up to the last checkpoint
     measure_time: float = 0.0  # of which in progress measures
+    heldout_time: float = 0.0  # of which in held-out windows (the memorisation measure)
     train_rows: list[dict] = field(default_factory=list)
     window_rows: list[dict] = field(default_factory=list)
     graduation_rows: list[dict] = field(default_factory=list)
@@ -159,7 +168,7 @@ class RunState:
 
 ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
 PARAM_CLASSES = ("matrices", "vectors")  # GPT.param_classes
-TIMING_COLUMNS = ["wall_time_s", "measure_time_s"]  # the only train_log columns that differ between identical runs
+TIMING_COLUMNS = ["wall_time_s", "measure_time_s", "heldout_time_s"]  # the only train_log columns that differ between identical runs
 PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
     "noise_scale_b_simple"
 ]
@@ -281,18 +290,22 @@ def run_checkpoint(path: Path, run_hash: str, log) -> dict | None:
     return ck
 
 
-def window_scores(model: GPT, stage: StageTensors, g: GraduationSettings, sample_key: list[int], device: torch.device) -> dict:
-    """Decode a fresh sample of the stage's problems (drawn from ``sample_key``, so reproducible) and
+def window_scores(model: GPT, problems: pd.DataFrame, g: GraduationSettings, sample_key: list[int], device: torch.device,
+                  reverse: bool = False) -> dict:  # fmt: skip
+    """Decode a fresh sample of ``problems`` (drawn from ``sample_key``, so reproducible) and
     score it; ``passed`` when every problem is right under the graduation score."""
     rng = np.random.default_rng(sample_key)
-    sample = stage.valid.iloc[rng.integers(0, len(stage.valid), g.problems_per_window)]
-    res = score_exact(model, sample, device)
+    sample = problems.iloc[rng.integers(0, len(problems), g.problems_per_window)]
+    res = score_exact(model, sample, device, reverse=reverse)
     return {
         "exact_match": float(res["correct"].mean()),
         "answer_exact_match": float(res["answer_correct"].mean()),
         "digit_accuracy": float(res["digit_accuracy"].mean()),
         "passed": bool(res["correct" if g.score == "completion" else "answer_correct"].all()),
     }
+
+
+HELDOUT_KEY = 1  # the held-out samples' stream: keys [seed, stage, window, HELDOUT_KEY], apart from the rule's
 
 
 def _upgrade(checkpoint: dict) -> dict:
@@ -388,7 +401,7 @@ class Trainer:
         row = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
         row.update(means)
         row.update({"lr": self.lr(st.step - 1, st.stage_step - 1), "tokens_seen": st.tokens})
-        row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time})
+        row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time, "heldout_time_s": st.heldout_time})
         row.update(self.progress.weight_norms())
         row.update(self.progress.take())
         st.train_rows.append(row)
@@ -398,10 +411,17 @@ class Trainer:
         """Run one graduation window; return True if the stage graduates."""
         g, st = self.s.graduation, self.state
         index = st.stage_step // g.window_every - 1  # windows run every window_every stage steps
-        scores = window_scores(self.model, self.stages[st.stage], g, [self.seed, st.stage, index], self.device)
+        stage, reverse = self.stages[st.stage], self.s.factors["reverse"]
+        scores = window_scores(self.model, stage.valid, g, [self.seed, st.stage, index], self.device, reverse)
         graduated = st.record_window(scores["passed"], g.windows)
-        where = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
-        st.window_rows.append({**where, "window": index, **scores, "streak": st.streak})
+        where = {"step": st.step, "stage": stage.name, "stage_index": st.stage, "stage_step": st.stage_step}
+        row = {**where, "window": index, **scores, "streak": st.streak}
+        if stage.heldout is not None and len(stage.heldout):  # measured after the rule has decided, never part of it
+            t0 = time.perf_counter()
+            held = window_scores(self.model, stage.heldout, g, [self.seed, st.stage, index, HELDOUT_KEY], self.device, reverse)
+            row.update(heldout_exact_match=held["exact_match"], heldout_answer_exact_match=held["answer_exact_match"])
+            st.heldout_time += time.perf_counter() - t0
+        st.window_rows.append(row)
         return graduated
 
     def end_stage(self, graduated: bool) -> None:
@@ -466,10 +486,14 @@ def train_loop(tr: Trainer, checkpoint: Path | None = None, checkpoint_every: in
     st.elapsed += time.perf_counter() - t0
 
 
-def load_stages(stage_names: list[str], train_paths: list[str], valid_paths: list[str]) -> list[StageTensors]:
+def load_stages(
+    stage_names: list[str], train_paths: list[str], valid_paths: list[str], test_paths: list[str] | None = None
+) -> list[StageTensors]:
+    """Every stage's tensors; with ``test_paths``, its held-out problems for the memorisation measure."""
     out = []
-    for name, tp, vp in zip(stage_names, train_paths, valid_paths, strict=True):
-        out.append(tensorise(name, read_parquet(tp, ["prompt", "completion"]), read_parquet(vp)))
+    for i, (name, tp, vp) in enumerate(zip(stage_names, train_paths, valid_paths, strict=True)):
+        heldout = None if test_paths is None else read_parquet(test_paths[i], ["prompt", "completion"])
+        out.append(tensorise(name, read_parquet(tp, ["prompt", "completion"]), read_parquet(vp), heldout))
     return out
 
 
@@ -489,7 +513,7 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     log = stderr_log(f"{variant} seed {seed}")
     names = [s["name"] for s in settings["stages"]]
     log(f"device {device}, {threads} thread(s), stages {names}")
-    stages = load_stages(names, inputs["train"], inputs["valid"])
+    stages = load_stages(names, inputs["train"], inputs["valid"], inputs["test"])
     trainer = Trainer(settings, seed, stages, device, log)
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
@@ -500,4 +524,5 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     save_model(trainer.model, outputs["model"], prov)
     ckpt.unlink(missing_ok=True)  # outputs are complete; the checkpoint has done its job
     st = trainer.state
-    log(f"done: {st.step} steps in {st.elapsed:.1f}s ({st.measure_time / max(1e-9, st.elapsed):.1%} of it in progress measures)")
+    share = {what: t / max(1e-9, st.elapsed) for what, t in (("progress measures", st.measure_time), ("held-out windows", st.heldout_time))}
+    log(f"done: {st.step} steps in {st.elapsed:.1f}s (" + ", ".join(f"{v:.1%} in {k}" for k, v in share.items()) + ")")
