@@ -16,7 +16,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from .formats import FACTOR_KEYS, FACTORS, Factors
+from .formats import FACTOR_KEYS, FACTORS, Factors, longest_line
 
 MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension")  # the minimal SNR model's branch
 FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
@@ -82,6 +82,9 @@ def check(config: dict, schema: dict | None = None) -> None:
     t = config["train"]
     if t["progress_every"] % t["log_every"]:
         errors.append(f"train.progress_every ({t['progress_every']}): must be a multiple of train.log_every ({t['log_every']})")
+    mm = config["minimal_model"]
+    if mm["snr_every"] > mm["steps"]:
+        errors.append(f"minimal_model.snr_every ({mm['snr_every']}): must be at most minimal_model.steps ({mm['steps']})")
     for v in all_variants(config):
         cur = effective_settings(config, v["name"])
         g, budget = cur["graduation"], cur["curriculum"]["stage_budget"]
@@ -96,6 +99,13 @@ def check(config: dict, schema: dict | None = None) -> None:
         m = cur["model"]
         if m["d_model"] % m["n_head"]:
             errors.append(f"model.d_model ({m['d_model']}, variant {v['name']!r}): must be divisible by model.n_head ({m['n_head']})")
+        longest = {s["name"]: longest_line(s["op"], tuple(s["digits"]), factors_of(cur)) for s in config["stages"]}
+        stage, line = max(longest.items(), key=lambda kv: len(kv[1]))
+        if len(line) > m["block_size"]:  # the longest stage is named; training would otherwise fail inside its job
+            errors.append(
+                f"model.block_size ({m['block_size']}, variant {v['name']!r}): stage {stage!r} renders lines of up to "
+                f"{len(line)} tokens in this variant's format ({line!r}); raise block_size to at least {len(line)}"
+            )
     if errors:
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
 

@@ -28,7 +28,8 @@ def greedy_decode(
 ) -> tuple[list[str], list[np.ndarray | None], list[np.ndarray | None]]:
     """Decode greedily up to ``max_new`` tokens or the end marker.
 
-    Prompts of equal length are batched together (no padding inside a prompt).
+    Prompts of equal length are batched together (no padding inside a prompt). Decoding stops at
+    the model's block_size; config.check makes sure every line a stage renders fits in it.
     Returns the completions and, if ``top_k``, per-step top-k token ids and logits
     (arrays of shape (steps, k)) for each prompt.
     """

@@ -146,6 +146,18 @@ def render(a: int, op: str, b: int, factors: Factors) -> tuple[str, str]:
     return prompt, steps + "A" + written(answer_of(a, op, b), factors) + END
 
 
+def longest_line(op: str, digits: tuple[int, int], factors: Factors) -> str:
+    """The longest line (prompt + completion) a stage of ``op`` on ``digits`` can render, in either
+    operand order (the commute split evaluates b x a in every variant). Every number, mask and sum
+    of a line is longest when its operands have the most digits: all nines, or for subtraction the
+    largest a over the smallest b (a - b keeps a's digits)."""
+    hi = [10**d - 1 for d in digits]
+    lo = [0 if d == 1 else 10 ** (d - 1) for d in digits]
+    pairs = [(hi[0], hi[1]), (hi[0], lo[1]), (hi[1], hi[0]), (hi[1], lo[0])]
+    lines = ["".join(render(a, op, b, factors)) for a, b in pairs if op != "sub" or a >= b]
+    return max(lines, key=len)
+
+
 # ---------------------------------------------------------------- tokens
 
 
