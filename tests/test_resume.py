@@ -1,6 +1,9 @@
-"""A training job killed with SIGKILL resumes from its checkpoint and ends exactly like an uninterrupted run."""
+"""A training job killed with SIGKILL, or stopped with SIGTERM or Ctrl-C, resumes from its checkpoint and ends
+exactly like an uninterrupted run."""
 
+import contextlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -20,14 +23,31 @@ TARGET = "results/runs/baseline/seed0/graduations.parquet"
 RUN = "results/runs/baseline/seed0"
 
 
-def slow_smoke(root):
+def slow_smoke(root, checkpoint_every=50):
     """The smoke preset with stages that cannot graduate early, so the job runs long enough to be killed."""
     cfg = load_yaml(root / "tests/config/smoke.yaml")
     cfg["curriculum"]["stage_budget"] = 400
     cfg["graduation"].update(windows=8, window_every=50)
-    cfg["train"].update(checkpoint_every=50, log_every=25)
+    cfg["train"].update(checkpoint_every=checkpoint_every, log_every=25)
     (root / "slow.yaml").write_text(yaml.safe_dump(cfg))
     return "--configfile=slow.yaml"
+
+
+def training_process(snakemake_pid: int):
+    """The training job's process among Snakemake's descendants (the script directive runs it as .../*.train.py)."""
+    import psutil
+
+    for child in psutil.Process(snakemake_pid).children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            if any(part.endswith(".train.py") for part in child.cmdline()):
+                return child
+    return None
+
+
+def logged_step(log_path) -> int:
+    """The last step the training log reports (0 before the first log line)."""
+    steps = re.findall(r"\] step +(\d+) \|", log_path.read_text()) if log_path.exists() else []
+    return int(steps[-1]) if steps else 0
 
 
 def readme_recovery_commands() -> list[str]:
@@ -93,3 +113,45 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     # and the datasets of both trees are byte-identical
     for f in (ref / "results/data").rglob("*.parquet"):
         assert f.read_bytes() == (killed / f.relative_to(ref)).read_bytes(), f
+
+
+@pytest.mark.parametrize("how", ["SIGTERM to the training job", "Ctrl-C (SIGINT to the process group)"])
+def test_a_stopped_training_job_checkpoints_at_the_signal_and_resumes(tmp_path, how):
+    """SIGTERM (what SLURM sends on scancel, preemption and the time limit) or Ctrl-C: the job finishes its
+    step, writes its checkpoint there (no periodic checkpoint is due: checkpoint_every is beyond the run),
+    exits non-zero saying why, and the same command again resumes from that step to the unstopped results."""
+    ref, stopped = copy_workflow(tmp_path / "ref"), copy_workflow(tmp_path / "stopped")
+    arg = slow_smoke(ref, checkpoint_every=100_000)
+    slow_smoke(stopped, checkpoint_every=100_000)
+    r = snakemake(ref, TARGET, "--cores", "1", arg)
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    p = subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg], cwd=stopped,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    log = stopped / "results/logs/train/baseline/seed0.log"
+    deadline = time.time() + 300
+    while time.time() < deadline and p.poll() is None and logged_step(log) < 200:
+        time.sleep(0.05)
+    assert p.poll() is None, "the job finished before it could be stopped"
+    if how.startswith("SIGTERM"):
+        job = training_process(p.pid)
+        assert job is not None
+        job.send_signal(signal.SIGTERM)
+    else:
+        os.killpg(p.pid, signal.SIGINT)
+    out, _ = p.communicate(timeout=120)
+    assert p.returncode != 0, out[-3000:]
+    name = "SIGTERM" if how.startswith("SIGTERM") else "SIGINT"
+    said = re.search(rf"stopped by {name} after step (\d+); checkpoint written", log.read_text())
+    assert said, log.read_text()[-2000:]
+    at = int(said[1])
+    ckpt = stopped / RUN / "checkpoint.pt"
+    assert torch.load(ckpt, weights_only=True)["state"]["step"] == at >= 200  # written at the signal, not periodically
+    assert not (stopped / TARGET).exists()
+
+    r = snakemake(stopped, TARGET, "--cores", "1", arg)  # the same command again
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert f"resuming from checkpoint {RUN}/checkpoint.pt at step {at} " in log.read_text()
+    a, b = tables(ref), tables(stopped)
+    for table in a:
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)

@@ -7,8 +7,10 @@ even when a test fails.
 """
 
 import os
+import re
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pandas as pd
@@ -114,3 +116,46 @@ def test_a_failing_job_is_reported_failed_and_retried(cluster, tmp_path):
     jobs = squeue_all(cluster)
     tries = jobs[jobs["comment"].str.contains("rule_fails")]
     assert len(tries) == 2 and (tries["state"] == "FAILED").all(), tries  # the first try and one retry
+
+
+@pytest.mark.parametrize("cancel", [["--signal=TERM"], []], ids=["scancel --signal=TERM", "plain scancel"])
+def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster, tmp_path, cancel):
+    """SIGTERM through SLURM while a training job runs: the job writes its checkpoint at the step of the
+    signal, Snakemake retries it (profiles/slurm: retries), the retry resumes there, and the results
+    equal a local run's."""
+    from test_resume import RUN, TARGET, logged_step, slow_smoke, tables
+
+    local, root = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "wf")
+    arg = slow_smoke(local, checkpoint_every=100_000)  # no periodic checkpoint: the one there is, the signal wrote
+    slow_smoke(root, checkpoint_every=100_000)
+    r = subprocess.run([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg], cwd=local,
+                       capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+
+    before = set(squeue_all(cluster)["id"])
+    p = subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--workflow-profile", slurm_test_profile(root), arg],
+                         cwd=root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    log = root / "results/logs/train/baseline/seed0.log"
+    deadline = time.time() + TIMEOUT
+    while time.time() < deadline and p.poll() is None and logged_step(log) < 200:
+        time.sleep(0.2)
+    assert p.poll() is None, "the run ended before the job could be cancelled"
+    jobs = squeue_all(cluster)
+    train = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")]
+    assert len(train) == 1 and train["state"].iloc[0] == "RUNNING", train
+    cluster.run("scancel", *cancel, train["id"].iloc[0])
+    out, _ = p.communicate(timeout=TIMEOUT)
+    assert p.returncode == 0, out[-5000:]
+
+    text = log.read_text()  # the retry continues the first attempt's log
+    said = re.search(r"stopped by SIGTERM after step (\d+); checkpoint written", text)
+    assert said, text[-3000:]
+    at = int(said[1])
+    assert at >= 200 and f"resuming from checkpoint {RUN}/checkpoint.pt at step {at} " in text, text[-3000:]
+    jobs = squeue_all(cluster)
+    tries = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")].sort_values("id", key=lambda s: s.astype(int))
+    first = "FAILED" if cancel else "CANCELLED"  # the job's own non-zero exit, or SLURM's cancellation
+    assert list(tries["state"]) == [first, "COMPLETED"], tries
+    a, b = tables(local), tables(root)
+    for table in a:
+        pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)

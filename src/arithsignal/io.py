@@ -76,12 +76,15 @@ def read_provenance(path: str | os.PathLike) -> dict:
 
 
 @contextlib.contextmanager
-def log_to(path: str | os.PathLike):
-    """Send stdout and stderr (tracebacks included) of a workflow job to its ``log:`` file."""
+def log_to(path: str | os.PathLike, append: bool = False):
+    """Send stdout and stderr (tracebacks included) of a workflow job to its ``log:`` file; with
+    ``append``, after what earlier attempts wrote (a resumed training job continues its log)."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+    with open(path, "a" if append else "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         try:
             yield
+        except SystemExit:  # a deliberate exit has said why already
+            raise
         except BaseException:
             traceback.print_exc()
             raise

@@ -254,7 +254,7 @@ def summary_markdown(
             s = stats[stats["factor"] == factor] if len(stats) else stats
             lines += [f"## {title}", "", f"Claim: {claim}", ""]
             if s.empty:
-                lines += ["Not measured: no ablation of this factor in the config.", ""]
+                lines += ["Not measured: no ablation of this factor in the config (presets/extended.yaml has every ablation).", ""]
                 continue
             for ab, sa in s.groupby("ablation", sort=False):
                 lines += [f"Ablation `{ab}`, published rule:", "", ratio_markdown(sa), ""]

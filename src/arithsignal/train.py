@@ -17,9 +17,12 @@ change neither the weights nor any training metric.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import os
+import signal
 import sys
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -446,12 +449,55 @@ class Trainer:
         return {name: pd.DataFrame(rows) for name, rows in tables.items()}
 
 
+# SIGTERM: scancel, preemption and the time limit (SLURM), `kill`; SIGUSR1: the warning a SLURM job
+# asks for before its time limit (profiles/slurm); SIGINT: Ctrl-C, which the terminal sends to every
+# process of Snakemake's group, its local jobs included.
+STOP_SIGNALS = (signal.SIGTERM, signal.SIGUSR1, signal.SIGINT)
+
+
+class Stopped(Exception):
+    """Training stopped on a signal after finishing its step and writing its checkpoint."""
+
+    def __init__(self, signum: int, step: int, checkpoint: Path):
+        self.signum, self.step, self.checkpoint = signum, step, checkpoint
+        super().__init__(
+            f"stopped by {signal.Signals(signum).name} after step {step}; checkpoint written to {checkpoint}, "
+            "so the retry (or the same command again) resumes from this step"
+        )
+
+
+@contextlib.contextmanager
+def stop_requests():
+    """While training, a stop signal only records that it came (the loop reads it after each step);
+    the handlers that were there before are restored afterwards."""
+    received: list[int] = []
+    if threading.current_thread() is not threading.main_thread():  # only the main thread may set handlers
+        yield received
+        return
+
+    def request(signum, frame) -> None:
+        received.append(signum)
+
+    before = {s: signal.signal(s, request) for s in STOP_SIGNALS}
+    try:
+        yield received
+    finally:
+        for s, handler in before.items():
+            signal.signal(s, handler)
+
+
 def train_loop(tr: Trainer, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None) -> None:
     """The loop, as nanoGPT's: batch, loss, step; then log, graduation window, checkpoint.
 
     With ``checkpoint``, resume from it when it is this run's, and write it every
-    ``checkpoint_every`` steps (atomically), so a killed job continues where it was.
+    ``checkpoint_every`` steps (atomically), so a killed job continues where it was; and on
+    a stop signal (STOP_SIGNALS) finish the step, write the checkpoint and raise Stopped.
     """
+    with stop_requests() if checkpoint is not None else contextlib.nullcontext([]) as stop:
+        _loop(tr, checkpoint, checkpoint_every, log_every, stop)
+
+
+def _loop(tr: Trainer, checkpoint: Path | None, checkpoint_every: int | None, log_every: int | None, stop: list[int]) -> None:
     g = tr.s.graduation
     checkpoint_every = checkpoint_every or tr.s.train.checkpoint_every
     log_every = log_every or tr.s.train.log_every
@@ -479,10 +525,12 @@ def train_loop(tr: Trainer, checkpoint: Path | None = None, checkpoint_every: in
         if graduated or st.stage_step >= tr.s.curriculum.stage_budget:
             tr.log_row(st.elapsed + time.perf_counter() - t0)
             tr.end_stage(graduated)
-        if checkpoint is not None and st.step % checkpoint_every == 0:
+        if checkpoint is not None and (st.step % checkpoint_every == 0 or stop):
             st.elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
             save_checkpoint(checkpoint, tr.checkpoint())
+        if stop and st.stage < len(tr.stages):
+            raise Stopped(stop[0], st.step, checkpoint)
     st.elapsed += time.perf_counter() - t0
 
 
@@ -517,7 +565,11 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     trainer = Trainer(settings, seed, stages, device, log)
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
-    trainer.run(ckpt)
+    try:
+        trainer.run(ckpt)
+    except Stopped as e:
+        log(str(e))
+        raise SystemExit(128 + e.signum) from None  # the shell's status for "killed by this signal": a failed job
     prov = provenance(variant, seed, settings, stable_hash(settings))
     for name, df in trainer.frames().items():
         write_parquet(df, outputs[name], prov)
