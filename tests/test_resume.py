@@ -145,6 +145,7 @@ def test_a_stopped_training_job_checkpoints_at_the_signal_and_resumes(tmp_path, 
     said = re.search(rf"stopped by {name} after step (\d+); checkpoint written", log.read_text())
     assert said, log.read_text()[-2000:]
     at = int(said[1])
+    print(f"{how}: stopped and checkpointed at step {at}")  # the closing note's numbers (pytest -s)
     ckpt = stopped / RUN / "checkpoint.pt"
     assert torch.load(ckpt, weights_only=True)["state"]["step"] == at >= 200  # written at the signal, not periodically
     assert not (stopped / TARGET).exists()

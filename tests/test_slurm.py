@@ -151,6 +151,7 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     said = re.search(r"stopped by SIGTERM after step (\d+); checkpoint written", text)
     assert said, text[-3000:]
     at = int(said[1])
+    print(f"{cancel}: stopped and checkpointed at step {at}")  # the closing note's numbers (pytest -s)
     assert at >= 200 and f"resuming from checkpoint {RUN}/checkpoint.pt at step {at} " in text, text[-3000:]
     jobs = squeue_all(cluster)
     tries = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")].sort_values("id", key=lambda s: s.astype(int))

@@ -66,6 +66,18 @@ SCHEMAS = {
 }
 
 
+VARIANTS = (
+    "baseline",
+    "carry_off",
+    "commas_on",
+    "commute_on",
+    "mixed_on",
+    "scratchpad_off",
+    "reverse_on",
+    "clip_off",
+)  # the smoke preset's
+
+
 @pytest.fixture(scope="module")
 def smoke_run(smoke_tree):
     return smoke_tree
@@ -77,7 +89,7 @@ def test_every_metrics_table_has_its_schema_and_provenance(smoke_run):
         names = set(pq.read_schema(path).names)
         assert cols | set(PROVENANCE_COLUMNS) <= names, (table, cols - names)
         df = pq.read_table(path).to_pandas()
-        assert len(df) and set(df["variant"]) == {"baseline", "carry_off", "commas_on", "commute_on", "mixed_on"}
+        assert len(df) and set(df["variant"]) == set(VARIANTS)
         assert (df["package_version"] != "").all() and (df["config_hash"].str.len() == 12).all()
 
 
@@ -110,8 +122,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
 def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
     pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip")]
-    variants = ("baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off")
-    pdfs += [f"progress_{v}.pdf" for v in variants]
+    pdfs += [f"progress_{v}.pdf" for v in VARIANTS]
     pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
     pdfs += ["sweep_recipe.pdf"]
     for name in pdfs:
