@@ -23,10 +23,10 @@ TARGET = "results/runs/baseline/seed0/graduations.parquet"
 RUN = "results/runs/baseline/seed0"
 
 
-def slow_smoke(root, checkpoint_every=50):
+def slow_smoke(root, checkpoint_every=50, stage_budget=400):
     """The smoke preset with stages that cannot graduate early, so the job runs long enough to be killed."""
     cfg = load_yaml(root / "tests/config/smoke.yaml")
-    cfg["curriculum"]["stage_budget"] = 400
+    cfg["curriculum"]["stage_budget"] = stage_budget
     cfg["graduation"].update(windows=8, window_every=50)
     cfg["train"].update(checkpoint_every=checkpoint_every, log_every=25)
     (root / "slow.yaml").write_text(yaml.safe_dump(cfg))

@@ -126,8 +126,10 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     from test_resume import RUN, TARGET, logged_step, slow_smoke, tables
 
     local, root = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "wf")
-    arg = slow_smoke(local, checkpoint_every=100_000)  # no periodic checkpoint: the one there is, the signal wrote
-    slow_smoke(root, checkpoint_every=100_000)
+    # no periodic checkpoint: the one there is, the signal wrote; 3 x 4000 steps (~40 s), so that the
+    # job still runs when squeue and scancel have answered (3 x 400 take 4 s)
+    arg = slow_smoke(local, checkpoint_every=100_000, stage_budget=4000)
+    slow_smoke(root, checkpoint_every=100_000, stage_budget=4000)
     r = subprocess.run([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg], cwd=local,
                        capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
@@ -147,16 +149,20 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     out, _ = p.communicate(timeout=TIMEOUT)
     assert p.returncode == 0, out[-5000:]
 
-    text = log.read_text()  # the retry continues the first attempt's log
-    said = re.search(r"stopped by SIGTERM after step (\d+); checkpoint written", text)
-    assert said, text[-3000:]
-    at = int(said[1])
-    print(f"{cancel}: stopped and checkpointed at step {at}")  # the closing note's numbers (pytest -s)
-    assert at >= 200 and f"resuming from checkpoint {RUN}/checkpoint.pt at step {at} " in text, text[-3000:]
+    # Snakemake deletes a failed job's log before the retry: the retry's log says where it resumed, and
+    # the first attempt's SLURM log that the training exited 143 (128 + SIGTERM, after its checkpoint)
+    text = log.read_text()
+    resumed = re.search(rf"resuming from checkpoint {RUN}/checkpoint.pt at step (\d+) ", text)
+    assert resumed, text[-3000:]
+    at = int(resumed[1])
+    print(f"{cancel}: stopped, checkpointed and resumed at step {at}")  # the closing note's numbers (pytest -s)
+    assert at >= 200  # not a periodic checkpoint (checkpoint_every is beyond the run): the one written at the signal
     jobs = squeue_all(cluster)
     tries = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")].sort_values("id", key=lambda s: s.astype(int))
     first = "FAILED" if cancel else "CANCELLED"  # the job's own non-zero exit, or SLURM's cancellation
     assert list(tries["state"]) == [first, "COMPLETED"], tries
+    first_log = root / f".snakemake/slurm_logs/rule_train/baseline_0/{tries['id'].iloc[0]}.log"
+    assert "returned non-zero exit status 143" in first_log.read_text(), first_log.read_text()[-3000:]
     a, b = tables(local), tables(root)
     for table in a:
         pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)

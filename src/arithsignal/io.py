@@ -76,11 +76,10 @@ def read_provenance(path: str | os.PathLike) -> dict:
 
 
 @contextlib.contextmanager
-def log_to(path: str | os.PathLike, append: bool = False):
-    """Send stdout and stderr (tracebacks included) of a workflow job to its ``log:`` file; with
-    ``append``, after what earlier attempts wrote (a resumed training job continues its log)."""
+def log_to(path: str | os.PathLike):
+    """Send stdout and stderr (tracebacks included) of a workflow job to its ``log:`` file."""
     Path(path).parent.mkdir(parents=True, exist_ok=True)
-    with open(path, "a" if append else "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
+    with open(path, "w", buffering=1) as f, contextlib.redirect_stdout(f), contextlib.redirect_stderr(f):
         try:
             yield
         except SystemExit:  # a deliberate exit has said why already
