@@ -22,6 +22,9 @@ from . import __version__
 
 META_KEY = b"arithsignal"
 PROVENANCE_COLUMNS = ["variant", "seed", "config_hash", "settings", "package_version"]
+# wall-clock seconds in train_log (training, of which progress measures, of which held-out windows): the
+# only columns that differ between two identical runs
+CLOCK_COLUMNS = ["wall_time_s", "measure_time_s", "heldout_time_s"]
 
 
 class CorruptFileError(RuntimeError):

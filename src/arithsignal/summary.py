@@ -162,14 +162,25 @@ def _md(rows: list[dict] | pd.DataFrame) -> str:
     return pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True)
 
 
+def time_share(logs: pd.DataFrame, clock: str) -> pd.Series:
+    """Per run (indexed by variant, seed): the share of its training wall time that ``clock`` (a cumulative
+    train_log column: measure_time_s, heldout_time_s) took, from the run's last row."""
+    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1).set_index(["variant", "seed"])
+    return last[clock] / last["wall_time_s"]
+
+
+def _share_sentence(what: str, share: pd.Series) -> str:
+    return (f"{what} took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
+            f"(median {100 * share.median():.1f}%, {len(share)} runs).")  # fmt: skip
+
+
 def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
     """Does per-token accuracy rise before exact match, and do matrices and vectors differ in gradient SNR?"""
     token = _first_step_at(logs, "answer_token_accuracy").rename("token")
     exact = _first_step_at(windows, "exact_match").rename("exact")
     both = pd.concat([token, exact], axis=1).reset_index()
     snr = logs.dropna(subset=["grad_snr_matrices", "grad_snr_vectors"])
-    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
-    overhead = (last["measure_time_s"] / last["wall_time_s"]).groupby(last["variant"]).median()
+    overhead = time_share(logs, "measure_time_s").groupby(level="variant").median()
     rows = []
     for v in sorted(logs["variant"].unique()):
         b, sv = both[both["variant"] == v], snr[snr["variant"] == v]
@@ -210,12 +221,7 @@ def progress_by_stage_markdown(logs: pd.DataFrame, stages: list[str]) -> str:
             "share of steps clipped": [f"{100 * x:.0f}%" for x in med["clip_fraction"]],
         }
     )
-    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
-    share = last["measure_time_s"] / last["wall_time_s"]
-    return (
-        _md(table) + f"\n\nProgress measures took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
-        f"(median {100 * share.median():.1f}%, {len(share)} runs)."
-    )
+    return _md(table) + "\n\n" + _share_sentence("Progress measures", time_share(logs, "measure_time_s"))
 
 
 def summary_markdown(
@@ -346,10 +352,7 @@ def memorisation_section(graduations: pd.DataFrame, windows: pd.DataFrame, logs:
             rows.append(row)
         out += [f"Carry mask on ({runs['on']}) against off ({runs['off']}), ablation `{ab}`:", "", _md(rows), ""]
     if len(logs) and "heldout_time_s" in logs:
-        last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
-        share = last["heldout_time_s"] / last["wall_time_s"]
-        out += [f"The held-out windows took {100 * share.min():.1f}% to {100 * share.max():.1f}% of each run's training time "
-                f"(median {100 * share.median():.1f}%, {len(share)} runs).", ""]  # fmt: skip
+        out += [_share_sentence("The held-out windows", time_share(logs, "heldout_time_s")), ""]
     return out
 
 

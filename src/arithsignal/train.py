@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from .config import GraduationSettings, OptimSettings, RunSettings, stable_hash
 from .decoding import score_exact
 from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
-from .io import CorruptFileError, atomic_path, read_parquet
+from .io import CLOCK_COLUMNS, CorruptFileError, atomic_path, read_parquet
 from .model import GPT, ModelConfig
 from .modelio import pick_device, save_model
 from .progress import gradient_snr, noise_scale_microbatches
@@ -171,7 +171,7 @@ class RunState:
 
 ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
 PARAM_CLASSES = ("matrices", "vectors")  # GPT.param_classes
-TIMING_COLUMNS = ["wall_time_s", "measure_time_s", "heldout_time_s"]  # the only train_log columns that differ between identical runs
+TIMING_COLUMNS = CLOCK_COLUMNS  # the only train_log columns that differ between identical runs
 PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
     "noise_scale_b_simple"
 ]
