@@ -1,5 +1,7 @@
 """The real workflow on the smoke preset, in a temporary copy: every rule runs, outputs have their schemas."""
 
+import re
+
 import pyarrow.parquet as pq
 import pytest
 from conftest import snakemake
@@ -199,3 +201,18 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
         builds.append({f: (tree / f).read_bytes() for f in figures})
     differ = [str(f) for f in figures if builds[0][f] != builds[1][f]]
     assert not differ, f"figures that differ between two builds from the same data: {differ}"
+
+
+def test_the_command_line_reads_a_results_folder(smoke_run, capsys):
+    """`compare` finds a tree equal to itself; `timings` reports every variant's runs and the measures' time shares."""
+    from arithsignal.__main__ import main
+
+    res = str(smoke_run / "results")
+    assert main(["compare", res, res]) == 0
+    assert "tables identical" in capsys.readouterr().out
+    assert main(["timings", res]) == 0
+    out = capsys.readouterr().out
+    for v in VARIANTS:
+        assert f"| {v} " in out, out
+    shares = re.search(r"held-out windows (\d+\.\d+)% to (\d+\.\d+)%", out)
+    assert shares and 0 < float(shares[1]) <= float(shares[2]) < 100, out

@@ -8,6 +8,9 @@
   (train_log, windows, graduations, eval) of two results folders, leaving out the
   wall-clock and provenance columns, and exits 1 if any differs: "did this refactor
   change what training computes?"
+* ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
+  (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
+  and the share of it that progress measures and held-out windows took.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import yaml
 
 from .config import ConfigError, check, effective_settings, factors_of
 from .datasets import DataSettings, Stage, build_stage
+from .io import CLOCK_COLUMNS
 
 SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
 
@@ -52,7 +56,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 RUN_TABLES = ("train_log", "windows", "graduations", "eval")
-NOT_COMPARED = {"wall_time_s", "measure_time_s", "heldout_time_s", "settings", "config_hash", "package_version"}  # clocks and provenance
+NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version"}  # clocks and provenance
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -79,6 +83,38 @@ def compare(args: argparse.Namespace) -> int:
     return 1 if differ else 0
 
 
+def timings(args: argparse.Namespace) -> int:
+    import pandas as pd
+
+    from .aggregate import concat
+    from .summary import time_share
+
+    root = Path(args.results)
+    logs = concat([str(p) for p in sorted(root.glob("runs/*/seed*/train_log.parquet"))])
+    if logs.empty:
+        print(f"no training logs under {root}/runs", file=sys.stderr)
+        return 2
+    bench = {(p.parent.name, int(p.stem.removeprefix("seed"))): float(pd.read_csv(p, sep="\t")["s"].iloc[0])
+             for p in root.glob("benchmarks/train/*/seed*.tsv")}  # fmt: skip
+    wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last()
+    runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, float("nan")) for k in wall.index],
+                         "progress": time_share(logs, "measure_time_s"), "heldout": time_share(logs, "heldout_time_s")})  # fmt: skip
+    rows = []
+    for variant, d in runs.groupby(level="variant"):
+        lo, mid, hi = d["wall"].agg(["min", "median", "max"]) / 60
+        rows.append({"variant": variant, "runs": str(len(d)),
+                     "training wall time per run, min (min / median / max)": f"{lo:.2f} / {mid:.2f} / {hi:.2f}",
+                     "all its runs, min": f"{d['wall'].sum() / 60:.1f}",  # resumed runs count every attempt
+                     "benchmark s of the last attempt (median)": f"{d['job'].median():.0f}",
+                     "progress measures (median share)": f"{100 * d['progress'].median():.2f}%",
+                     "held-out windows (median share)": f"{100 * d['heldout'].median():.2f}%"})  # fmt: skip
+    print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))
+    w, h = runs["wall"] / 60, runs["heldout"]
+    print(f"\nall {len(runs)} runs: training wall time {w.min():.2f} to {w.max():.2f} min (median {w.median():.2f}); "
+          f"held-out windows {100 * h.min():.2f}% to {100 * h.max():.2f}% (median {100 * h.median():.2f}%)")  # fmt: skip
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m arithsignal", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -92,9 +128,11 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare the per-run tables of two results folders, clocks and provenance aside")
     c.add_argument("a", help="a results folder (e.g. results)")
     c.add_argument("b", help="another results folder")
+    t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
+    t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
     try:
-        return compare(args) if args.command == "compare" else show(args)
+        return {"compare": compare, "timings": timings, "show": show}[args.command](args)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2
