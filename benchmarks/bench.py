@@ -6,6 +6,7 @@
    written here (nn.Linear attention with scaled_dot_product_attention, AdamW, fp32, batches padded
    to their longest row), same model shape, batch size and batches; default and paper preset
    shapes, at the preset's last stage replaying the earlier ones, as training sees it;
+   then the SNR-gated update (optim.name: snr_gated) against fused AdamW, whole step and optimiser step;
 2. evaluation decoding: batched greedy decoding with the KV cache vs re-forwarding the whole
    sequence per token, at the paper preset's longest scratchpad (4x4 multiplication);
 3. graduation-check and progress-measure overhead: shares of training wall time, default preset;
@@ -95,11 +96,14 @@ def settings_of(cfg: dict) -> dict:
     return {"factors": asdict(FACTORS), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
 
 
-def last_stage_trainer(name: str, n: int = 500, device: str = "cpu") -> Trainer:
-    """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it."""
+def last_stage_trainer(name: str, n: int = 500, device: str = "cpu", optim: dict | None = None) -> Trainer:
+    """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it
+    (``optim``: settings to override, e.g. the optimiser)."""
     cfg = preset(name)
     stages = [stage_tensors(cfg, st, n)[1] for st in cfg["stages"]]
-    trainer = Trainer(settings_of(cfg), 0, stages, torch.device(device), log=lambda msg: None)
+    settings = settings_of(cfg)
+    settings["optim"] = {**settings["optim"], **(optim or {})}
+    trainer = Trainer(settings, 0, stages, torch.device(device), log=lambda msg: None)
     trainer.state.stage = len(stages) - 1
     return trainer
 
@@ -174,6 +178,30 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     if peak_tflops:
         row["mfu"] = model_tflops / peak_tflops
     return [row]
+
+
+def bench_optimizer(name: str, steps: int, repeats: int, device: str = "cpu") -> list[dict]:
+    """The SNR-gated update against fused AdamW (the workflow's default), same preset shape and batches:
+    the whole training step (the article's claim: under 5% more), and the optimiser step alone."""
+    trainers = {opt: last_stage_trainer(name, device=device, optim={"name": opt}) for opt in ("adamw", "snr_gated")}
+    for tr in trainers.values():
+        for _ in range(3):  # warm up, and create the optimisers' state
+            tr.train_step()
+    whole = {opt: [] for opt in trainers}
+    alone = {opt: [] for opt in trainers}
+    for _ in range(repeats):  # interleaved, so drift in machine load hits both
+        for opt, tr in trainers.items():
+            whole[opt].append(time_it(tr.train_step, steps, device)[0])
+            alone[opt].append(time_it(tr.opt.step, steps, device)[0])  # on the last step's gradients
+    med = {k: {opt: statistics.median(v) for opt, v in d.items()} for k, d in (("step", whole), ("opt", alone))}
+    return [{"benchmark": f"optimizer_{name}", "device": device,
+             "adamw_s_per_step": med["step"]["adamw"], "snr_gated_s_per_step": med["step"]["snr_gated"],
+             "step_ratio": med["step"]["snr_gated"] / med["step"]["adamw"],
+             "adamw_optimizer_s": med["opt"]["adamw"], "snr_gated_optimizer_s": med["opt"]["snr_gated"],
+             "optimizer_ratio": med["opt"]["snr_gated"] / med["opt"]["adamw"],
+             # the gate's extra optimiser time over AdamW's whole step: steadier than step_ratio, whose noise is larger
+             "gate_share_of_step": (med["opt"]["snr_gated"] - med["opt"]["adamw"]) / med["step"]["adamw"],
+             "params": sum(p.numel() for p in trainers["adamw"].model.parameters())}]  # fmt: skip
 
 
 def bench_decoding(repeats: int, n: int) -> list[dict]:
@@ -295,7 +323,7 @@ def _python_start(modules: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-GROUPS = ("training", "decoding", "overhead", "memory", "workflow")
+GROUPS = ("training", "optimizer", "decoding", "overhead", "memory", "workflow")
 
 
 def main() -> int:
@@ -315,6 +343,10 @@ def main() -> int:
         gpu = args.device != "cpu"
         rows += bench_training("default", 5 if q else 30, 3 if q else 5, args.device, args.peak_tflops)
         rows += bench_training("paper", 2 if q else (30 if gpu else 3), 3, args.device, args.peak_tflops)
+    if "optimizer" in args.only:
+        gpu = args.device != "cpu"
+        rows += bench_optimizer("default", 5 if q else 30, 3 if q else 7, args.device)
+        rows += bench_optimizer("paper", 2 if q else (30 if gpu else 3), 3 if q else 5, args.device)
     if "decoding" in args.only:
         rows += bench_decoding(repeats=1 if q else 3, n=32 if q else 64)
     if "overhead" in args.only:

@@ -10,10 +10,12 @@ from conftest import SMOKE, load_yaml, scheduled_jobs
 pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
-VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off"]
-ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip"], "carry_off": ["carry"],
-                "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"], "scratchpad_off": ["scratchpad"],
-                "reverse_on": ["reverse"], "clip_off": ["clip"]}  # fmt: skip
+VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off", "snr_gated",
+            "vectors_own"]  # fmt: skip
+ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"],
+                "carry_off": ["carry"], "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"],
+                "scratchpad_off": ["scratchpad"], "reverse_on": ["reverse"], "clip_off": ["clip"], "snr_gated": ["snr_gate"],
+                "vectors_own": ["vectors"]}  # fmt: skip
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 # the smoke preset's sweep: one point equals the baseline, one clip_off, two are runs of their own (trained, never evaluated)
@@ -31,7 +33,7 @@ def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
 FIGURE_JOBS = (
     {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
     | {("plot_progress", f"variant={v}") for v in VARIANTS}
-    | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension")}
+    | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")}
     | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("all", "")}
 )
 
@@ -116,7 +118,7 @@ def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
     # progress.py is named by no rule: the rules declare what their modules import, transitively
     with edited(smoke_tree / "src/arithsignal/progress.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    experiments = ("dynamics", "batch_size", "weight_decay", "dimension")
+    experiments = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
     minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
     minimal |= {("minimal_model_summary", "")}
     assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal | sweep_runs() | SWEEP_JOBS

@@ -24,8 +24,11 @@ SETTINGS = {
         "schedule": "constant",
         "min_lr_ratio": 0.1,
         "decay_steps": None,
+        "name": "adamw",
+        "snr_threshold": 1.0,
+        "vectors": {"lr_scale": 1.0, "weight_decay": 0.0},
     },
-    "curriculum": {"replay_share": 0.25, "stage_budget": 1500},
+    "curriculum": {"replay_share": 0.25, "stage_budget": 1500, "hold_steps": 0},
     "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50, "score": "completion"},
     "train": {"log_every": 25, "checkpoint_every": 100, "progress_every": 25, "snr_microbatches": 4, "update_threshold": 0.1},
 }

@@ -34,6 +34,7 @@ SCHEMAS = {
         "grad_snr_vectors",
         "noise_scale_b_simple",
         "update_share_matrices",
+        "hold",
     },
     "windows": {
         "step",
@@ -47,6 +48,7 @@ SCHEMAS = {
         "streak",
         "heldout_exact_match",
         "heldout_answer_exact_match",
+        "hold",
     },  # fmt: skip
     "eval": {
         "stage",
@@ -77,6 +79,8 @@ VARIANTS = (
     "scratchpad_off",
     "reverse_on",
     "clip_off",
+    "snr_gated",
+    "vectors_own",
 )  # the smoke preset's
 
 
@@ -123,9 +127,9 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
-    pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip")]
+    pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip")]
     pdfs += [f"progress_{v}.pdf" for v in VARIANTS]
-    pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension")]
+    pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
     pdfs += ["sweep_recipe.pdf"]
     for name in pdfs:
         data = (res / name).read_bytes()
@@ -133,16 +137,19 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
     claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures",
-              "7. Scratchpad", "8. Gradient clipping", "9. Memorisation", "Reversed digits")  # fmt: skip
+              "7. Scratchpad", "8. Gradient clipping", "9. Memorisation", "Reversed digits", "SNR-gated update",
+              "Per-class learning rate", "No early stopping needed", "Overhead of the SNR gate")  # fmt: skip
     for claim in claims:
         assert claim in summary
     assert "Not measured" not in summary  # every claim has its ablation and measure in the smoke preset
     assert "update share, matrices, on" in summary and "runs with a phase, carry on" in summary and "held-out windows took" in summary
     minimal = (res / "minimal_model_summary.md").read_text()
-    for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay"):
+    for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings", "time scales"):
         assert section in minimal
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
-    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "clip"}
+    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"}
+    hold = summary[summary.index("## No early stopping needed") : summary.index("## Overhead of the SNR gate")]
+    assert re.search(r"\| snr_gated +\| snr_gated +\| 1 ", hold) and re.search(r"\| baseline +\| adamw +\| 1 ", hold)  # a row per run set
     assert stats[stats["ablation"] == "clip"]["sides_differ"].all() and set(stats[stats["ablation"] == "clip"]["expect"]) == {"slower"}
     measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
     assert {p + m for p in ("", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
@@ -193,7 +200,7 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
     shutil.copytree(smoke_run, tree, symlinks=True)
     plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep"]
     figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
-    assert len(figures) == 7 + 8 + 1 + 4 + 1, figures
+    assert len(figures) == 9 + 10 + 1 + 5 + 1, figures  # ablations, progress per variant, failures, minimal model, sweep
     builds = []
     for _ in range(2):
         r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")

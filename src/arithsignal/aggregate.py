@@ -106,6 +106,7 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
     least MEMORISATION_GAP lasted (windows x window_every; 0: no memorisation phase). NaN for runs
     trained without held-out windows. No training is needed: everything comes from the windows table.
     """
+    windows = stage_windows(windows)
     if graduations.empty:
         return graduations.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[],
                                   memorisation_gap=[], memorisation_steps=[])  # fmt: skip
@@ -133,6 +134,40 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
                 "memorisation_steps": stretch if gap else math.nan,
             }
         )
+    return pd.DataFrame(rows)
+
+
+def stage_windows(windows: pd.DataFrame) -> pd.DataFrame:
+    """The windows the graduation rule ran (the hold's windows after the last stage left out)."""
+    return windows[~windows["hold"].fillna(False).astype(bool)] if "hold" in windows else windows
+
+
+HOLD_DROP = 0.1  # a hold degrades a run when held-out exact match falls by this much (2 SE of a difference of 100-problem means near 0.9)
+
+
+def hold_measures(windows: pd.DataFrame) -> pd.DataFrame:
+    """Per run with a hold (curriculum.hold_steps): held-out and training-sample exact match at the hold's start
+    (mean of the last ``graduation.windows`` windows of the last stage before it) and end (mean of its last as
+    many windows), the change, the lowest held-out window of the hold, and whether the run degraded."""
+    if windows.empty or "hold" not in windows or not windows["hold"].fillna(False).any():
+        return pd.DataFrame()
+    rows = []
+    for (variant, seed), w in windows.groupby(["variant", "seed"]):
+        held = w[w["hold"].fillna(False).astype(bool)].sort_values("step")
+        if held.empty:
+            continue
+        settings = json.loads(w["settings"].iat[0])
+        k = settings["graduation"]["windows"]
+        before = w[(w["stage"] == held["stage"].iat[0]) & ~w["hold"].fillna(False).astype(bool)].sort_values("step").tail(k)
+        after = held.tail(k)
+        steps = int(held["stage_step"].max() - before["stage_step"].max())
+        row = {"variant": variant, "optimizer": settings["optim"]["name"], "seed": seed, "stage": held["stage"].iat[0], "hold_steps": steps}
+        for col, name in (("heldout_exact_match", "heldout"), ("exact_match", "train")):
+            row[f"{name}_start"], row[f"{name}_end"] = float(before[col].mean()), float(after[col].mean())
+            row[f"{name}_change"] = row[f"{name}_end"] - row[f"{name}_start"]
+        row["heldout_lowest"] = float(held["heldout_exact_match"].min())
+        row["degraded"] = row["heldout_change"] <= -HOLD_DROP
+        rows.append(row)
     return pd.DataFrame(rows)
 
 

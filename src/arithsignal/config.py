@@ -18,12 +18,13 @@ from dataclasses import dataclass
 
 from .formats import FACTOR_KEYS, FACTORS, Factors, longest_line
 
-MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension")  # the minimal SNR model's branch
+MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")  # the minimal SNR model's branch
 FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
 # sections a variant may override, and what its training run depends on
 OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")
 RUN_SECTIONS = ("factors", "model", "optim", "curriculum", "graduation", "train")
 SWEEPABLE = ("model", "optim", "curriculum", "graduation")  # a sweep's grid keys are SECTION.KEY
+NULLABLE_SETTINGS = ("optim.grad_clip",)  # setting ablations whose off side is null (off: never clip)
 VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # also the Snakefile's wildcard constraint
 
 
@@ -68,10 +69,20 @@ def check(config: dict, schema: dict | None = None) -> None:
                     f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have {ab['factor']}=true and "
                     f"{ab['off_variant']!r} {ab['factor']}=false (they have {on} and {off})"
                 )
-            if ab["factor"] not in FACTORS and (on in (None, False) or off is not None):
+            if ab["factor"] in NULLABLE_SETTINGS and (on in (None, False) or off is not None):
                 errors.append(
                     f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must set {ab['factor']} and "
                     f"{ab['off_variant']!r} must have {ab['factor']}=null (they have {on} and {off})"
+                )
+            if ab["factor"] == "optim.name" and (on, off) != ("snr_gated", "adamw"):
+                errors.append(
+                    f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have optim.name=snr_gated and "
+                    f"{ab['off_variant']!r} optim.name=adamw (they have {on} and {off})"
+                )
+            if ab["factor"] == "optim.vectors" and on == off:
+                errors.append(
+                    f"ablations[{i}] ({ab['name']}): variants {ab['on_variant']!r} and {ab['off_variant']!r} have the "
+                    f"same optim.vectors ({on}); the on variant must give vectors their own settings"
                 )
     ab_names = [a["name"] for a in config.get("ablations", [])]
     if len(set(ab_names)) != len(ab_names):
@@ -151,7 +162,12 @@ class SweepPoint:
 
     @property
     def label(self) -> str:
-        return ", ".join(f"{k.split('.')[-1]}={_value_text(v)}" for k, v in self.values.items())
+        return ", ".join(f"{_key_text(k, '.')}={_value_text(v)}" for k, v in self.values.items())
+
+
+def _key_text(key: str, sep: str = "_") -> str:
+    """A grid key without its section: ``lr`` for optim.lr, ``vectors_lr_scale`` for optim.vectors.lr_scale."""
+    return sep.join(key.split(".")[1:])
 
 
 def _value_text(v: object) -> str:
@@ -165,23 +181,27 @@ def _value_text(v: object) -> str:
 def sweep_points(config: dict) -> list[SweepPoint]:
     """Every sweep's grid (the product of its keys' values) for every variant it starts from.
 
-    A point is named ``<base>-<key>_<value>...`` (the key's last part: every sweepable key's
-    last part is unique), e.g. ``baseline-lr_0.003-schedule_cosine``. Keys are taken in sorted
-    order, so the order they are written in changes no name (it is not a change of settings).
+    A point is named ``<base>-<key>_<value>...`` (the key without its section: every sweepable
+    key's name is unique across sections), e.g. ``baseline-lr_0.003-schedule_cosine``; a key inside
+    a setting (optim.vectors.lr_scale) joins its parts with ``_``. Keys are taken in sorted order,
+    so the order they are written in changes no name (it is not a change of settings).
     """
     points = []
     by_name = {v["name"]: v for v in config["variants"]}
     for sw in config.get("sweeps", []):
         keys = sorted(sw["grid"])
         for base in sw["from"]:
-            if base not in by_name or not all(k.count(".") == 1 and k.split(".")[0] in SWEEPABLE for k in keys):
+            if base not in by_name or not all(k.count(".") in (1, 2) and k.split(".")[0] in SWEEPABLE for k in keys):
                 continue  # reported by _sweep_errors
             for combo in itertools.product(*(sw["grid"][k] for k in keys)):
                 var = copy.deepcopy(by_name[base])
-                var["name"] = base + "".join(f"-{k.split('.')[1]}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
+                var["name"] = base + "".join(f"-{_key_text(k)}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
                 for k, v in zip(keys, combo, strict=True):
-                    section, key = k.split(".")
-                    var.setdefault(section, {})[key] = v
+                    *path, key = k.split(".")
+                    node = var
+                    for part in path:
+                        node = node.setdefault(part, {})
+                    node[key] = v
                 points.append(SweepPoint(sw["name"], base, dict(zip(keys, combo, strict=True)), var))
     return points
 
@@ -208,13 +228,16 @@ def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
             if base not in names:
                 errors.append(f"{where}.from: unknown variant {base!r}; expected one of {sorted(names)}")
         for key, values in sw["grid"].items():
-            section, _, leaf = key.partition(".")
-            if section not in SWEEPABLE or "." in leaf or leaf not in config.get(section, {}):
+            section, *path = key.split(".")
+            if section not in SWEEPABLE or not 1 <= len(path) <= 2 or not _has_key(config, section, path):
                 known = [f"{s}.{k}" for s in SWEEPABLE for k in config.get(s, {})]
-                errors.append(f"{where}.grid: unknown key {key!r}; expected SECTION.KEY, one of {known}")
+                errors.append(f"{where}.grid: unknown key {key!r}; expected SECTION.KEY or SECTION.KEY.SUBKEY, one of {known}")
                 continue
             if schema is not None:
-                errors += _value_errors(f"{where}.grid[{key!r}]", values, schema["$defs"][section]["properties"][leaf])
+                key_schema = schema["$defs"][section]
+                for part in path:
+                    key_schema = key_schema["properties"][part]
+                errors += _value_errors(f"{where}.grid[{key!r}]", values, key_schema)
     generated: dict[str, dict] = {}
     for p in sweep_points(config):
         if not VARIANT_NAME.match(p.name):
@@ -224,6 +247,16 @@ def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
         elif generated.setdefault(p.name, p.variant) != p.variant:
             errors.append(f"sweeps ({p.sweep}): two sweeps generate {p.name!r} with different settings")
     return errors
+
+
+def _has_key(config: dict, section: str, path: list[str]) -> bool:
+    """Does config[section][path...] exist (its value may be null)?"""
+    node = config.get(section)
+    for part in path:
+        if not isinstance(node, dict) or part not in node:
+            return False
+        node = node[part]
+    return True
 
 
 def _value_errors(where: str, values: list, key_schema: dict) -> list[str]:
@@ -290,12 +323,16 @@ class OptimSettings:
     schedule: str  # constant | cosine | linear, within each stage
     min_lr_ratio: float
     decay_steps: int | None  # None: the stage budget
+    name: str  # adamw | snr_gated (optim.py)
+    snr_threshold: float  # snr_gated: coordinates with a gradient SNR below it take a step scaled by SNR / threshold
+    vectors: dict  # vectors and scalars: {lr_scale: multiple of lr, weight_decay}
 
 
 @dataclass(frozen=True)
 class CurriculumSettings:
     replay_share: float
     stage_budget: int
+    hold_steps: int  # after the last stage ends, train on this many more steps, with held-out windows
 
 
 @dataclass(frozen=True)

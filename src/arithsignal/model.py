@@ -155,12 +155,6 @@ class GPT(nn.Module):
 
     def param_classes(self) -> dict[str, list[nn.Parameter]]:
         """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains):
-        the split weight decay uses, and the one the progress measures report."""
+        the split the optimiser's settings use (optim.py), and the one the progress measures report."""
         params = list(self.parameters())  # tied weights once
         return {"matrices": [p for p in params if p.dim() >= 2], "vectors": [p for p in params if p.dim() < 2]}
-
-    def optimizer(self, lr: float, weight_decay: float, betas: tuple[float, float], fused: bool = False) -> torch.optim.AdamW:
-        """AdamW with weight decay on matrices only (not on biases, LayerNorm gains)."""
-        classes = self.param_classes()
-        groups = [{"params": classes["matrices"], "weight_decay": weight_decay}, {"params": classes["vectors"], "weight_decay": 0.0}]
-        return torch.optim.AdamW(groups, lr=lr, betas=betas, fused=fused or None)

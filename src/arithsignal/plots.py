@@ -325,7 +325,8 @@ def _per_seed(ax, df: pd.DataFrame, quantities: dict[str, str]) -> None:
 
 
 def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> list[str]:
-    """The minimal SNR model: dynamics (norms and per-class SNR against step) or a sweep (gap against the knob)."""
+    """The minimal SNR model: dynamics (norms and per-class SNR against step), per-class settings (loss and
+    gap per setting) or a sweep (gap against the knob)."""
     _theme()
     if experiment == "dynamics":
         fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
@@ -341,6 +342,22 @@ def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> list[str]:
         right.set_title("Per-class gradient signal-to-noise", fontsize=8)
         for ax in (left, right):
             ax.set_xlabel("AdamW step")
+    elif experiment == "per_class":
+        pairs = zip(df["vector_lr_scale"], df["vector_weight_decay"], strict=True)
+        df = df.assign(setting=[f"gamma lr x{a:g}, wd {b:g}" for a, b in pairs])
+        order = list(dict.fromkeys(df["setting"]))  # the shared setting first (minimal.settings_for)
+        fig, (left, right) = plt.subplots(1, 2, figsize=(10, 3.6))
+        sns.lineplot(df, x="step", y="loss", hue="setting", hue_order=order, units="model_seed", estimator=None, lw=0.7, ax=left)
+        left.set_yscale("log")
+        left.set_xlabel("AdamW step")
+        left.set_title("Loss (one line per seed); the first setting is shared", fontsize=8)
+        left.legend(fontsize=6)
+        runs = df.groupby(["setting", "model_seed"], as_index=False, sort=False)["gap"].first()
+        sns.pointplot(runs, x="setting", y="gap", order=order, color="0.2", errorbar=("sd", 1), capsize=0.1, ax=right)
+        sns.stripplot(runs, x="setting", y="gap", order=order, color="0.55", marker="s", size=4, jitter=False, ax=right)
+        right.tick_params(axis="x", labelsize=6, rotation=20)
+        right.set_ylabel("SNR gap log10(SNR gamma / SNR W)")
+        right.set_title("Per-class settings: the SNR gap", fontsize=8)
     else:
         knob = {"batch_size": "batch_size", "weight_decay": "weight_decay", "dimension": "d"}[experiment]
         runs = df.groupby([knob, "model_seed"], as_index=False)["gap"].first()

@@ -38,6 +38,7 @@ from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, V
 from .io import CLOCK_COLUMNS, CorruptFileError, atomic_path, read_parquet
 from .model import GPT, ModelConfig
 from .modelio import pick_device, save_model
+from .optim import build_optimizer, set_lr
 from .progress import gradient_snr, noise_scale_microbatches
 
 CHECKPOINT_FORMAT = 3  # 2: counters as a positional list (still loadable, see _upgrade)
@@ -155,6 +156,8 @@ class RunState:
     elapsed: float = 0.0  # training wall time up to the last checkpoint
     measure_time: float = 0.0  # of which in progress measures
     heldout_time: float = 0.0  # of which in held-out windows (the memorisation measure)
+    holding: bool = False  # in the hold after the last stage (curriculum.hold_steps)
+    hold_from: int = 0  # the last stage's step where the hold began
     train_rows: list[dict] = field(default_factory=list)
     window_rows: list[dict] = field(default_factory=list)
     graduation_rows: list[dict] = field(default_factory=list)
@@ -333,8 +336,7 @@ class Trainer:
             raise ValueError(f"stage {worst.name} has sequences of {longest} tokens, more than model.block_size={block}")
         torch.manual_seed(seed)
         self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **self.s.model)).to(device)
-        o = self.s.optim
-        self.opt = self.model.optimizer(o.lr, o.weight_decay, (o.beta1, o.beta2), fused=True)
+        self.opt = build_optimizer(self.model.param_classes(), self.s.optim, fused=True)
         self.gen = torch.Generator().manual_seed(seed)
         self.state = RunState()
         self.log_sums = LogAccumulator(device)
@@ -378,8 +380,7 @@ class Trainer:
         batch = make_batch(self.stages, st.stage, o.batch_size, self.s.curriculum.replay_share, self.gen)
         st.tokens += int(batch.real.sum())
         lr = self.lr(st.step, st.stage_step)
-        for g in self.opt.param_groups:
-            g["lr"] = lr
+        set_lr(self.opt, lr)
         token_loss, logits, target, role = completion_loss(self.model, batch.to(self.device), self.device)
         loss = token_loss.mean()
         self.opt.zero_grad(set_to_none=True)
@@ -402,6 +403,7 @@ class Trainer:
             return None
         st = self.state
         row = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
+        row["hold"] = st.holding
         row.update(means)
         row.update({"lr": self.lr(st.step - 1, st.stage_step - 1), "tokens_seen": st.tokens})
         row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time, "heldout_time_s": st.heldout_time})
@@ -411,13 +413,14 @@ class Trainer:
         return row
 
     def window(self) -> bool:
-        """Run one graduation window; return True if the stage graduates."""
+        """Run one graduation window; return True if the stage graduates. In the hold the window
+        is scored and logged the same way, but the rule no longer counts it."""
         g, st = self.s.graduation, self.state
         index = st.stage_step // g.window_every - 1  # windows run every window_every stage steps
         stage, reverse = self.stages[st.stage], self.s.factors["reverse"]
         scores = window_scores(self.model, stage.valid, g, [self.seed, st.stage, index], self.device, reverse)
-        graduated = st.record_window(scores["passed"], g.windows)
-        where = {"step": st.step, "stage": stage.name, "stage_index": st.stage, "stage_step": st.stage_step}
+        graduated = not st.holding and st.record_window(scores["passed"], g.windows)
+        where = {"step": st.step, "stage": stage.name, "stage_index": st.stage, "stage_step": st.stage_step, "hold": st.holding}
         row = {**where, "window": index, **scores, "streak": st.streak}
         if stage.heldout is not None and len(stage.heldout):  # measured after the rule has decided, never part of it
             t0 = time.perf_counter()
@@ -437,6 +440,21 @@ class Trainer:
         )  # fmt: skip
         word = "graduated" if graduated else f"CENSORED (not graduated by step {st.stage_step})"
         self.log(f"stage {name} {word} after {st.stage_step} steps (global step {st.step})")
+        hold = self.s.curriculum.hold_steps
+        if st.stage == len(self.stages) - 1 and hold > 0:
+            st.holding, st.hold_from = True, st.stage_step
+            self.log(f"holding: {hold} more steps on {name}, with held-out windows every {self.s.graduation.window_every} steps")
+        else:
+            st.next_stage()
+
+    def hold_over(self) -> bool:
+        st = self.state
+        return st.holding and st.stage_step - st.hold_from >= self.s.curriculum.hold_steps
+
+    def end_hold(self) -> None:
+        st = self.state
+        self.log(f"hold done after {st.stage_step - st.hold_from} steps (global step {st.step})")
+        st.holding = False
         st.next_stage()
 
     def run(self, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None) -> None:
@@ -522,9 +540,12 @@ def _loop(tr: Trainer, checkpoint: Path | None, checkpoint_every: int | None, lo
             )
             last_t, last_step = now, st.step
         graduated = st.stage_step % g.window_every == 0 and tr.window()
-        if graduated or st.stage_step >= tr.s.curriculum.stage_budget:
+        if graduated or (not st.holding and st.stage_step >= tr.s.curriculum.stage_budget):
             tr.log_row(st.elapsed + time.perf_counter() - t0)
             tr.end_stage(graduated)
+        elif tr.hold_over():
+            tr.log_row(st.elapsed + time.perf_counter() - t0)
+            tr.end_hold()
         if checkpoint is not None and (st.step % checkpoint_every == 0 or stop):
             st.elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
