@@ -39,6 +39,7 @@ rule all:
         minimal=expand("results/minimal_model_{experiment}.pdf", experiment=MINIMAL_EXPERIMENTS),
         minimal_summary="results/minimal_model_summary.md",
         sweeps=expand("results/sweep_{sweep}.{ext}", sweep=SWEEPS, ext=["pdf", "md"]),
+        scaling=["results/scaling.pdf", "results/scaling.md"] if SCALING_SWEEP else [],
     default_target: True
 
 

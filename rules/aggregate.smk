@@ -6,6 +6,7 @@ localrules:
     ablation_stats,
     summary,
     sweep_stats,
+    scaling,
 
 
 rule aggregate:
@@ -55,6 +56,7 @@ rule ablation_stats:
 
 rule summary:
     input:
+        unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
         code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
@@ -108,3 +110,30 @@ rule sweep_stats:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/sweep_stats.py"
+
+
+rule scaling:
+    input:
+        code=pkg("scaling"),
+        table=lambda w: f"results/metrics/sweep_{SCALING_SWEEP}.parquet",
+    output:
+        runs="results/metrics/scaling_runs.parquet",
+        fit="results/metrics/scaling_fit.parquet",
+        compare="results/metrics/scaling_compare.parquet",
+        markdown=report("results/scaling.md", category="Scaling", caption="../report/scaling.rst"),
+    params:
+        points=lambda w: sweep_params(SCALING_SWEEP),
+        models=lambda w: canon({p.name: run_settings(p.name)["model"] for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP}),
+        comparisons=canon(C.scaling_comparisons(config)),
+        stage_order=STAGES,
+        sweep=SCALING_SWEEP,
+    log:
+        "results/logs/scaling.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/scaling.py"

@@ -26,6 +26,7 @@ CANONICAL = C.canonical_variants(config)  # variants (sweep points too) with equ
 RUN_VARIANTS = sorted({CANONICAL[v["name"]] for v in config["variants"]})  # the config's own variants' runs
 SWEEP_POINTS = C.sweep_points(config)
 SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
+SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]

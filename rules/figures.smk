@@ -87,3 +87,24 @@ rule plot_sweep:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_sweep.py"
+
+
+rule plot_scaling:
+    input:
+        code=pkg("plots"),
+        runs="results/metrics/scaling_runs.parquet",
+        fit="results/metrics/scaling_fit.parquet",
+    output:
+        report("results/scaling.pdf", category="Scaling", caption="../report/scaling.rst"),
+    params:
+        stage_order=STAGES,
+    log:
+        "results/logs/plot_scaling.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_scaling.py"

@@ -7,6 +7,8 @@ import pytest
 import yaml
 from conftest import SMOKE, load_yaml, scheduled_jobs
 
+from arithsignal.config import MINIMAL_EXPERIMENTS
+
 pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
@@ -18,12 +20,16 @@ ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad"
                 "vectors_own": ["vectors"]}  # fmt: skip
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
-# the smoke preset's sweep: one point equals the baseline, one clip_off, two are runs of their own (trained, never evaluated)
+# the smoke preset's sweeps: recipe (one point equals the baseline, one clip_off, two are runs of their own) and size
+# (d_model 32 is baseline and carry_off themselves); the points' own runs are trained, never evaluated
 SWEEP_POINTS = [
     "baseline-grad_clip_1.0-schedule_cosine",
     "baseline-grad_clip_none-schedule_cosine",
+    "baseline-d_model_16",
+    "carry_off-d_model_16",
 ]
-SWEEP_JOBS = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
+SCALING_JOBS = {("sweep_stats", "sweep=size"), ("plot_sweep", "sweep=size"), ("scaling", ""), ("plot_scaling", "")}
+SWEEP_JOBS = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")} | SCALING_JOBS
 
 
 def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
@@ -33,8 +39,8 @@ def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
 FIGURE_JOBS = (
     {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
     | {("plot_progress", f"variant={v}") for v in VARIANTS}
-    | {("plot_minimal_model", f"experiment={e}") for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")}
-    | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("all", "")}
+    | {("plot_minimal_model", f"experiment={e}") for e in MINIMAL_EXPERIMENTS}
+    | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("plot_sweep", "sweep=size"), ("plot_scaling", ""), ("all", "")}
 )
 
 
@@ -87,12 +93,16 @@ def test_a_new_variant_trains_only_that_variant(smoke_tree):
 
 def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(optim={"lr": 0.002}))
-    assert scheduled_jobs(smoke_tree, "all", arg) == runs("carry_off") | after_runs_of("carry_off")
+    # and the size sweep's point that starts from carry_off (it inherits the rate), with the scaling fit that reads it
+    expected = runs("carry_off") | after_runs_of("carry_off") | sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
 def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(factors={"carry_mask": False, "commas": True}))
     expected = data_jobs("carry0-commas1-commute0-mixed0-scratch1-reverse0") | runs("carry_off") | after_runs_of("carry_off")
+    # the size sweep's point that starts from carry_off has its factors, and the scaling fit reads it
+    expected |= sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
@@ -118,7 +128,7 @@ def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
     # progress.py is named by no rule: the rules declare what their modules import, transitively
     with edited(smoke_tree / "src/arithsignal/progress.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    experiments = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
+    experiments = MINIMAL_EXPERIMENTS
     minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
     minimal |= {("minimal_model_summary", "")}
     assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal | sweep_runs() | SWEEP_JOBS
@@ -129,14 +139,15 @@ def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
 
     jobs = scheduled_jobs(workflow_copy, "results/sweep_recipe.pdf", SMOKE)
     # the points equal to the baseline and to clip_off are their runs
-    train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs()
-    assert jobs == data_jobs(BASELINE_FORMAT) | train_only | SWEEP_JOBS
+    train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs(points=SWEEP_POINTS[:2])
+    assert jobs == data_jobs(BASELINE_FORMAT) | train_only | {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
 
 
 def test_a_new_sweep_value_trains_only_its_points(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["sweeps"][0]["grid"]["optim.grad_clip"].append(0.5))
     new = ["baseline-grad_clip_0.5-schedule_constant", "baseline-grad_clip_0.5-schedule_cosine"]
-    assert scheduled_jobs(smoke_tree, "all", arg) == sweep_runs(points=new) | SWEEP_JOBS | {("all", "")}
+    recipe = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
+    assert scheduled_jobs(smoke_tree, "all", arg) == sweep_runs(points=new) | recipe | {("all", "")}
 
 
 def test_one_figure_builds_only_what_it_needs(workflow_copy):
@@ -166,6 +177,6 @@ def test_reordering_keys_in_the_config_is_not_a_change(smoke_tree):
 
 def test_the_minimal_model_settings_rerun_only_its_branch(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["minimal_model"].update(steps=150))
-    experiments = ("dynamics", "batch_size", "weight_decay", "dimension")
+    experiments = MINIMAL_EXPERIMENTS
     expected = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
     assert scheduled_jobs(smoke_tree, "all", arg) == expected | {("minimal_model_summary", ""), ("all", "")}

@@ -89,12 +89,12 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     # every non-local job went through the scheduler and completed; figures and summaries stayed on the submit host
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
-    # 12 training runs: 10 variants and the 2 sweep points that are neither the baseline nor clip_off (trained, never evaluated);
+    # 14 training runs: 10 variants and the 4 sweep points that are none of them (trained, never evaluated);
     # 7 data formats (clip_off, snr_gated and vectors_own write the baseline's) of 3 stages
-    assert rules == {"make_dataset": 21, "train": 12, "evaluate": 10, "minimal_model": 5}, rules
+    assert rules == {"make_dataset": 21, "train": 14, "evaluate": 10, "minimal_model": 5}, rules
     tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval")]
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
-    tables += ["metrics/sweep_recipe.parquet"]
+    tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     for table in tables:
         clocks = [*TIMING_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
         a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=clocks, errors="ignore")

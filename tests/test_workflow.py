@@ -130,7 +130,7 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip")]
     pdfs += [f"progress_{v}.pdf" for v in VARIANTS]
     pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
-    pdfs += ["sweep_recipe.pdf"]
+    pdfs += ["sweep_recipe.pdf", "sweep_size.pdf", "scaling.pdf"]
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
@@ -159,6 +159,12 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert stats[stats["ablation"] == "carry"].set_index("stage")["sides_differ"].to_dict() == {
         "add_1x1": True, "add_2x2": True, "mul_2x1": False}  # fmt: skip
     assert "## Verdicts" in summary and "decided (supported or contradicted)" in summary
+    # the scaling fit: both variants at every stage, the carry comparison, and its section in the summary
+    # the runs' seeds survive the tables' own provenance (its seed column is the table's, not a run's)
+    assert (pq.read_table(res / "metrics/sweep_size.parquet").to_pandas()["model_seed"] == 0).all()
+    fit = pq.read_table(res / "metrics/scaling_fit.parquet").to_pandas()
+    assert set(fit["base"]) == {"baseline", "carry_off"} and len(fit) == 2 * 3
+    assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline - carry_off)" in summary
 
 
 def test_figures_have_their_panels(smoke_run, tmp_path):
@@ -198,9 +204,9 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
 
     tree = tmp_path / "tree"
     shutil.copytree(smoke_run, tree, symlinks=True)
-    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep"]
+    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling"]
     figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
-    assert len(figures) == 9 + 10 + 1 + 5 + 1, figures  # ablations, progress per variant, failures, minimal model, sweep
+    assert len(figures) == 9 + 10 + 1 + 5 + 2 + 1, figures  # ablations, progress per variant, failures, minimal model, sweeps, scaling
     builds = []
     for _ in range(2):
         r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")

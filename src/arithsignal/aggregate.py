@@ -172,7 +172,8 @@ def hold_measures(windows: pd.DataFrame) -> pd.DataFrame:
 
 
 def sweep_table(graduations: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataFrame, points: list[dict]) -> pd.DataFrame:
-    """One row per sweep point, seed and stage: the point's swept values, the three measures, and the run's training wall time."""
+    """One row per sweep point, seed (``model_seed``) and stage: the point's swept values, the three measures, and the
+    run's training wall time."""
     measures = stage_measures(graduations, windows)
     wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last() if len(logs) else pd.Series(dtype=float)
     parts = []
@@ -182,7 +183,8 @@ def sweep_table(graduations: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataF
                      values=json.dumps(p["values"], sort_keys=True))  # fmt: skip
         d["run_wall_time_s"] = [wall.get((p["run"], s), math.nan) for s in d["seed"]]
         parts.append(d)
-    return pd.concat(parts, ignore_index=True) if parts else pd.DataFrame()
+    # "seed" is a provenance column of every written table (the table's own, here none): the runs' seeds get their own name
+    return pd.concat(parts, ignore_index=True).rename(columns={"seed": "model_seed"}) if parts else pd.DataFrame()
 
 
 def sweep_markdown(table: pd.DataFrame, stage_order: list[str]) -> str:
@@ -191,9 +193,9 @@ def sweep_markdown(table: pd.DataFrame, stage_order: list[str]) -> str:
     for (_, label), d in table.groupby(["point_order", "label"]):
         row = {"point": label}
         for stage in stage_order:
-            st = d[d["stage"] == stage].sort_values("seed")
+            st = d[d["stage"] == stage].sort_values("model_seed")
             row[stage] = ", ".join(f"{int(x)}{'+' if c else ''}" for x, c in zip(st["steps"], st["censored"], strict=True))
-        per_run = d.groupby("seed")
+        per_run = d.groupby("model_seed")
         row["runs graduating every stage"] = f"{int((~per_run['censored'].any()).sum())}/{per_run.ngroups}"
         row["wall time per run (min)"] = ", ".join(f"{t / 60:.2f}" for t in per_run["run_wall_time_s"].first())
         rows.append(row)

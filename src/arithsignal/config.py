@@ -13,6 +13,7 @@ import copy
 import hashlib
 import itertools
 import json
+import math
 import re
 from dataclasses import dataclass
 
@@ -88,6 +89,7 @@ def check(config: dict, schema: dict | None = None) -> None:
     if len(set(ab_names)) != len(ab_names):
         errors.append(f"ablations: duplicate ablation names in {ab_names}")
     errors += _sweep_errors(config, schema)
+    errors += _scaling_errors(config)
     if errors:  # the checks below resolve every variant, sweeps included
         raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
     t = config["train"]
@@ -247,6 +249,30 @@ def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
         elif generated.setdefault(p.name, p.variant) != p.variant:
             errors.append(f"sweeps ({p.sweep}): two sweeps generate {p.name!r} with different settings")
     return errors
+
+
+def _scaling_errors(config: dict) -> list[str]:
+    if "scaling" not in config:
+        return []
+    name = config["scaling"]["sweep"]
+    sweep = next((sw for sw in config.get("sweeps", []) if sw["name"] == name), None)
+    if sweep is None:
+        return [f"scaling.sweep: unknown sweep {name!r}; expected one of {[sw['name'] for sw in config.get('sweeps', [])]}"]
+    errors = []
+    if not all(k.startswith("model.") for k in sweep["grid"]):
+        errors.append(f"scaling.sweep ({name}): its grid keys must all be model keys (the sizes), got {sorted(sweep['grid'])}")
+    if math.prod(len(v) for v in sweep["grid"].values()) < 2:
+        errors.append(f"scaling.sweep ({name}): a fit needs at least two model sizes; the grid has one point")
+    return errors
+
+
+def scaling_comparisons(config: dict) -> list[dict]:
+    """The ablations whose two variants the scaling sweep starts from: their scaling curves are compared."""
+    if "scaling" not in config:
+        return []
+    sweep = next(sw for sw in config["sweeps"] if sw["name"] == config["scaling"]["sweep"])
+    return [{"name": a["name"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
+            if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
 
 
 def _has_key(config: dict, section: str, path: list[str]) -> bool:

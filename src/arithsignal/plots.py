@@ -9,6 +9,7 @@ import matplotlib
 matplotlib.use("Agg")
 
 import matplotlib.pyplot as plt  # noqa: E402
+import matplotlib.ticker  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import seaborn as sns  # noqa: E402
@@ -281,9 +282,9 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
     cols = min(3, n)
     rows = math.ceil(n / cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.2 * rows), squeeze=False)
-    seeds = sorted(table["seed"].unique())
+    seeds = sorted(table["model_seed"].unique())
     offset = {s: (i - (len(seeds) - 1) / 2) * 0.08 for i, s in enumerate(seeds)}  # fixed, not random: same data, same bytes
-    x = table["point_order"] + table["seed"].map(offset)
+    x = table["point_order"] + table["model_seed"].map(offset)
     for ax, stage in zip(axes.flat, stage_order, strict=False):
         d = table[table["stage"] == stage]
         for censored, style in ((False, dict(marker="o", facecolors="0.15")), (True, dict(marker="^", facecolors="none"))):
@@ -293,7 +294,7 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
         ax.set_yscale("log")
         ax.set_title(stage, fontsize=8)
         ax.set_ylabel("steps to graduation")
-    runs = table.drop_duplicates(["point_order", "seed"])
+    runs = table.drop_duplicates(["point_order", "model_seed"])
     wall = axes.flat[len(stage_order)]
     wall.scatter(x[runs.index], runs["run_wall_time_s"] / 60, marker="s", color="0.4", s=24, label="one run")
     wall.set_title("training wall time per run", fontsize=8)
@@ -314,6 +315,52 @@ def sweep_job(table_path: str, stage_order: list[str], sweep: str, out: str) -> 
     from .io import read_parquet
 
     return sweep_figure(read_parquet(table_path), stage_order, sweep, out)
+
+
+def scaling_figure(runs: pd.DataFrame, fit: pd.DataFrame, stage_order: list[str], out: str) -> list[str]:
+    """One log-log panel per stage: steps to graduation against non-embedding parameters N, every seed of every
+    variant (censored runs as hollow triangles at their budget), and each variant's Tobit fit with its bootstrap band.
+    ``runs``: scaling.scaling_runs (base: the variant, n_params, model_seed, steps, censored)."""
+    _theme()
+    variants = sorted(runs["base"].unique())
+    colors = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
+    shift = {v: 1.06 ** (i - (len(variants) - 1) / 2) for i, v in enumerate(variants)}  # fixed, not random: same bytes
+    cols = min(3, len(stage_order))
+    rows = math.ceil(len(stage_order) / cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
+    for ax, stage in zip(axes.flat, stage_order, strict=False):
+        for v in variants:
+            d = runs[(runs["stage"] == stage) & (runs["base"] == v)]
+            for censored, marker, face in ((False, "o", colors[v]), (True, "^", "none")):
+                dd = d[d["censored"] == censored]
+                label = f"{v}, censored" if censored else v
+                ax.scatter(dd["n_params"] * shift[v], dd["steps"], marker=marker, facecolors=face, edgecolors=colors[v], s=26,
+                           label=label if len(dd) else None, zorder=3)  # fmt: skip
+            f = fit[(fit["stage"] == stage) & (fit["base"] == v)]
+            if len(f) and not math.isnan(f["alpha"].iat[0]):
+                r = f.iloc[0]
+                n = np.exp(np.asarray(r["band_log_n"], dtype=float))
+                ax.plot(n, r["a"] * n ** -r["alpha"], color=colors[v], lw=1.2, label=f"{v}: alpha {r['alpha']:.2f}")
+                ax.fill_between(n, np.asarray(r["band_lo"], dtype=float), np.asarray(r["band_hi"], dtype=float), color=colors[v],
+                                alpha=0.18, lw=0)  # fmt: skip
+        ax.set_xscale("log")
+        ax.set_yscale("log")
+        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels crowd a short log axis
+        ax.set_title(stage, fontsize=8)
+        ax.set_xlabel("non-embedding parameters N")
+        ax.set_ylabel("steps to graduation")
+        ax.legend(fontsize=5)
+    for ax in list(axes.flat)[len(stage_order) :]:
+        ax.set_visible(False)
+    fig.suptitle("Steps to graduation against model size: Tobit fit (censored = lower bound), 95% bootstrap band", fontsize=9)
+    return _save(fig, out)
+
+
+def scaling_job(runs_table: str, fit_table: str, stage_order: list[str], out: str) -> list[str]:
+    """Job entry point: results/scaling.pdf."""
+    from .io import read_parquet
+
+    return scaling_figure(read_parquet(runs_table), read_parquet(fit_table), stage_order, out)
 
 
 def _per_seed(ax, df: pd.DataFrame, quantities: dict[str, str]) -> None:

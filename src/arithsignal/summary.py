@@ -382,7 +382,7 @@ def hold_section(windows: pd.DataFrame) -> list[str]:
     ]
     h = hold_measures(windows)
     if h.empty:
-        return out + ["Not measured: curriculum.hold_steps is 0 (presets/optimizers.yaml holds 2000 steps).", ""]
+        return out + ["Not measured: curriculum.hold_steps is 0 (presets/optimizers.yaml holds 1500 steps).", ""]
     out += [
         "After the last stage graduated (or was censored), training went on for the hold on the same batches (that stage",
         "with replay, its learning-rate schedule going on), with a window of training and held-out problems every",
@@ -431,13 +431,17 @@ def overhead_section(logs: pd.DataFrame) -> list[str]:
     return out
 
 
-def summary_job(inputs: dict, meta: dict, outputs: dict) -> None:
-    """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet."""
+def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None) -> None:
+    """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``scaling``,
+    results/scaling.md, the scaling section, appended)."""
     stats = concat(inputs["stats"])
     write_parquet(stats, outputs["table"])
     text = summary_markdown(
         stats, concat(inputs["eval"]), concat(inputs["graduations"]), meta, concat(inputs["train_log"]), concat(inputs["windows"])
     )
+    if scaling is not None:
+        with open(scaling) as f:
+            text += "\n" + f.read()
     with open(outputs["markdown"], "w") as f:
         f.write(text)
     print(text)
