@@ -6,6 +6,7 @@ localrules:
     plot_progress,
     plot_failures,
     plot_sweep,
+    plot_scaling,
 
 
 rule plot_ablation:
