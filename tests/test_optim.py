@@ -2,6 +2,7 @@
 and a training run with the SNR-gated update, per-class settings and a hold after the last stage."""
 
 import copy
+import json
 
 import pandas as pd
 import pytest
@@ -123,7 +124,7 @@ def test_a_hold_trains_on_after_the_last_stage_and_changes_nothing_before_it():
     log = held.frames()["train_log"]
     assert log["hold"].any() and log.loc[log["hold"], "step"].min() > plain.state.step
     # the tables the workflow reads: stage measures ignore the hold, hold_measures reads it
-    prov = {"variant": "v", "seed": 2, "settings": __import__("json").dumps(SETTINGS)}
+    prov = {"variant": "v", "seed": 2, "settings": json.dumps(SETTINGS)}
     measures = stage_measures(g.assign(**prov), w.assign(**prov))
     assert (measures["steps"] == g["steps"]).all()
     h = hold_measures(w.assign(**prov))

@@ -11,7 +11,7 @@ from conftest import ROOT, load_yaml
 from arithsignal.config import ConfigError, check
 from arithsignal.formats import VOCAB
 from arithsignal.model import GPT, ModelConfig
-from arithsignal.scaling import compare, fit_stage, non_embedding_params, tobit_fit, what_changes
+from arithsignal.scaling import compare, fit_stage, non_embedding_params, scaling_fit_table, tobit_fit, what_changes
 
 SIZES = [1e4, 4e4, 1.6e5, 6.4e5]
 BUDGET = 1500
@@ -65,6 +65,15 @@ def test_the_comparison_tells_an_exponent_from_a_constant():
     assert what_changes(compare(fit_stage(shifted, ["on", "off"], ref, n_boot=200), "on", "off")) == "the constant"
     same = pd.concat([synthetic(0.4, 1e4, variant="on"), synthetic(0.4, 1e4, seed=1, variant="off")])
     assert what_changes(compare(fit_stage(same, ["on", "off"], ref, n_boot=200), "on", "off")) == "neither"
+
+
+def test_a_stage_where_every_run_graduated_at_the_same_step_is_not_testable():
+    # at the rule's floor every run graduates at the same count: a flat fit with a zero-width interval is no evidence
+    # that the factor changes neither exponent nor constant
+    floor = pd.concat([synthetic(0.0, 500, sigma=0.0, variant=v) for v in ("on", "off")]).assign(stage="s")
+    varied = pd.concat([synthetic(0.4, 1e4, variant="on"), synthetic(0.4, 1e4, seed=1, variant="off")]).assign(stage="t")
+    _, cmp = scaling_fit_table(pd.concat([floor, varied]), ["s", "t"], [{"name": "f", "on": "on", "off": "off"}], n_boot=50)
+    assert cmp.set_index("stage")["changes"].to_dict() == {"s": "not testable: every run graduated at 500 steps", "t": "neither"}
 
 
 @pytest.mark.parametrize("model", [{"n_layer": 2, "n_head": 4, "d_model": 64, "block_size": 48, "dropout": 0.0},

@@ -255,7 +255,7 @@ def _scaling_errors(config: dict) -> list[str]:
     if "scaling" not in config:
         return []
     name = config["scaling"]["sweep"]
-    sweep = next((sw for sw in config.get("sweeps", []) if sw["name"] == name), None)
+    sweep = scaling_sweep(config)
     if sweep is None:
         return [f"scaling.sweep: unknown sweep {name!r}; expected one of {[sw['name'] for sw in config.get('sweeps', [])]}"]
     errors = []
@@ -266,11 +266,18 @@ def _scaling_errors(config: dict) -> list[str]:
     return errors
 
 
+def scaling_sweep(config: dict) -> dict | None:
+    """The sweep named by ``scaling.sweep`` (None without a scaling section or when no sweep has that name)."""
+    if "scaling" not in config:
+        return None
+    return next((sw for sw in config.get("sweeps", []) if sw["name"] == config["scaling"]["sweep"]), None)
+
+
 def scaling_comparisons(config: dict) -> list[dict]:
     """The ablations whose two variants the scaling sweep starts from: their scaling curves are compared."""
-    if "scaling" not in config:
+    sweep = scaling_sweep(config)
+    if sweep is None:
         return []
-    sweep = next(sw for sw in config["sweeps"] if sw["name"] == config["scaling"]["sweep"])
     return [{"name": a["name"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
             if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
 

@@ -144,13 +144,24 @@ def scaling_fit_table(runs: pd.DataFrame, stage_order: list[str], comparisons: l
         f = fit_stage(d, sorted(d["base"].unique()), ref, n_boot=n_boot, seed=i)
         f["band_log_n"] = [grid.tolist()] * len(f)
         f["band_lo"], f["band_hi"] = zip(*(_band(b, grid) for b in f["_boots"]), strict=True) if len(f) else ([], [])
-        cmps += [{"stage": stage, **c, **compare(f, c["on"], c["off"])} for c in comparisons]
+        uniform = _uniform_steps(d)
+        cmps += [{"stage": stage, **c, **compare(f, c["on"], c["off"]), "uniform_steps": uniform} for c in comparisons]
         fits.append(f.drop(columns="_boots").assign(stage=stage, stage_index=i))
     fit = pd.concat(fits, ignore_index=True) if fits else pd.DataFrame()
     cmp = pd.DataFrame(cmps)
     if len(cmp):
-        cmp["changes"] = [what_changes(r) for r in cmp.to_dict("records")]
+        cmp["changes"] = [f"not testable: every run graduated at {r['uniform_steps']:.0f} steps" if not math.isnan(r["uniform_steps"])
+                          else what_changes(r) for r in cmp.to_dict("records")]  # fmt: skip
     return fit, cmp
+
+
+def _uniform_steps(runs: pd.DataFrame) -> float:
+    """The steps every run of a stage graduated at, when they all did so at the same count (else NaN). Such a stage
+    (typically at the rule's floor: the fewest windows it allows) carries no information about size: its fit is flat
+    with an interval of width zero, which is not evidence that nothing changes."""
+    if len(runs) and not runs["censored"].any() and runs["steps"].nunique() == 1:
+        return float(runs["steps"].iat[0])
+    return math.nan
 
 
 def _band(boots: np.ndarray, grid: np.ndarray) -> tuple[list[float], list[float]]:
