@@ -116,6 +116,8 @@ rule scaling:
     input:
         code=pkg("scaling"),
         table=lambda w: f"results/metrics/sweep_{SCALING_SWEEP}.parquet",
+        on_data=lambda w: scaling_data("on"),
+        off_data=lambda w: scaling_data("off"),
     output:
         runs="results/metrics/scaling_runs.parquet",
         fit="results/metrics/scaling_fit.parquet",

@@ -107,6 +107,11 @@ def ablation_data(ablation, side):
     return data_files(ABLATION_SPEC[ablation][f"{side}_variant"], "train")
 
 
+def scaling_data(side):
+    """The training sets of one side of every ablation the scaling fit compares, ablation by ablation, stage by stage."""
+    return [f for c in C.scaling_comparisons(config) for f in ablation_data(c["name"], side)]
+
+
 def ablation_runs_of_sides():
     """Per ablation: its factor and the run each side is trained under (for the summary's tables)."""
     return {a["name"]: {"factor": a["factor"], "on": CANONICAL[a["on_variant"]], "off": CANONICAL[a["off_variant"]]} for a in config["ablations"]}

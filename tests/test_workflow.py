@@ -164,6 +164,9 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert (pq.read_table(res / "metrics/sweep_size.parquet").to_pandas()["model_seed"] == 0).all()
     fit = pq.read_table(res / "metrics/scaling_fit.parquet").to_pandas()
     assert set(fit["base"]) == {"baseline", "carry_off"} and len(fit) == 2 * 3
+    # the stages where the carry mask leaves the data alone are marked as such, as in the ablation's table
+    compared = pq.read_table(res / "metrics/scaling_compare.parquet").to_pandas()
+    assert compared.set_index("stage")["sides_differ"].to_dict() == {"add_1x1": True, "add_2x2": True, "mul_2x1": False}
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline - carry_off)" in summary
 
 

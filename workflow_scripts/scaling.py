@@ -6,4 +6,5 @@ from arithsignal.scaling import scaling_job
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     p = sm.params
-    scaling_job(sm.input.table, p.points, p.models, p.comparisons, p.stage_order, p.sweep, dict(sm.output.items()))
+    data = {"on": list(sm.input.on_data), "off": list(sm.input.off_data)}
+    scaling_job(sm.input.table, data, p.points, p.models, p.comparisons, p.stage_order, p.sweep, dict(sm.output.items()))

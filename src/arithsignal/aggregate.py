@@ -43,9 +43,12 @@ def ablation_sides(runs: pd.DataFrame, ablation: dict, canonical: dict[str, str]
     return pd.concat(parts, ignore_index=True)
 
 
-def data_differs(on_paths: list[str], off_paths: list[str]) -> list[bool]:
-    """Per stage: do the two sides' training sets differ? (Commas change nothing below 1,000; a
-    1x1 stage has no shorter operand to mix in; 1-digit multiplication has no addition to mask.)"""
+def sides_differ(factor: str, on_paths: list[str], off_paths: list[str]) -> list[bool]:
+    """Per stage: do the two sides train differently there? For a format factor, do their training sets differ?
+    (Commas change nothing below 1,000; a 1x1 stage has no shorter operand to mix in; 1-digit multiplication has no
+    addition to mask.) A setting (optim.grad_clip) trains both sides on the same data, differently at every stage."""
+    if factor not in FACTORS:
+        return [True] * len(on_paths)
     cols = ["prompt", "completion"]
     return [a != b and not read_parquet(a, cols).equals(read_parquet(b, cols)) for a, b in zip(on_paths, off_paths, strict=True)]
 
@@ -59,8 +62,7 @@ def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: 
     table.insert(0, "ablation", ablation["name"])
     table.insert(1, "factor", ablation["factor"])
     table.insert(2, "expect", expect)
-    # a setting (optim.grad_clip) trains both sides on the same data, differently at every stage
-    differs = data_differs(inputs["on_data"], inputs["off_data"]) if ablation["factor"] in FACTORS else [True] * len(stage_order)
+    differs = sides_differ(ablation["factor"], inputs["on_data"], inputs["off_data"])
     table.insert(4, "sides_differ", table["stage"].map(dict(zip(stage_order, differs, strict=True))))
     settings = {"ablation": ablation, "canonical": canonical}
     write_parquet(table, out, provenance(ablation["name"], None, settings, stable_hash(settings)))

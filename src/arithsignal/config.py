@@ -278,7 +278,7 @@ def scaling_comparisons(config: dict) -> list[dict]:
     sweep = scaling_sweep(config)
     if sweep is None:
         return []
-    return [{"name": a["name"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
+    return [{"name": a["name"], "factor": a["factor"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
             if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
 
 

@@ -20,6 +20,7 @@ import pandas as pd
 
 MIN_SIGMA = 0.01  # steps are counted in windows; a fit may not claim more precision than that
 N_BOOT = 400
+FEW_SEEDS = 5  # below this many seeds the bootstrap's intervals come with a warning
 HALF_LOG_2PI = 0.5 * math.log(2 * math.pi)
 
 
@@ -91,7 +92,7 @@ def fit_stage(runs: pd.DataFrame, variants: list[str], ref_log_n: float, n_boot:
             "ref_n_params": math.exp(ref_log_n), "steps_at_ref": math.exp(at_ref), "steps_at_ref_lo": math.exp(lo[2]),
             "steps_at_ref_hi": math.exp(hi[2]), "runs": len(d), "censored": int(d["censored"].sum()),
             "censored_by_size": ", ".join(f"{int(n)}: {int(r['sum'])}/{int(r['count'])}" for n, r in by_size.iterrows()),
-            "boot_ok": len(ok), "_boots": boots,
+            "seeds": len(seeds), "boot_ok": len(ok), "_boots": boots,
         })  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -202,29 +203,41 @@ def scaling_markdown(fit: pd.DataFrame, cmp: pd.DataFrame, sweep_name: str) -> s
         "censored (N: censored/runs)": fit["censored_by_size"],
     })  # fmt: skip
     ref = fit["ref_n_params"].iat[0]
-    out += [f"Reference N = {ref:,.0f}.", "", table.to_markdown(index=False, disable_numparse=True), ""]
+    seeds = int(fit["seeds"].max())
+    out += [f"Reference N = {ref:,.0f}. {seeds} seeds: the bootstrap draws from {math.comb(2 * seeds - 1, seeds)} distinct "
+            "resamples of them." + (" With so few, percentile intervals are too narrow (they cover less than 95%): read"
+            " what they decide as suggestive." if seeds < FEW_SEEDS else ""), "",
+            table.to_markdown(index=False, disable_numparse=True), ""]  # fmt: skip
     if len(cmp):
         rows = pd.DataFrame({
             "comparison": [f"{r['name']} ({r['on']} - {r['off']})" for _, r in cmp.iterrows()], "stage": cmp["stage"],
             "alpha difference [95% CI]": [_interval(*r) for r in cmp[["d_alpha", "d_alpha_lo", "d_alpha_hi"]].to_numpy()],
             "steps ratio at reference N [95% CI]": [_interval(*np.exp(r), fmt="{:.2f}") for r in
                                                     cmp[["log_ratio_at_ref", "log_ratio_at_ref_lo", "log_ratio_at_ref_hi"]].to_numpy()],
-            "changes": cmp["changes"],
+            "changes": [c if differ else f"{c} (the stage's own data are the same on both sides)"
+                        for c, differ in zip(cmp["changes"], cmp.get("sides_differ", [True] * len(cmp)), strict=True)],
         })  # fmt: skip
         out += [
             "Does the factor change the exponent, the constant, both or neither? An interval of the difference (on minus off,",
             "from the same bootstrap draws of seeds) that excludes 0 (for the ratio: 1) decides; otherwise the change is not",
-            "detected, and the interval bounds what is not excluded.",
+            "detected, and the interval bounds what is not excluded. Where a stage's own data are the same on both sides",
+            "(1-digit multiplication has no addition to mask), a difference comes from the stages before it and from",
+            "replaying them, not from the stage.",
             "",
             rows.to_markdown(index=False, disable_numparse=True),
             "",
         ]
+        for name, d in cmp.groupby("name", sort=False):
+            by_answer = d.groupby("changes", sort=False)["stage"].agg(", ".join)
+            out += [f"**{name}** changes " + "; ".join(f"{answer} at {stages}" for answer, stages in by_answer.items()) + ".", ""]
     return "\n".join(out) + "\n"
 
 
-def scaling_job(sweep_table: str, points: list[dict], models: dict[str, dict], comparisons: list[dict], stage_order: list[str],
-                sweep_name: str, outputs: dict[str, str]) -> None:  # fmt: skip
-    """Job entry point: results/metrics/scaling_{runs,fit,compare}.parquet and results/scaling.md."""
+def scaling_job(sweep_table: str, data: dict[str, list[str]], points: list[dict], models: dict[str, dict], comparisons: list[dict],
+                stage_order: list[str], sweep_name: str, outputs: dict[str, str]) -> None:  # fmt: skip
+    """Job entry point: results/metrics/scaling_{runs,fit,compare}.parquet and results/scaling.md. ``data``: the
+    training sets of each side ("on", "off") of every comparison, comparison by comparison, stage by stage."""
+    from .aggregate import sides_differ
     from .config import stable_hash
     from .io import provenance, read_parquet, write_parquet
 
@@ -232,6 +245,12 @@ def scaling_job(sweep_table: str, points: list[dict], models: dict[str, dict], c
     print("non-embedding parameters per point: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()), flush=True)
     runs = scaling_runs(read_parquet(sweep_table), sizes)
     fit, cmp = scaling_fit_table(runs, stage_order, comparisons)
+    n = len(stage_order)
+    differ = {(c["name"], stage): d for i, c in enumerate(comparisons)
+              for stage, d in zip(stage_order, sides_differ(c["factor"], data["on"][i * n:(i + 1) * n], data["off"][i * n:(i + 1) * n]),
+                                  strict=True)}  # fmt: skip
+    if len(cmp):
+        cmp.insert(cmp.columns.get_loc("changes"), "sides_differ", [differ[(r["name"], r["stage"])] for _, r in cmp.iterrows()])
     settings = {"sweep": sweep_name, "points": points, "models": models, "comparisons": comparisons}
     prov = provenance(f"scaling_{sweep_name}", None, settings, stable_hash(settings))
     write_parquet(runs, outputs["runs"], prov)
