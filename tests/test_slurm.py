@@ -21,7 +21,7 @@ from conftest import ROOT, SMOKE, copy_workflow
 from arithsignal.train import TIMING_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
-from cluster import Cluster, ClusterUnavailable, install  # noqa: E402
+from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 TIMEOUT = 900  # a hang (e.g. a status command that never answers) fails the test, not the CI run
@@ -166,3 +166,25 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     a, b = tables(local), tables(root)
     for table in a:
         pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)
+
+
+def test_a_link_left_by_a_killed_run_is_stale_and_any_other_is_not(tmp_path):
+    # no daemons: whether /etc/slurm/slurm.conf may be removed is decided from the link and its target alone
+    link = tmp_path / "etc/slurm.conf"
+    link.parent.mkdir()
+    ours = tmp_path / "run/slurm.conf"
+    ours.parent.mkdir()
+    ours.write_text(f"ClusterName={CLUSTER_NAME}\nSlurmUser=root\n")
+    link.symlink_to(ours)
+    assert stale_link(link)  # its slurmctld never wrote a pid: gone
+    (ours.parent / "slurmctld.pid").write_text(f"{os.getpid()}\n")
+    assert not stale_link(link)  # a live slurmctld (this process stands in for it)
+    foreign = tmp_path / "site/slurm.conf"
+    foreign.parent.mkdir()
+    foreign.write_text("ClusterName=site\n")
+    link.unlink()
+    link.symlink_to(foreign)
+    assert not stale_link(link)  # a site's own SLURM
+    link.unlink()
+    link.write_text("ClusterName=site\n")
+    assert not stale_link(link)  # a real file, not a link

@@ -22,8 +22,28 @@ PACKAGES = ["munge", "slurm-wlm"]
 DEFAULT_CONF = Path("/etc/slurm/slurm.conf")
 
 
+CLUSTER_NAME = "arithsignal-test"  # the first line of every config write_conf writes: how a leftover link is known
+
+
 class ClusterUnavailable(RuntimeError):
     pass
+
+
+def stale_link(default_conf: Path = DEFAULT_CONF) -> bool:
+    """Is ``default_conf`` a link that a killed test run left behind: to one of write_conf's configs whose
+    slurmctld is gone (or to a pytest temporary config that no longer exists)? Anything else is left alone."""
+    if not default_conf.is_symlink():
+        return False
+    target = Path(os.readlink(default_conf))
+    if not target.exists():
+        return target.name == "slurm.conf" and "pytest-of-" in str(target)
+    if not target.read_text().startswith(f"ClusterName={CLUSTER_NAME}\n"):
+        return False
+    try:
+        os.kill(int((target.parent / "slurmctld.pid").read_text().strip()), 0)
+    except (FileNotFoundError, ValueError, ProcessLookupError):
+        return True
+    return False  # its slurmctld is alive (or its pid is now another process's): not ours to touch
 
 
 def install() -> None:
@@ -48,7 +68,7 @@ def write_conf(root: Path) -> Path:
         (root / d).mkdir(parents=True, exist_ok=True)
     conf = root / "slurm.conf"
     conf.write_text(
-        f"""ClusterName=arithsignal-test
+        f"""ClusterName={CLUSTER_NAME}
 SlurmctldHost={socket.gethostname().split(".")[0]}
 SlurmUser=root
 SlurmdUser=root
@@ -94,6 +114,8 @@ class Cluster:
         self.pids.append(p.pid)
 
     def start(self) -> Cluster:
+        if stale_link():
+            DEFAULT_CONF.unlink()  # a killed run's link would otherwise skip every later run's SLURM tests
         if DEFAULT_CONF.exists() or DEFAULT_CONF.is_symlink():
             raise ClusterUnavailable(f"{DEFAULT_CONF} exists: this machine has a SLURM of its own; not touching it")
         DEFAULT_CONF.parent.mkdir(parents=True, exist_ok=True)
