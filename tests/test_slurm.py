@@ -186,5 +186,11 @@ def test_a_link_left_by_a_killed_run_is_stale_and_any_other_is_not(tmp_path):
     link.symlink_to(foreign)
     assert not stale_link(link)  # a site's own SLURM
     link.unlink()
+    link.symlink_to("/tmp/pytest-of-nobody/pytest-0/slurm0/slurm.conf")
+    assert stale_link(link)  # a pytest temporary config that is gone
+    link.unlink()
+    link.symlink_to("/nonexistent/slurm/slurm.conf")
+    assert not stale_link(link)  # dangling, but not one of ours
+    link.unlink()
     link.write_text("ClusterName=site\n")
     assert not stale_link(link)  # a real file, not a link

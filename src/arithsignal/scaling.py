@@ -215,7 +215,7 @@ def scaling_markdown(fit: pd.DataFrame, cmp: pd.DataFrame, sweep_name: str) -> s
             "steps ratio at reference N [95% CI]": [_interval(*np.exp(r), fmt="{:.2f}") for r in
                                                     cmp[["log_ratio_at_ref", "log_ratio_at_ref_lo", "log_ratio_at_ref_hi"]].to_numpy()],
             "changes": [c if differ else f"{c} (the stage's own data are the same on both sides)"
-                        for c, differ in zip(cmp["changes"], cmp.get("sides_differ", [True] * len(cmp)), strict=True)],
+                        for c, differ in zip(cmp["changes"], cmp["sides_differ"], strict=True)],
         })  # fmt: skip
         out += [
             "Does the factor change the exponent, the constant, both or neither? An interval of the difference (on minus off,",
@@ -245,10 +245,10 @@ def scaling_job(sweep_table: str, data: dict[str, list[str]], points: list[dict]
     print("non-embedding parameters per point: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()), flush=True)
     runs = scaling_runs(read_parquet(sweep_table), sizes)
     fit, cmp = scaling_fit_table(runs, stage_order, comparisons)
-    n = len(stage_order)
-    differ = {(c["name"], stage): d for i, c in enumerate(comparisons)
-              for stage, d in zip(stage_order, sides_differ(c["factor"], data["on"][i * n:(i + 1) * n], data["off"][i * n:(i + 1) * n]),
-                                  strict=True)}  # fmt: skip
+    n, differ = len(stage_order), {}
+    for i, c in enumerate(comparisons):  # ``data`` lists each comparison's stages in turn
+        on, off = (data[side][i * n : (i + 1) * n] for side in ("on", "off"))
+        differ |= {(c["name"], stage): d for stage, d in zip(stage_order, sides_differ(c["factor"], on, off), strict=True)}
     if len(cmp):
         cmp.insert(cmp.columns.get_loc("changes"), "sides_differ", [differ[(r["name"], r["stage"])] for _, r in cmp.iterrows()])
     settings = {"sweep": sweep_name, "points": points, "models": models, "comparisons": comparisons}
