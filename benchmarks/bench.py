@@ -12,7 +12,9 @@
 3. graduation-check and progress-measure overhead: shares of training wall time, default preset;
 4. workflow overhead: a dry run of this checkout's workflow, Snakemake's own cost per (no-op)
    job, and the Python start-up (imports) of a training job;
-5. peak memory (high-water RSS) of a fresh process training each preset's last stage.
+5. peak memory (high-water RSS) of a fresh process training each preset's last stage;
+6. training steps per second at presets/scaling.yaml's model sizes and at d_model 128 (the width
+   left out of its grid for what it costs here), the default recipe, interleaved.
 
 glibc's allocator is pinned (``pin_allocator``) unless ``--default-allocator`` is given.
 """
@@ -44,6 +46,7 @@ sys.path.insert(0, str(ROOT / "src"))
 from arithsignal.datasets import DataSettings, Stage, build_stage  # noqa: E402
 from arithsignal.decoding import greedy_decode  # noqa: E402
 from arithsignal.formats import VOCAB, Factors  # noqa: E402
+from arithsignal.scaling import non_embedding_params  # noqa: E402
 from arithsignal.train import Trainer, make_batch, tensorise  # noqa: E402
 
 
@@ -96,13 +99,14 @@ def settings_of(cfg: dict) -> dict:
     return {"factors": asdict(FACTORS), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
 
 
-def last_stage_trainer(name: str, n: int = 500, device: str = "cpu", optim: dict | None = None) -> Trainer:
+def last_stage_trainer(name: str, n: int = 500, device: str = "cpu", optim: dict | None = None, model: dict | None = None) -> Trainer:
     """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it
-    (``optim``: settings to override, e.g. the optimiser)."""
+    (``optim``, ``model``: settings to override, e.g. the optimiser or the width)."""
     cfg = preset(name)
     stages = [stage_tensors(cfg, st, n)[1] for st in cfg["stages"]]
     settings = settings_of(cfg)
     settings["optim"] = {**settings["optim"], **(optim or {})}
+    settings["model"] = {**settings["model"], **(model or {})}
     trainer = Trainer(settings, 0, stages, torch.device(device), log=lambda msg: None)
     trainer.state.stage = len(stages) - 1
     return trainer
@@ -233,6 +237,33 @@ def bench_decoding(repeats: int, n: int) -> list[dict]:
              "problems_per_s": len(prompts) / a, "mean_generated_tokens": mean_len, "problems": len(prompts)}]  # fmt: skip
 
 
+def model_sizes() -> list[dict]:
+    """presets/scaling.yaml's grid of model sizes, and d_model 128 at each of its depths."""
+    grid = yaml.safe_load((ROOT / "presets/scaling.yaml").read_text())["sweeps"][0]["grid"]
+    widths, depths = grid["model.d_model"] + [128], grid["model.n_layer"]
+    return [{"d_model": d, "n_layer": layers} for layers in depths for d in widths]
+
+
+def bench_sizes(steps: int, repeats: int, device: str = "cpu") -> list[dict]:
+    """Steps per second of the default recipe's last stage at each model size, interleaved so that drift in machine
+    load hits every size alike; the ratio to the smallest size is what the scaling preset's range is chosen by."""
+    sizes = model_sizes()
+    trainers = [last_stage_trainer("default", device=device, model=m) for m in sizes]
+    for t in trainers:
+        for _ in range(3):  # warm up
+            t.train_step()
+    times = [[] for _ in trainers]
+    for _ in range(repeats):
+        for t, ts in zip(trainers, times, strict=True):
+            ts.append(time_it(t.train_step, steps, device)[0])
+    seconds = [statistics.median(ts) for ts in times]
+    params = [non_embedding_params(t.s.model) for t in trainers]  # the trainers' own shapes: the override took
+    smallest = seconds[params.index(min(params))]
+    return [{"benchmark": f"size_d{m['d_model']}_l{m['n_layer']}", "device": device, "non_embedding_params": n,
+             "ours_steps_per_s": 1 / s, "time_per_step_vs_smallest": s / smallest}
+            for m, n, s in zip(sizes, params, seconds, strict=True)]  # fmt: skip
+
+
 def _share_of_training(trainer: Trainer, every: int, extra, groups: int) -> tuple[float, float]:
     """Share of wall time spent in ``extra`` run after every ``every`` training steps, and its seconds per call."""
     train_t = extra_t = 0.0
@@ -323,7 +354,7 @@ def _python_start(modules: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-GROUPS = ("training", "optimizer", "decoding", "overhead", "memory", "workflow")
+GROUPS = ("training", "optimizer", "decoding", "overhead", "memory", "workflow", "sizes")
 
 
 def main() -> int:
@@ -357,6 +388,8 @@ def main() -> int:
         rows += bench_peak_memory("paper", steps=2 if q else 5)
     if "workflow" in args.only:
         rows += bench_workflow(jobs=20 if q else 50, repeats=1 if q else 3)
+    if "sizes" in args.only:
+        rows += bench_sizes(5 if q else 30, 2 if q else 5, args.device)
     df = pd.DataFrame(rows)
     df.insert(0, "date", time.strftime("%Y-%m-%d"))
     df.insert(1, "torch", torch.__version__)

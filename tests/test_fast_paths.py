@@ -8,7 +8,7 @@ import importlib.util
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import ROOT
+from conftest import ROOT, load_yaml
 from test_training import SETTINGS, stages
 
 from arithsignal.datasets import Stage
@@ -118,3 +118,14 @@ def test_the_benchmark_script_runs_its_training_comparison():
     row = bench.bench_training("default", steps=2, repeats=1)[0]
     assert row["speedup"] > 0 and 0 < row["padding_share"] < 1
     assert row["ours_page_faults_per_step"] >= 0 and row["reference_page_faults_per_step"] >= 0
+
+
+def test_the_benchmark_times_every_size_of_the_scaling_preset_and_d128():
+    grid = load_yaml(ROOT / "presets/scaling.yaml")["sweeps"][0]["grid"]
+    rows = {r["benchmark"]: r for r in bench.bench_sizes(steps=1, repeats=1)}
+    want = {f"size_d{d}_l{n}" for d in grid["model.d_model"] + [128] for n in grid["model.n_layer"]}
+    assert set(rows) == want
+    # each trainer really has the size it is named by
+    assert rows["size_d128_l2"]["non_embedding_params"] == 396_800 and rows["size_d16_l1"]["non_embedding_params"] == 3_312
+    assert rows["size_d16_l1"]["time_per_step_vs_smallest"] == 1.0
+    assert all(r["ours_steps_per_s"] > 0 for r in rows.values())
