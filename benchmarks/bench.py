@@ -90,9 +90,9 @@ FACTORS = Factors(carry_mask=True, commas=True)  # the longest lines
 
 
 def stage_tensors(cfg: dict, stage: dict, n: int = 2000):
-    data = DataSettings(**{**cfg["data"], "train_size": n, "valid_size": 200, "test_size": 100})
+    data = DataSettings(**{**cfg["data"], "train_size": n, "pool_size": 200, "test_size": 100})
     fr = build_stage(Stage.from_config(stage), FACTORS, data)
-    return fr, tensorise(stage["name"], fr["train"], fr["valid"], fr["test"])
+    return fr, tensorise(stage["name"], fr["train"], fr["train_pool"], fr["unseen_pool"])
 
 
 def settings_of(cfg: dict) -> dict:
@@ -108,7 +108,7 @@ def last_stage_trainer(name: str, n: int = 500, device: str = "cpu", optim: dict
     settings["optim"] = {**settings["optim"], **(optim or {})}
     settings["model"] = {**settings["model"], **(model or {})}
     trainer = Trainer(settings, 0, stages, torch.device(device), log=lambda msg: None)
-    trainer.state.stage = len(stages) - 1
+    trainer.state.stage_index = len(stages) - 1
     return trainer
 
 
@@ -154,7 +154,7 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     gen = torch.Generator().manual_seed(0)  # the reference draws batches from the same distribution
 
     def ref_step():
-        b = make_batch(trainer.stages, trainer.state.stage, o.batch_size, c.replay_share, gen).to(torch.device(device))
+        b = make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen).to(torch.device(device))
         loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
         ref_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -168,7 +168,7 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     for _ in range(repeats):  # interleaved, so drift in machine load hits both
         ours.append(time_it(trainer.train_step, steps, device))
         theirs.append(time_it(ref_step, steps, device))
-    sample = [make_batch(trainer.stages, trainer.state.stage, o.batch_size, c.replay_share, gen) for _ in range(50)]
+    sample = [make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen) for _ in range(50)]
     tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
     padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
     seq_len = statistics.mean(b.real.sum(1).float().mean().item() for b in sample)
@@ -291,7 +291,7 @@ def bench_progress_overhead(groups: int) -> list[dict]:
     every = trainer.s.train.progress_every
 
     def measure() -> None:
-        trainer.progress.measure(trainer.stages, trainer.state.stage, trainer.state.step)
+        trainer.progress.measure(trainer.stages, trainer.state.stage_index, trainer.state.step)
 
     share, secs = _share_of_training(trainer, every, measure, groups)
     return [{"benchmark": "progress_measures_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
@@ -305,7 +305,7 @@ torch.set_num_threads(1)
 trainer = bench.last_stage_trainer({name!r}, n={n})
 for _ in range({steps}):
     trainer.train_step()
-trainer.progress.measure(trainer.stages, trainer.state.stage, trainer.state.step)
+trainer.progress.measure(trainer.stages, trainer.state.stage_index, trainer.state.step)
 trainer.window()
 # VmHWM, not ru_maxrss: Linux carries ru_maxrss over from the parent across fork and exec
 print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))

@@ -32,7 +32,7 @@ rule aggregate:
 
 rule ablation_stats:
     input:
-        unpack(ablation_run_tables("graduations", "windows")),
+        unpack(ablation_run_tables("graduations", "windows", "eval")),
         code=pkg("aggregate"),
         on_data=lambda w: ablation_data(w.ablation, "on"),
         off_data=lambda w: ablation_data(w.ablation, "off"),

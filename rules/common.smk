@@ -30,7 +30,7 @@ SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
-SPLITS = ["train", "valid", "test", "commute"]
+SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # datasets.SPLITS
 MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"

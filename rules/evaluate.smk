@@ -1,10 +1,11 @@
-# Evaluation: greedy decoding of every stage's test split and commutation (b x a) split.
+# Evaluation: greedy decoding of every stage's test and commutation (b x a) splits, at the stage's end and after the last stage.
 
 
 rule evaluate:
     input:
         code=pkg("evaluate"),
         model=f"{RUN_DIR}/model.pt",
+        stage_models=f"{RUN_DIR}/stage_models.pt",
         test=lambda w: data_files(w.variant, "test"),
         commute=lambda w: data_files(w.variant, "commute"),
     output:

@@ -5,13 +5,14 @@ rule train:
     input:
         code=pkg("train"),
         train=lambda w: data_files(w.variant, "train"),
-        valid=lambda w: data_files(w.variant, "valid"),
-        test=lambda w: data_files(w.variant, "test"),  # held-out windows: the memorisation measure, never the rule
+        train_pool=lambda w: data_files(w.variant, "train_pool"),  # steps to fit
+        unseen_pool=lambda w: data_files(w.variant, "unseen_pool"),  # steps to generalise (never trained on)
     output:
         train_log=f"{RUN_DIR}/train_log.parquet",
         windows=f"{RUN_DIR}/windows.parquet",
         graduations=f"{RUN_DIR}/graduations.parquet",
         model=f"{RUN_DIR}/model.pt",
+        stage_models=f"{RUN_DIR}/stage_models.pt",  # the weights at each stage's end, for the evaluation at stage end
     params:
         settings=lambda w: run_settings(w.variant),
     log:

@@ -118,6 +118,17 @@ def test_the_plotting_module_reruns_only_figures(smoke_tree):
     assert jobs == FIGURE_JOBS
 
 
+def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
+    # config.py runs when the workflow starts (its checks, its variants); no job runs its code, so no job reruns
+    with edited(smoke_tree / "src/arithsignal/config.py"):
+        assert scheduled_jobs(smoke_tree, "all", SMOKE) == set()
+
+
+def test_the_summary_text_reruns_only_the_summary(smoke_tree):
+    with edited(smoke_tree / "src/arithsignal/summary.py"):
+        assert scheduled_jobs(smoke_tree, "all", SMOKE) == {("summary", ""), ("all", "")}
+
+
 def test_the_model_module_reruns_training_and_what_follows_but_no_data(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/model.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)

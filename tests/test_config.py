@@ -51,6 +51,12 @@ BAD = [
     ("unknown_schedule", lambda c: c["optim"].update(schedule="step"), "schedule"),
     ("grad_clip_zero", lambda c: c["optim"].update(grad_clip=0), "grad_clip"),
     ("unknown_window_score", lambda c: c["graduation"].update(score="tokens"), "score"),
+    ("unknown_graduation_pool", lambda c: c["graduation"].update(pool="test"), "pool"),
+    (
+        "pool_larger_than_the_training_set",
+        lambda c: c["data"].update(pool_size=1000),
+        "data.pool_size (1000): must be at most data.train_size",
+    ),
     ("sweep_unknown_key", lambda c: c.update(sweeps=[sweep({"optim.lrr": [0.1]})]), "optim.lrr"),
     ("sweep_key_outside_sections", lambda c: c.update(sweeps=[sweep({"data.seed": [1]})]), "data.seed"),
     ("sweep_bad_value", lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01, -1]})]), "sweeps[0] (s).grid['optim.lr']: value -1"),

@@ -7,12 +7,13 @@ import numpy as np
 import pytest
 from conftest import ROOT, load_yaml
 
-from arithsignal.config import effective_settings, factors_of
-from arithsignal.datasets import DataSettings, Stage, build_stage, stage_problems, write_stage
+from arithsignal.config import effective_settings, factors_of, merged
+from arithsignal.datasets import SPLITS, DataSettings, Stage, build_stage, has_unseen_pool, holdout, stage_problems, write_stage
 from arithsignal.formats import Factors, check
 
 PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml"]
-SMALL = DataSettings(seed=3, train_size=400, valid_size=50, test_size=60, mixed_share=0.5)
+EVERY_PRESET = sorted([ROOT / "tests/config/smoke.yaml", *(ROOT / "presets").glob("*.yaml")])
+SMALL = DataSettings(seed=3, train_size=400, pool_size=50, test_size=60, mixed_share=0.5)
 SHAPES = [
     Stage("add_1x1", "add", (1, 1)),
     Stage("add_3x2", "add", (3, 2)),
@@ -46,7 +47,10 @@ def test_splits_are_leak_free(stage, factors):
     train = {tuple(map(int, r)) for r in sp["train"]}
     assert not unordered(sp["test"]) & unordered(sp["train"]), "a test problem (in some order) is trained on"
     assert not unordered(sp["commute"]) & unordered(sp["train"])
-    assert {tuple(map(int, r)) for r in sp["valid"]} <= train, "windows sample training problems"
+    assert {tuple(map(int, r)) for r in sp["train_pool"]} <= train, "the train pool samples training problems"
+    unseen = unordered(sp["unseen_pool"])
+    assert not unseen & unordered(sp["train"]) and not unseen & unordered(sp["test"]) and not unseen & unordered(sp["commute"])
+    assert bool(len(sp["unseen_pool"])) == has_unseen_pool(stage.op, stage.digits)
     if not factors.commute:
         assert not {tuple(map(int, r)) for r in sp["commute"]} & train
         # no b x a at all: every training problem has the longer (or larger) operand first
@@ -80,8 +84,42 @@ def test_test_problems_do_not_depend_on_the_format():
 
 def test_same_config_gives_byte_identical_files(tmp_path):
     def digest(out_dir):
-        outputs = {s: str(out_dir / f"{s}.parquet") for s in ("train", "valid", "test", "commute")}
+        outputs = {s: str(out_dir / f"{s}.parquet") for s in SPLITS}
         write_stage({"name": "mul_2x2", "op": "mul", "digits": [2, 2]}, Factors(commas=True).__dict__, SMALL.__dict__, outputs)
         return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in outputs.values()]
 
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
+
+
+def _unordered(pairs: np.ndarray, op: str) -> set:
+    return {frozenset(map(int, r)) if op != "sub" else tuple(map(int, r)) for r in pairs}
+
+
+@pytest.mark.parametrize("preset", [ROOT / "config.yaml", *EVERY_PRESET], ids=lambda p: p.name)
+def test_every_preset_graduates_on_problems_never_trained_on(preset):
+    """Every stage of every preset, in every format its variants train on: the unseen pool is disjoint from the
+    training set and from the test and commute splits as unordered pairs (so commute on cannot leak into it, nor
+    mixed lengths), it exists exactly where the shape can spare it, and the test split is the held-out set drawn
+    before it: the same whatever the pool's size, and the same under graduation.pool: train, whose data are these."""
+    cfg = merged(ROOT / "config.yaml", [preset])
+    data = DataSettings(**cfg["data"])
+    no_pool = DataSettings(**{**cfg["data"], "pool_size": 1})
+    formats = {(f.commute, f.mixed_lengths) for v in cfg["variants"] for f in [factors_of(effective_settings(cfg, v["name"]))]}
+    for s in map(Stage.from_config, cfg["stages"]):
+        for commute, mixed in sorted(formats):
+            factors = Factors(commute=commute, mixed_lengths=mixed)
+            sp = stage_problems(s, factors, data)
+            unseen = _unordered(sp["unseen_pool"], s.op)
+            assert len(unseen) == len(sp["unseen_pool"]) and bool(unseen) == has_unseen_pool(s.op, s.digits), s
+            for split in ("train", "test", "commute"):
+                assert not unseen & _unordered(sp[split], s.op), (preset.name, s.name, split)
+            assert np.array_equal(sp["test"], holdout(s.op, s.digits, data))
+            assert np.array_equal(sp["test"], stage_problems(s, factors, no_pool)["test"])
+
+
+def test_only_the_1_digit_facts_fall_back_to_their_training_problems():
+    """The stages of the presets whose shapes cannot spare an unseen pool (docs/FORMAT.md lists them)."""
+    shapes = {
+        (s["op"], tuple(s["digits"])) for p in [ROOT / "config.yaml", *EVERY_PRESET] for s in merged(ROOT / "config.yaml", [p])["stages"]
+    }
+    assert {shape for shape in shapes if not has_unseen_pool(*shape)} == {(op, (1, 1)) for op, _ in shapes}

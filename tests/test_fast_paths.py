@@ -27,14 +27,14 @@ def trainer():
     s["model"].update(n_layer=2, n_head=4, d_model=64)
     st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), Stage("mul_2x2", "mul", (2, 2)))
     tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
-    tr.state.stage = 2  # replay from both earlier stages: rows of three lengths, so real padding
+    tr.state.stage_index = 2  # replay from both earlier stages: rows of three lengths, so real padding
     for _ in range(30):  # move off the initialisation
         tr.train_step()
     return tr
 
 
 def batch_of(tr, seed=1):
-    return make_batch(tr.stages, tr.state.stage, 32, 0.5, torch.Generator().manual_seed(seed))
+    return make_batch(tr.stages, tr.state.stage_index, 32, 0.5, torch.Generator().manual_seed(seed))
 
 
 def reference_of(tr) -> bench.RefGPT:
@@ -86,7 +86,7 @@ def test_training_loss_and_gradients_equal_the_reference_step(trainer):
 
 
 def test_kv_cache_decoding_gives_exactly_the_naive_outputs(trainer):
-    valid = trainer.stages[2].valid
+    valid = trainer.stages[2].pools["train"]
     prompts = list(valid["prompt"][:40]) + ["1+2=", "99+1=", "7*8="]
     fast, fast_top, _ = greedy_decode(trainer.model, prompts, 40, top_k=3, use_cache=True)
     slow, slow_top, _ = greedy_decode(trainer.model, prompts, 40, top_k=3, use_cache=False)

@@ -41,3 +41,10 @@ def test_provenance_is_in_columns_and_metadata(tmp_path):
     df = read_parquet(path)
     assert (df["variant"] == "carry_off").all() and (df["seed"] == 2).all()
     assert read_provenance(path) == prov
+
+
+def test_a_data_column_named_like_provenance_is_refused_not_overwritten(tmp_path):
+    prov = provenance("sweep_size", None, {}, "abc123abc123")
+    with pytest.raises(ValueError, match=r"\['seed'\] would be overwritten"):
+        write_parquet(pd.DataFrame({"seed": [3, 4]}), tmp_path / "s.parquet", prov)
+    write_parquet(pd.DataFrame({"seed": [3, 4]}), tmp_path / "plain.parquet")  # without provenance the name is free

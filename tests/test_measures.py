@@ -1,25 +1,31 @@
-"""Measures the all-or-nothing rule hides, derived from a hand-made windows table."""
+"""Measures the all-or-nothing rule hides, derived from hand-made graduations and windows tables."""
 
 import json
+import math
 
 import pandas as pd
-import pytest
 
 from arithsignal.aggregate import stage_measures
 
 SETTINGS = json.dumps({"graduation": {"windows": 2, "window_every": 100}, "curriculum": {"stage_budget": 600}})
 
 
-def windows(stage, exact, answer, heldout=None):
+def windows(stage, exact, answer):
     steps = [100 * (i + 1) for i in range(len(exact))]
-    w = pd.DataFrame({"variant": "v", "seed": 0, "stage": stage, "window": range(len(exact)), "stage_step": steps,
-                      "exact_match": exact, "answer_exact_match": answer})  # fmt: skip
-    return w if heldout is None else w.assign(heldout_exact_match=heldout)
+    return pd.DataFrame({"variant": "v", "seed": 0, "stage": stage, "window": range(len(exact)), "stage_step": steps,
+                         "exact_match": exact, "answer_exact_match": answer})  # fmt: skip
+
+
+def graduations(**columns):
+    n = len(columns["stage"])
+    base = {"variant": "v", "seed": [0] * n, "stage_index": list(range(n)), "pool": "unseen", "unseen_pool": True,
+            "settings": SETTINGS}  # fmt: skip
+    return pd.DataFrame({**base, **columns})
 
 
 def test_answer_only_graduates_earlier_and_first_good_window_is_found():
-    grads = pd.DataFrame({"variant": "v", "seed": [0, 0], "stage": ["a", "b"], "stage_index": [0, 1], "steps": [500, 600],
-                          "censored": [False, True], "settings": SETTINGS})  # fmt: skip
+    grads = graduations(stage=["a", "b"], steps=[500, 600], censored=[False, True], fit_steps=[400, 300], fit_censored=[False, False],
+                        generalise_steps=[500, 600], generalise_censored=[False, True])  # fmt: skip
     w = pd.concat(
         [
             # stage a: answers all right from window 2 on, whole completions from window 4: graduates at 500 (2 in a row)
@@ -34,20 +40,22 @@ def test_answer_only_graduates_earlier_and_first_good_window_is_found():
     assert m.loc["a", "steps"] == 500 and m.loc["a", "budget"] == 600
     assert m.loc["b", "answer_censored"] and m.loc["b", "answer_steps"] == 600
     assert m.loc["b", "first_good_censored"] and m.loc["b", "first_good_steps"] == 600
-    assert m["memorisation_gap"].isna().all() and m["memorisation_steps"].isna().all()  # no held-out windows: not measured
 
 
-def test_memorisation_is_the_longest_stretch_of_a_large_train_heldout_gap():
-    grads = pd.DataFrame({"variant": "v", "seed": [0, 0], "stage": ["a", "b"], "stage_index": [0, 1], "steps": [500, 400],
-                          "censored": [False, False], "settings": SETTINGS})  # fmt: skip
-    w = pd.concat(
-        [
-            # stage a: gaps 0.1, 0.4, 0.5, 0.2, 0.3 -> largest 0.5; stretches of >= 0.3 last 2 windows, then 1
-            windows("a", [0.2, 0.6, 0.9, 1.0, 1.0], [0] * 5, heldout=[0.1, 0.2, 0.4, 0.8, 0.7]),
-            # stage b: held-out keeps up with training (a gap of 0.25 at most): no memorisation phase
-            windows("b", [0.2, 0.5, 1.0, 1.0], [0] * 4, heldout=[0.2, 0.25, 0.9, 1.0]),
-        ]
+def test_the_memorisation_phase_runs_from_fitting_to_generalising():
+    grads = graduations(
+        stage=["a", "b", "c", "d", "e"],
+        unseen_pool=[True, True, True, True, False],
+        steps=[500, 300, 600, 600, 200],
+        censored=[False, False, True, True, False],
+        fit_steps=[200, 300, 400, 600, 200],
+        fit_censored=[False, False, False, True, False],
+        generalise_steps=[500, 300, 600, 600, 200],
+        generalise_censored=[False, False, True, True, False],
     )
-    m = stage_measures(grads, w).set_index("stage")
-    assert m.loc["a", "memorisation_gap"] == pytest.approx(0.5) and m.loc["a", "memorisation_steps"] == 200
-    assert m.loc["b", "memorisation_gap"] == pytest.approx(0.25) and m.loc["b", "memorisation_steps"] == 0
+    m = stage_measures(grads, pd.DataFrame(columns=["variant", "seed", "stage", "window", "stage_step"])).set_index("stage")
+    assert m.loc["a", "memorisation_steps"] == 300 and not m.loc["a", "memorisation_censored"]  # fitted at 200, generalised at 500
+    assert m.loc["b", "memorisation_steps"] == 0  # both in the same window: no memorisation phase
+    assert m.loc["c", "memorisation_steps"] == 200 and m.loc["c", "memorisation_censored"]  # fitted, never generalised: >= 200
+    assert math.isnan(m.loc["d", "memorisation_steps"])  # never fitted: no phase to measure
+    assert math.isnan(m.loc["e", "memorisation_steps"])  # no unseen pool (1-digit facts): not measured

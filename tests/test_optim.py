@@ -10,11 +10,12 @@ import torch
 from test_training import SETTINGS, stages
 
 from arithsignal.aggregate import hold_measures, stage_measures, stage_windows
-from arithsignal.config import OptimSettings
 from arithsignal.datasets import Stage
+from arithsignal.io import CLOCK_COLUMNS
 from arithsignal.model import GPT, ModelConfig
 from arithsignal.optim import SNRGatedAdamW, build_optimizer, set_lr, snr_gates
-from arithsignal.train import TIMING_COLUMNS, Trainer
+from arithsignal.settings import OptimSettings
+from arithsignal.train import Trainer
 
 
 def _train(make_opt, grads_of, steps: int = 300, dim: int = 4) -> list[torch.Tensor]:
@@ -98,7 +99,7 @@ def _run(hold_steps: int = 0, **optim) -> Trainer:
     s = copy.deepcopy(SETTINGS)
     s["curriculum"].update(stage_budget=150, hold_steps=hold_steps)
     s["optim"].update(optim)
-    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), heldout=True)
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
     tr = Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=lambda m: None)
     tr.run(checkpoint=None)
     return tr
@@ -118,7 +119,7 @@ def test_a_hold_trains_on_after_the_last_stage_and_changes_nothing_before_it():
     pd.testing.assert_frame_equal(g, plain.frames()["graduations"])  # the rule saw the same run
     hold = w[w["hold"]]
     assert list(hold["stage"].unique()) == ["add_2x2"] and len(hold) == 2  # windows every 50 steps over 100 steps
-    assert hold["heldout_exact_match"].between(0, 1).all()
+    assert hold["unseen_exact_match"].between(0, 1).all() and hold["train_exact_match"].between(0, 1).all()
     assert held.state.step == plain.state.step + 100
     pd.testing.assert_frame_equal(stage_windows(w).drop(columns="hold"), plain.frames()["windows"].drop(columns="hold"))
     log = held.frames()["train_log"]
@@ -128,7 +129,7 @@ def test_a_hold_trains_on_after_the_last_stage_and_changes_nothing_before_it():
     measures = stage_measures(g.assign(**prov), w.assign(**prov))
     assert (measures["steps"] == g["steps"]).all()
     h = hold_measures(w.assign(**prov))
-    assert len(h) == 1 and h["hold_steps"].iat[0] == 100 and -1 <= h["heldout_change"].iat[0] <= 1
+    assert len(h) == 1 and h["hold_steps"].iat[0] == 100 and -1 <= h["unseen_change"].iat[0] <= 1
 
 
 def test_a_run_stopped_in_its_hold_resumes_to_the_same_run(tmp_path):
@@ -136,12 +137,12 @@ def test_a_run_stopped_in_its_hold_resumes_to_the_same_run(tmp_path):
     path = tmp_path / "checkpoint.pt"
     s = copy.deepcopy(SETTINGS)
     s["curriculum"].update(stage_budget=150, hold_steps=100)
-    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), heldout=True)
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
     first = Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=lambda m: None)
     first.run(checkpoint=path, checkpoint_every=full.state.step - 30)  # the checkpoint falls inside the hold
     assert torch.load(path, weights_only=True)["state"]["holding"]
     resumed = Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=lambda m: None)
     resumed.run(checkpoint=path, checkpoint_every=10_000)
     for name, df in full.frames().items():
-        drop = {"columns": TIMING_COLUMNS, "errors": "ignore"}
+        drop = {"columns": CLOCK_COLUMNS, "errors": "ignore"}
         pd.testing.assert_frame_equal(df.drop(**drop), resumed.frames()[name].drop(**drop))

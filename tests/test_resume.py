@@ -15,11 +15,12 @@ import torch
 import yaml
 from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
-from arithsignal.train import TIMING_COLUMNS
+from arithsignal.io import CLOCK_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
 TARGET = "results/runs/baseline/seed0/graduations.parquet"
+EVALUATED = "results/runs/baseline/seed0/eval.parquet"  # training, then the evaluation at each stage's end and after the last
 RUN = "results/runs/baseline/seed0"
 
 
@@ -60,23 +61,24 @@ def readme_recovery_commands() -> list[str]:
     return commands
 
 
-def tables(root):
-    out = {}
-    for name in ("train_log", "windows", "graduations"):
-        out[name] = pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=TIMING_COLUMNS, errors="ignore")
-    return out
+TABLES = ("train_log", "windows", "graduations")
+
+
+def tables(root, names=TABLES):
+    """The run's tables, clocks aside (graduations holds both times, fit and generalise; eval both evaluations)."""
+    return {name: pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=CLOCK_COLUMNS, errors="ignore") for name in names}
 
 
 def test_killed_training_resumes_to_identical_results(tmp_path):
     ref, killed = copy_workflow(tmp_path / "ref"), copy_workflow(tmp_path / "killed")
     arg = slow_smoke(ref)
     slow_smoke(killed)
-    r = snakemake(ref, TARGET, "--cores", "1", arg)
+    r = snakemake(ref, EVALUATED, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
 
     # start the same job, SIGKILL the whole process group once a mid-run checkpoint exists
     p = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg],
+        [sys.executable, "-m", "snakemake", EVALUATED, "--cores", "1", arg],
         cwd=killed,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
@@ -99,17 +101,20 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     for command in readme_recovery_commands():
         r = subprocess.run([sys.executable, "-m", *command.split()], cwd=killed, capture_output=True, text=True, timeout=120)
         assert r.returncode == 0, (command, r.stderr[-3000:])
-    r = snakemake(killed, TARGET, "--cores", "1", arg)
+    r = snakemake(killed, EVALUATED, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
     log = (killed / "results/logs/train/baseline/seed0.log").read_text()
     assert f"resuming from checkpoint {RUN}/checkpoint.pt at step {step_at_kill}" in log
 
-    a, b = tables(ref), tables(killed)
+    a, b = tables(ref, (*TABLES, "eval")), tables(killed, (*TABLES, "eval"))
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
     wa = torch.load(ref / RUN / "model.pt", weights_only=True)["model"]
     wb = torch.load(killed / RUN / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
+    sa, sb = (torch.load(root / RUN / "stage_models.pt", weights_only=True) for root in (ref, killed))
+    assert sa["stages"] == sb["stages"] and len(sa["models"]) == 3  # the weights at each stage's end, the killed run's too
+    assert all(torch.equal(x[k], y[k]) for x, y in zip(sa["models"], sb["models"], strict=True) for k in x)
     # and the datasets of both trees are byte-identical
     for f in (ref / "results/data").rglob("*.parquet"):
         assert f.read_bytes() == (killed / f.relative_to(ref)).read_bytes(), f

@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE, copy_workflow
 
-from arithsignal.train import TIMING_COLUMNS
+from arithsignal.io import CLOCK_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402
@@ -96,7 +96,7 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
     tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     for table in tables:
-        clocks = [*TIMING_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
+        clocks = [*CLOCK_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
         a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=clocks, errors="ignore")
         b = pd.read_parquet(root / "results" / table).drop(columns=clocks, errors="ignore")
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)

@@ -174,3 +174,15 @@ def cells(markdown: str) -> list[list[str]]:
     """A markdown table's rows as lists of stripped cells (the separator row left out)."""
     rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines() if line.startswith("|")]
     return [r for r in rows if not all(set(c) <= set(":-") for c in r)]
+
+
+def test_the_verdict_table_tells_same_data_from_missing_runs():
+    from arithsignal.summary import verdicts_markdown
+
+    stats = pd.DataFrame({"ablation": ["carry", "carry", "commas"], "stage": ["add_1x1", "mul_1x1", "add_1x1"],
+                          "stage_index": [0, 1, 0], "sides_differ": [True, False, True],
+                          "verdict": ["no effect detected", "no effect detected", "supported"]})  # fmt: skip
+    row = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in verdicts_markdown(stats).splitlines()[2:]
+           if line.startswith("|") and "---" not in line and "ablation" not in line}  # fmt: skip
+    assert row["carry"] == ["no effect detected", "(same data)"]
+    assert row["commas"] == ["supported", "(no runs on one side)"]  # commas has no mul_1x1 row at all: one side had no runs

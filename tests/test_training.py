@@ -8,7 +8,8 @@ import torch
 
 from arithsignal.datasets import DataSettings, Stage, build_stage
 from arithsignal.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
-from arithsignal.train import PROGRESS_COLUMNS, TIMING_COLUMNS, RunState, Trainer, make_batch, tensorise
+from arithsignal.io import CLOCK_COLUMNS
+from arithsignal.train import PROGRESS_COLUMNS, RunState, Trainer, make_batch, tensorise
 
 SETTINGS = {
     "factors": {"carry_mask": True, "commas": False, "commute": False, "mixed_lengths": False, "scratchpad": True, "reverse": False},
@@ -29,33 +30,41 @@ SETTINGS = {
         "vectors": {"lr_scale": 1.0, "weight_decay": 0.0},
     },
     "curriculum": {"replay_share": 0.25, "stage_budget": 1500, "hold_steps": 0},
-    "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50, "score": "completion"},
+    "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50, "score": "completion", "pool": "unseen"},
     "train": {"log_every": 25, "checkpoint_every": 100, "progress_every": 25, "snr_microbatches": 4, "update_threshold": 0.1},
 }
-DATA = DataSettings(seed=1, train_size=400, valid_size=50, test_size=20, mixed_share=0.5)
+DATA = DataSettings(seed=1, train_size=400, pool_size=50, test_size=20, mixed_share=0.5)
 
 
-def stages(*specs, heldout: bool = False):
+def stages(*specs, unseen: bool = True, data: DataSettings = DATA):
+    """Each stage's tensors; ``unseen``: with its unseen pool (where the stage has one)."""
     out = []
     for s in specs:
-        fr = build_stage(s, Factors(), DATA)
-        out.append(tensorise(s.name, fr["train"], fr["valid"], fr["test"] if heldout else None))
+        fr = build_stage(s, Factors(), data)
+        out.append(tensorise(s.name, fr["train"], fr["train_pool"], fr["unseen_pool"] if unseen else None))
     return out
 
 
 def test_a_failed_window_resets_the_count():
     t = RunState()
-    assert [t.record_window(p, 3) for p in [True, True, False, True, True]] == [False] * 5
-    assert t.streak == 2
-    assert t.record_window(True, 3) is True
+    t.stage_step = 50
+    assert [t.record_window("unseen", p, 3) for p in [True, True, False, True, True]] == [False] * 5
+    assert t.streaks == {"train": 0, "unseen": 2} and t.passed_at == {"train": None, "unseen": None}
+    assert t.record_window("unseen", True, 3) is True
+    assert t.passed_at["unseen"] == 50  # the stage step where the pool first passed the rule
     t.next_stage()
-    assert (t.stage, t.stage_step, t.streak) == (1, 0, 0)
+    assert (t.stage_index, t.stage_step, t.streaks, t.passed_at) == (1, 0, {"train": 0, "unseen": 0}, {"train": None, "unseen": None})
 
 
 def test_graduation_needs_consecutive_windows():
     t = RunState()
-    assert t.record_window(False, 1) is False
-    assert t.record_window(True, 1) is True
+    assert t.record_window("train", False, 1) is False
+    assert t.record_window("train", True, 1) is True
+
+
+def test_the_hold_never_sets_when_a_pool_passed():
+    t = RunState(holding=True)
+    assert t.record_window("train", True, 1) is True and t.passed_at["train"] is None
 
 
 def test_smallest_stage_graduates_for_real_under_the_rule():
@@ -64,7 +73,10 @@ def test_smallest_stage_graduates_for_real_under_the_rule():
     g = tr.frames()["graduations"]
     w = tr.frames()["windows"]
     assert bool(g["graduated"].iat[0]), g
+    # 1-digit facts have no unseen pool: the stage graduates on its training problems, and fitting is generalising
+    assert g["pool"].iat[0] == "train" and not g["unseen_pool"].iat[0] and w["unseen_exact_match"].isna().all()
     steps = int(g["steps"].iat[0])
+    assert g["fit_steps"].iat[0] == g["generalise_steps"].iat[0] == steps
     assert steps < SETTINGS["curriculum"]["stage_budget"]
     # graduation happened exactly at the 3rd consecutive perfect window, 50 steps apart
     last = w.tail(3)
@@ -115,8 +127,11 @@ def test_windows_record_what_the_rule_needs():
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
     tr.run(checkpoint=None)
     w = tr.frames()["windows"]
-    assert {"step", "stage", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"} <= set(w.columns)
+    assert {"step", "stage", "pool", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"} <= set(w.columns)
+    per_pool = ("exact_match", "answer_exact_match", "digit_accuracy", "streak")
+    assert {f"{p}_{k}" for p in ("train", "unseen") for k in per_pool} <= set(w.columns)
     assert ((w["exact_match"] == 1.0) == w["passed"]).all()  # the published rule: whole completions
+    assert (w["exact_match"] == w["train_exact_match"]).all()  # add_1x1 has no unseen pool: the rule reads the train pool
     assert (w["answer_exact_match"] >= w["exact_match"]).all()  # a right completion has a right answer
     assert list(w["window"]) == list(range(len(w))) and (w["stage_step"] == 50 * (w["window"] + 1)).all()
     log = tr.frames()["train_log"]
@@ -133,7 +148,7 @@ def test_the_answer_score_graduates_on_answers_alone():
 
 
 def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor():
-    from arithsignal.config import OptimSettings
+    from arithsignal.settings import OptimSettings
     from arithsignal.train import learning_rate
 
     base = dict(SETTINGS["optim"], warmup_steps=1, lr=1.0, min_lr_ratio=0.1, decay_steps=100)
@@ -170,7 +185,7 @@ def test_same_settings_give_identical_metrics_and_weights_on_cpu():
     a, b = run(), run()
     for name, df in a.frames().items():
         pd.testing.assert_frame_equal(
-            df.drop(columns=TIMING_COLUMNS, errors="ignore"), b.frames()[name].drop(columns=TIMING_COLUMNS, errors="ignore")
+            df.drop(columns=CLOCK_COLUMNS, errors="ignore"), b.frames()[name].drop(columns=CLOCK_COLUMNS, errors="ignore")
         )
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -181,7 +196,8 @@ def _progress_run(progress_every: int, carry_mask: bool = True):
     s["curriculum"]["stage_budget"] = 100
     s["train"].update(log_every=10, progress_every=progress_every)
     fr = build_stage(Stage("add_2x2", "add", (2, 2)), Factors(carry_mask=carry_mask), DATA)
-    tr = Trainer(s, seed=5, stages=[tensorise("add_2x2", fr["train"], fr["valid"])], device=torch.device("cpu"), log=lambda m: None)
+    st = [tensorise("add_2x2", fr["train"], fr["train_pool"], fr["unseen_pool"])]
+    tr = Trainer(s, seed=5, stages=st, device=torch.device("cpu"), log=lambda m: None)
     tr.run(checkpoint=None)
     return tr
 
@@ -206,7 +222,7 @@ def test_progress_measures_do_not_change_training():
     on, off = _progress_run(progress_every=20), _progress_run(progress_every=0)
     assert off.frames()["train_log"][PROGRESS_COLUMNS].isna().all().all()
     for name, df in on.frames().items():
-        drop = TIMING_COLUMNS + PROGRESS_COLUMNS
+        drop = CLOCK_COLUMNS + PROGRESS_COLUMNS
         pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
     assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
 
@@ -216,54 +232,49 @@ def test_without_a_carry_mask_there_are_no_carry_tokens():
     assert log["carry_token_accuracy"].isna().all() and log["answer_token_accuracy"].notna().all()
 
 
-def test_a_format_2_checkpoint_still_resumes_to_the_same_run(tmp_path):
-    """Checkpoints written before the run state had names (counters as a positional list) stay loadable."""
-    s = copy.deepcopy(SETTINGS)
-    s["curriculum"]["stage_budget"] = 150
-    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
-    full = Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=lambda m: None)
-    full.run(checkpoint=None)
-    path = tmp_path / "checkpoint.pt"
-    Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=lambda m: None).run(checkpoint=path, checkpoint_every=70)
-    ck = torch.load(path, weights_only=True)
-    state = ck.pop("state")
-    at = state["step"]
-    assert ck["format"] == 3 and at % 70 == 0 and 0 < at < full.state.step  # mid-run: there is training left to resume
-    old = {**ck, "format": 2, "acc": ck.pop("log_sums"), "elapsed": [state["elapsed"], state["measure_time"]],
-           "counters": [state["step"], state["stage"], state["stage_step"], state["stage_step"] // 50, state["streak"], state["tokens"]],
-           "train_rows": state["train_rows"], "window_rows": state["window_rows"], "grad_rows": state["graduation_rows"]}  # fmt: skip
-    torch.save(old, path)
-    messages = []
-    resumed = Trainer(s, seed=3, stages=st, device=torch.device("cpu"), log=messages.append)
-    resumed.run(checkpoint=path, checkpoint_every=10_000)
-    assert any("resuming from checkpoint" in m and f"step {at} " in m for m in messages), messages
-    for name, df in full.frames().items():
-        pd.testing.assert_frame_equal(
-            df.drop(columns=TIMING_COLUMNS, errors="ignore"), resumed.frames()[name].drop(columns=TIMING_COLUMNS, errors="ignore")
-        )
+def test_unseen_windows_never_influence_a_run_that_graduates_on_its_training_problems():
+    """Under graduation.pool: train the unseen pool is decoded at every window (steps to generalise) and decides
+    nothing: with it or without it the run is the same run: equal training metrics, graduations and weights."""
 
-
-def test_heldout_windows_never_influence_training():
-    """The memorisation measure decodes held-out problems at every window; with it on or off the
-    run is the same run: equal training metrics, windows, graduations and weights."""
-
-    def run(heldout: bool) -> Trainer:
+    def run(unseen: bool) -> Trainer:
         s = copy.deepcopy(SETTINGS)
         s["curriculum"]["stage_budget"] = 200
-        st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), heldout=heldout)
+        s["graduation"]["pool"] = "train"
+        st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), unseen=unseen)
         tr = Trainer(s, seed=4, stages=st, device=torch.device("cpu"), log=lambda m: None)
         tr.run(checkpoint=None)
         return tr
 
     on, off = run(True), run(False)
     w = on.frames()["windows"]
-    assert w["heldout_exact_match"].between(0, 1).all() and len(w) == len(off.frames()["windows"]) > 0
-    assert "heldout_exact_match" not in off.frames()["windows"]
-    assert (on.frames()["train_log"]["heldout_time_s"].iloc[-1] > 0) and (off.frames()["train_log"]["heldout_time_s"] == 0).all()
+    assert w.loc[w["stage"] == "add_2x2", "unseen_exact_match"].between(0, 1).all() and len(w) == len(off.frames()["windows"]) > 0
+    assert off.frames()["windows"]["unseen_exact_match"].isna().all()
+    unseen_columns = [c for c in w.columns if c.startswith("unseen_")] + ["generalise_steps", "generalise_censored", "unseen_pool"]
     for name, df in on.frames().items():
-        drop = TIMING_COLUMNS + ["heldout_exact_match", "heldout_answer_exact_match"]
+        drop = CLOCK_COLUMNS + unseen_columns
         pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
     assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
+
+
+def test_a_memorised_stage_fits_but_graduates_only_under_the_train_pool():
+    """Thirty training problems are enough to memorise, far too few to generalise 2-digit addition from: the run
+    graduates on its training problems under pool: train and is censored under pool: unseen, within the same budget,
+    and both record when it fitted them."""
+    tiny = DataSettings(seed=1, train_size=30, pool_size=30, test_size=20, mixed_share=0.5)
+    graduations = {}
+    for pool in ("train", "unseen"):
+        s = copy.deepcopy(SETTINGS)
+        s["curriculum"]["stage_budget"] = 1200
+        s["graduation"]["pool"] = pool
+        tr = Trainer(s, seed=0, stages=stages(Stage("add_2x2", "add", (2, 2)), data=tiny), device=torch.device("cpu"), log=lambda m: None)
+        tr.run(checkpoint=None)
+        graduations[pool] = tr.frames()["graduations"].iloc[0]
+    train, unseen = graduations["train"], graduations["unseen"]
+    assert train["pool"] == "train" and bool(train["graduated"]) and not train["fit_censored"]
+    assert train["steps"] == train["fit_steps"] < 1200
+    assert unseen["pool"] == "unseen" and bool(unseen["censored"]) and unseen["steps"] == 1200 and bool(unseen["generalise_censored"])
+    assert not unseen["fit_censored"] and unseen["fit_steps"] < 1200  # it fitted them, and never generalised
+    assert unseen["fit_steps"] == train["fit_steps"]  # the same run up to there: the pool decides nothing before it
 
 
 def test_a_reversed_run_is_scored_units_digit_first():
@@ -273,3 +284,17 @@ def test_a_reversed_run_is_scored_units_digit_first():
     assert digit_accuracy("A2196$", "A2196$", reverse=True) == 1.0
     assert digit_accuracy("A219$", "A2196$", reverse=True) == 0.75  # the thousands digit missing, the rest right
     assert digit_accuracy("A219$", "A2196$", reverse=False) == 0.0  # read forwards, every digit misaligned
+
+
+def test_the_update_share_of_vectors_is_read_against_their_own_rate():
+    """Vectors step at lr x optim.vectors.lr_scale: a step of 5 x update_threshold x lr is a small step for them at
+    lr_scale 10 (not counted) and a large one for the matrices (counted)."""
+    s = copy.deepcopy(SETTINGS)
+    s["optim"]["vectors"] = {"lr_scale": 10.0, "weight_decay": 0.0}
+    tr = Trainer(s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    before, lr = tr.progress.snapshot(), 0.01
+    with torch.no_grad():
+        for p in tr.model.parameters():
+            p += 5 * s["train"]["update_threshold"] * lr
+    tr.progress.record_update(before, lr)
+    assert tr.progress.pending["update_share_matrices"] == 1.0 and tr.progress.pending["update_share_vectors"] == 0.0

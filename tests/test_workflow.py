@@ -11,7 +11,21 @@ from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
 pytestmark = pytest.mark.workflow
 
 SCHEMAS = {
-    "graduations": {"stage", "stage_index", "graduated", "censored", "steps", "end_step", "windows_run"},
+    "graduations": {
+        "stage",
+        "stage_index",
+        "pool",
+        "unseen_pool",
+        "graduated",
+        "censored",
+        "steps",
+        "end_step",
+        "windows_run",
+        "fit_steps",
+        "fit_censored",
+        "generalise_steps",
+        "generalise_censored",
+    },  # fmt: skip
     "train_log": {
         "step",
         "stage",
@@ -24,7 +38,7 @@ SCHEMAS = {
         "tokens_seen",
         "wall_time_s",
         "measure_time_s",
-        "heldout_time_s",
+        "window_time_s",
         "answer_token_accuracy",
         "scratchpad_token_accuracy",
         "carry_token_accuracy",
@@ -46,13 +60,19 @@ SCHEMAS = {
         "digit_accuracy",
         "passed",
         "streak",
-        "heldout_exact_match",
-        "heldout_answer_exact_match",
+        "pool",
+        "train_exact_match",
+        "train_answer_exact_match",
+        "train_streak",
+        "unseen_exact_match",
+        "unseen_answer_exact_match",
+        "unseen_streak",
         "hold",
     },  # fmt: skip
     "eval": {
         "stage",
         "split",
+        "when",
         "a",
         "b",
         "prompt",
@@ -142,7 +162,12 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     for claim in claims:
         assert claim in summary
     assert "Not measured" not in summary  # every claim has its ablation and measure in the smoke preset
-    assert "update share, matrices, on" in summary and "runs with a phase, carry on" in summary and "held-out windows took" in summary
+    assert (
+        "update share, matrices, on" in summary
+        and "runs with a phase, carry on" in summary
+        and "graduation windows (both pools) took" in summary
+    )
+    assert "**Graduating means generalising**" in summary and "held-out exact match at stage end" in summary
     minimal = (res / "minimal_model_summary.md").read_text()
     for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings", "time scales"):
         assert section in minimal
@@ -152,7 +177,8 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert re.search(r"\| snr_gated +\| snr_gated +\| 1 ", hold) and re.search(r"\| baseline +\| adamw +\| 1 ", hold)  # a row per run set
     assert stats[stats["ablation"] == "clip"]["sides_differ"].all() and set(stats[stats["ablation"] == "clip"]["expect"]) == {"slower"}
     measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
-    assert {p + m for p in ("", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
+    assert {p + m for p in ("", "fit_", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
+    assert {"stage_end_exact_match_on", "stage_end_exact_match_off"} <= set(stats.columns)
     assert set(stats["verdict"]) <= {"supported", "contradicted", "no effect detected", "not testable"}
     # commas change no number below 1,000: none of the smoke stages (sums and products under 1,000)
     assert not stats[stats["ablation"] == "commas"]["sides_differ"].any()
@@ -180,8 +206,9 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     panels = plots.ablation_job({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
                                 {"baseline": "baseline", "carry_off": "carry_off"}, stages, str(tmp_path / "a.pdf"))  # fmt: skip
     text = "\n".join(panels)
-    assert len(panels) == 4 + len(stages)  # three steps panels, the accuracy panel, a Kaplan-Meier panel per stage
-    for part in ("published rule", "answer-only rule", "first window with exact match >= 0.9", "Kaplan-Meier", "held-out exact match"):
+    assert len(panels) == 5 + len(stages)  # four steps panels, the accuracy panel, a Kaplan-Meier panel per stage
+    for part in ("steps to generalise", "steps to fit", "answer-only rule", "first window with exact match >= 0.9", "Kaplan-Meier",
+                 "held-out exact match at each stage's end"):  # fmt: skip
         assert part in text, (part, panels)
     assert [p.split(" | ")[0] for p in panels if "Kaplan-Meier" in p or p.split(" | ")[0] in stages] == stages
     panels = plots.sweep_job(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
@@ -189,7 +216,7 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
     panels = plots.progress_job(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
     assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in plots.PROGRESS_PANELS]
-    assert panels[-1].startswith("memorisation: window exact match, training sample vs held out") and panels[-1].endswith("exact match")
+    assert panels[-1].startswith("memorisation: window exact match, train pool vs unseen pool") and panels[-1].endswith("exact match")
     assert panels[-1].split(" | ")[1] == "optimizer step"
 
 
@@ -230,5 +257,5 @@ def test_the_command_line_reads_a_results_folder(smoke_run, capsys):
     out = capsys.readouterr().out
     for v in VARIANTS:
         assert f"| {v} " in out, out
-    shares = re.search(r"held-out windows (\d+\.\d+)% to (\d+\.\d+)%", out)
+    shares = re.search(r"graduation windows (\d+\.\d+)% to (\d+\.\d+)%", out)
     assert shares and 0 < float(shares[1]) <= float(shares[2]) < 100, out

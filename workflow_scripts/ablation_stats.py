@@ -5,5 +5,5 @@ from arithsignal.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    inputs = {k: list(sm.input[k]) for k in ("graduations", "windows", "on_data", "off_data")}
+    inputs = {k: list(sm.input[k]) for k in ("graduations", "windows", "eval", "on_data", "off_data")}
     ablation_stats_job(inputs, sm.params.ablation, sm.params.canonical, sm.params.stage_order, sm.output[0])

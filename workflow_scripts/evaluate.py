@@ -5,5 +5,5 @@ from arithsignal.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    inputs = {"model": sm.input.model, "test": list(sm.input.test), "commute": list(sm.input.commute)}
+    inputs = {"model": sm.input.model, "stage_models": sm.input.stage_models, **{k: list(sm.input[k]) for k in ("test", "commute")}}
     evaluate_job(sm.params.settings, sm.params.evaluation, sm.wildcards.variant, int(sm.wildcards.seed), inputs, sm.output[0], sm.threads)

@@ -10,7 +10,7 @@
   change what training computes?"
 * ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
   (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
-  and the share of it that progress measures and held-out windows took.
+  and the share of it that progress measures and graduation windows took.
 """
 
 from __future__ import annotations
@@ -21,20 +21,22 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, check, effective_settings, factors_of
-from .datasets import DataSettings, Stage, build_stage
+from .config import ConfigError, check, effective_settings, factors_of, merged
+from .datasets import SPLITS, DataSettings, Stage, build_stage
 from .io import CLOCK_COLUMNS
 
-SCHEMA = Path(__file__).resolve().parents[2] / "schemas" / "config.schema.yaml"
+ROOT = Path(__file__).resolve().parents[2]  # the checkout: config.yaml and the schema
 
 
-def load_config(path: str) -> dict:
-    cfg = yaml.safe_load(Path(path).read_text())
-    if SCHEMA.exists():  # running from a checkout: the same schema check as the workflow
-        from snakemake.utils import validate
+def load_config(presets: list[str]) -> dict:
+    """config.yaml with the presets merged over it, as Snakemake merges ``--configfile`` files, checked as the workflow
+    checks it (the schema, then config.check)."""
+    from snakemake.utils import validate
 
-        validate(cfg, str(SCHEMA))
-    check(cfg)
+    schema = ROOT / "schemas" / "config.schema.yaml"
+    cfg = merged(ROOT / "config.yaml", [p for p in presets if Path(p).resolve() != (ROOT / "config.yaml").resolve()])
+    validate(cfg, str(schema))
+    check(cfg, yaml.safe_load(schema.read_text()))
     return cfg
 
 
@@ -98,7 +100,7 @@ def timings(args: argparse.Namespace) -> int:
              for p in root.glob("benchmarks/train/*/seed*.tsv")}  # fmt: skip
     wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last()
     runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, float("nan")) for k in wall.index],
-                         "progress": time_share(logs, "measure_time_s"), "heldout": time_share(logs, "heldout_time_s")})  # fmt: skip
+                         "progress": time_share(logs, "measure_time_s"), "windows": time_share(logs, "window_time_s")})  # fmt: skip
     rows = []
     for variant, d in runs.groupby(level="variant"):
         lo, mid, hi = d["wall"].agg(["min", "median", "max"]) / 60
@@ -107,11 +109,11 @@ def timings(args: argparse.Namespace) -> int:
                      "all its runs, min": f"{d['wall'].sum() / 60:.1f}",  # resumed runs count every attempt
                      "benchmark s of the last attempt (median)": f"{d['job'].median():.0f}",
                      "progress measures (median share)": f"{100 * d['progress'].median():.2f}%",
-                     "held-out windows (median share)": f"{100 * d['heldout'].median():.2f}%"})  # fmt: skip
+                     "graduation windows (median share)": f"{100 * d['windows'].median():.2f}%"})  # fmt: skip
     print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))
-    w, h = runs["wall"] / 60, runs["heldout"]
+    w, h = runs["wall"] / 60, runs["windows"]
     print(f"\nall {len(runs)} runs: training wall time {w.min():.2f} to {w.max():.2f} min (median {w.median():.2f}); "
-          f"held-out windows {100 * h.min():.2f}% to {100 * h.max():.2f}% (median {100 * h.median():.2f}%)")  # fmt: skip
+          f"graduation windows {100 * h.min():.2f}% to {100 * h.max():.2f}% (median {100 * h.median():.2f}%)")  # fmt: skip
     return 0
 
 
@@ -122,8 +124,9 @@ def main(argv: list[str] | None = None) -> int:
     s.add_argument("--variant", default="baseline")
     s.add_argument("--stage", required=True)
     s.add_argument("-n", type=int, default=5, help="how many problems")
-    s.add_argument("--split", default="train", choices=["train", "valid", "test", "commute"])
-    s.add_argument("--configfile", default="config.yaml")
+    s.add_argument("--split", default="train", choices=list(SPLITS))
+    s.add_argument("--configfile", nargs="*", default=[], metavar="FILE",
+                   help="presets merged over config.yaml, as snakemake --configfile merges them")  # fmt: skip
     s.add_argument("--seed", type=int, default=0, help="which sample to draw")
     c = sub.add_parser("compare", help="compare the per-run tables of two results folders, clocks and provenance aside")
     c.add_argument("a", help="a results folder (e.g. results)")

@@ -7,9 +7,8 @@ import math
 
 import pandas as pd
 
-from .config import stable_hash
 from .formats import FACTORS
-from .io import provenance, read_parquet, write_parquet
+from .io import provenance, read_parquet, stable_hash, write_parquet
 from .stats import ablation_table
 
 
@@ -53,12 +52,24 @@ def sides_differ(factor: str, on_paths: list[str], off_paths: list[str]) -> list
     return [a != b and not read_parquet(a, cols).equals(read_parquet(b, cols)) for a, b in zip(on_paths, off_paths, strict=True)]
 
 
+def stage_end_accuracy(evals: pd.DataFrame) -> pd.DataFrame:
+    """Per run and stage: exact match on the stage's held-out test problems with the model as it was when the stage
+    ended (evaluate.py, ``when`` = stage_end): columns variant, seed, stage, stage_end_exact_match."""
+    d = evals[(evals["when"] == "stage_end") & (evals["split"] == "test")]
+    return d.groupby(["variant", "seed", "stage"], as_index=False)["correct"].mean().rename(columns={"correct": "stage_end_exact_match"})
+
+
 def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
-    """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage table of one ablation:
-    ratios, exact tests and verdicts for the published rule and the measures it hides."""
+    """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage table of one ablation: ratios, exact
+    tests and verdicts for the graduation rule and the measures it hides, and held-out exact match at stage end."""
     measures = stage_measures(concat(inputs["graduations"]), concat(inputs["windows"]))
     expect = ablation.get("expect", "faster")
-    table = ablation_table(ablation_sides(measures, ablation, canonical), stage_order, expect)
+    sides = ablation_sides(measures, ablation, canonical)
+    table = ablation_table(sides, stage_order, expect)
+    accuracy = ablation_sides(stage_end_accuracy(concat(inputs["eval"])), ablation, canonical)
+    mean = accuracy.groupby(["stage", "side"])["stage_end_exact_match"].mean().unstack("side")
+    for side in ("on", "off"):
+        table[f"stage_end_exact_match_{side}"] = table["stage"].map(mean[side] if side in mean else {})
     table.insert(0, "ablation", ablation["name"])
     table.insert(1, "factor", ablation["factor"])
     table.insert(2, "expect", expect)
@@ -70,7 +81,6 @@ def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: 
 
 
 FIRST_GOOD = 0.9  # "first good window": exact match at or above this
-MEMORISATION_GAP = 0.3  # a window memorises when training-sample exact match beats held-out by this much (2 SE at 25 + 25)
 
 
 def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | None:
@@ -83,57 +93,48 @@ def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | No
     return None
 
 
-def _longest_stretch(flags: list[bool]) -> int:
-    longest = run = 0
-    for f in flags:
-        run = run + 1 if f else 0
-        longest = max(longest, run)
-    return longest
-
-
 def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
-    """Per run and stage, three times to an event, each with its censored flag, and the memorisation measure:
+    """Per run and stage, times to an event, each with its censored flag (not reached by the stage's last step):
 
-    * ``steps``: graduation under the rule that drove the curriculum (the published one by default);
-    * ``answer_steps``: graduation under the answer-only rule (every problem's answer right in as many
-      consecutive windows; the scratchpad may be wrong). Under the published rule it can only come
-      earlier, so the windows already run decide it;
-    * ``first_good_steps``: the first window with exact match >= FIRST_GOOD.
+    * ``steps``: graduation under the rule that drove the curriculum (on the unseen pool by default: steps to
+      generalise), and from the graduations table ``fit_steps`` (the train pool passed the rule) and
+      ``generalise_steps`` (the unseen pool did);
+    * ``answer_steps``: the same rule on the rule's pool with the answers alone (the scratchpad may be wrong). Under
+      the published rule it can only come earlier, so the windows already run decide it;
+    * ``first_good_steps``: the first window of the rule's pool with exact match >= FIRST_GOOD;
+    * ``memorisation_steps``: the memorisation phase (claim 9), generalise_steps - fit_steps, from fitting the training
+      problems to generalising; censored (a lower bound) where the stage ended fitted but not generalised; NaN where
+      the stage did not fit or has no unseen pool.
 
-    A measure not reached in the stage's windows is censored at the stage's last step.
-
-    Memorisation (DESIGN.md, claim 9), from the windows of the stage (they stop at graduation):
-    ``memorisation_gap`` is the largest training-sample minus held-out exact match of any window,
-    and ``memorisation_steps`` how long the longest stretch of consecutive windows with a gap of at
-    least MEMORISATION_GAP lasted (windows x window_every; 0: no memorisation phase). NaN for runs
-    trained without held-out windows. No training is needed: everything comes from the windows table.
+    No training is needed: everything comes from the graduations and windows tables.
     """
     windows = stage_windows(windows)
+    cols = ["budget", "answer_steps", "answer_censored", "first_good_steps", "first_good_censored", "memorisation_steps",
+            "memorisation_censored"]  # fmt: skip
     if graduations.empty:
-        return graduations.assign(budget=[], answer_steps=[], answer_censored=[], first_good_steps=[], first_good_censored=[],
-                                  memorisation_gap=[], memorisation_steps=[])  # fmt: skip
+        return graduations.assign(**{c: [] for c in cols})
     by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
     rows = []
     for _, g in graduations.iterrows():
         settings = json.loads(g["settings"])
         w = by_run.get((g["variant"], g["seed"], g["stage"]))
         steps = [] if w is None else w["stage_step"].tolist()
-        answer_ok = [] if w is None or "answer_exact_match" not in w else (w["answer_exact_match"] >= 1.0).tolist()
+        answer_ok = [] if w is None else (w["answer_exact_match"] >= 1.0).tolist()
         good = [] if w is None else (w["exact_match"] >= FIRST_GOOD).tolist()
         answer = _first_streak(steps, answer_ok, settings["graduation"]["windows"]) if answer_ok else None
         first = _first_streak(steps, good, 1)
-        gap = [] if w is None or "heldout_exact_match" not in w else (w["exact_match"] - w["heldout_exact_match"]).dropna().tolist()
-        stretch = _longest_stretch([x >= MEMORISATION_GAP - 1e-9 for x in gap]) * settings["graduation"]["window_every"]
+        memorised = g["unseen_pool"] and not g["fit_censored"]
         rows.append(
             {
-                **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "steps", "censored")},
+                **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")},
+                **{k: g[k] for k in ("fit_steps", "fit_censored", "generalise_steps", "generalise_censored")},
                 "budget": settings["curriculum"]["stage_budget"],
                 "answer_steps": int(g["steps"]) if answer is None else answer,
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,
                 "first_good_censored": first is None,
-                "memorisation_gap": max(gap) if gap else math.nan,
-                "memorisation_steps": stretch if gap else math.nan,
+                "memorisation_steps": g["generalise_steps"] - g["fit_steps"] if memorised else math.nan,
+                "memorisation_censored": bool(memorised and g["generalise_censored"]),
             }
         )
     return pd.DataFrame(rows)
@@ -144,31 +145,33 @@ def stage_windows(windows: pd.DataFrame) -> pd.DataFrame:
     return windows[~windows["hold"].fillna(False).astype(bool)] if "hold" in windows else windows
 
 
-HOLD_DROP = 0.1  # a hold degrades a run when held-out exact match falls by this much (2 SE of a difference of 100-problem means near 0.9)
+HOLD_DROP = 0.1  # a hold degrades a run when unseen exact match falls by this much (2 SE of a difference of 100-problem means near 0.9)
 
 
 def hold_measures(windows: pd.DataFrame) -> pd.DataFrame:
-    """Per run with a hold (curriculum.hold_steps): held-out and training-sample exact match at the hold's start
-    (mean of the last ``graduation.windows`` windows of the last stage before it) and end (mean of its last as
-    many windows), the change, the lowest held-out window of the hold, and whether the run degraded."""
+    """Per run with a hold (curriculum.hold_steps): exact match on the unseen pool and on the train pool at the hold's
+    start (mean of the last ``graduation.windows`` windows of the last stage before it) and end (mean of its last as
+    many windows), the change, the lowest unseen window of the hold, and whether the run degraded. Empty when the last
+    stage has no unseen pool."""
     if windows.empty or "hold" not in windows or not windows["hold"].fillna(False).any():
         return pd.DataFrame()
     rows = []
     for (variant, seed), w in windows.groupby(["variant", "seed"]):
         held = w[w["hold"].fillna(False).astype(bool)].sort_values("step")
-        if held.empty:
+        if held.empty or held["unseen_exact_match"].isna().all():
             continue
         settings = json.loads(w["settings"].iat[0])
         k = settings["graduation"]["windows"]
         before = w[(w["stage"] == held["stage"].iat[0]) & ~w["hold"].fillna(False).astype(bool)].sort_values("step").tail(k)
         after = held.tail(k)
         steps = int(held["stage_step"].max() - before["stage_step"].max())
-        row = {"variant": variant, "optimizer": settings["optim"]["name"], "seed": seed, "stage": held["stage"].iat[0], "hold_steps": steps}
-        for col, name in (("heldout_exact_match", "heldout"), ("exact_match", "train")):
-            row[f"{name}_start"], row[f"{name}_end"] = float(before[col].mean()), float(after[col].mean())
-            row[f"{name}_change"] = row[f"{name}_end"] - row[f"{name}_start"]
-        row["heldout_lowest"] = float(held["heldout_exact_match"].min())
-        row["degraded"] = row["heldout_change"] <= -HOLD_DROP
+        row = {"variant": variant, "optimiser": settings["optim"]["name"], "seed": seed, "stage": held["stage"].iat[0], "hold_steps": steps}
+        for pool in ("unseen", "train"):
+            col = f"{pool}_exact_match"
+            row[f"{pool}_start"], row[f"{pool}_end"] = float(before[col].mean()), float(after[col].mean())
+            row[f"{pool}_change"] = row[f"{pool}_end"] - row[f"{pool}_start"]
+        row["unseen_lowest"] = float(held["unseen_exact_match"].min())
+        row["degraded"] = row["unseen_change"] <= -HOLD_DROP
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -10,14 +10,14 @@ equal are trained once (see :func:`canonical_variants`).
 from __future__ import annotations
 
 import copy
-import hashlib
 import itertools
-import json
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from .formats import FACTOR_KEYS, FACTORS, Factors, longest_line
+from .io import stable_hash
 
 MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")  # the minimal SNR model's branch
 FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
@@ -33,8 +33,16 @@ class ConfigError(ValueError):
     pass
 
 
-def stable_hash(obj: object, n: int = 12) -> str:
-    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
+def merged(base: str | Path, presets: list[str | Path] = ()) -> dict:
+    """The config a Snakemake run sees: ``base`` (the workflow's config.yaml) with every ``--configfile`` preset
+    merged over it in order, by Snakemake's own functions (nested sections merge key by key, lists are replaced)."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
+
+    config = load_configfile(str(base))
+    for preset in presets:
+        update_config(config, load_configfile(str(preset)))
+    return config
 
 
 def check(config: dict, schema: dict | None = None) -> None:
@@ -56,6 +64,12 @@ def check(config: dict, schema: dict | None = None) -> None:
     dup = {n for n in names if names.count(n) > 1}
     if dup:
         errors.append(f"variants: duplicate variant names {sorted(dup)}; each variant needs a unique name")
+    data = config["data"]
+    if data["pool_size"] > data["train_size"]:
+        errors.append(
+            f"data.pool_size ({data['pool_size']}): must be at most data.train_size ({data['train_size']}); the seen pool is a "
+            "sample of the training problems"
+        )
     seeds = config["seeds"]
     if len(set(seeds)) != len(seeds):
         errors.append(f"seeds: duplicate seeds in {seeds}")
@@ -339,70 +353,3 @@ def parse_format_key(key: str) -> dict:
     if len(parts) != len(FACTORS):
         raise ConfigError(f"bad data format key {key!r}")
     return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}
-
-
-# ---------------------------------------------------------------- typed settings of one run
-
-
-@dataclass(frozen=True)
-class OptimSettings:
-    lr: float
-    weight_decay: float
-    beta1: float
-    beta2: float
-    grad_clip: float | None  # None: never clip
-    warmup_steps: int
-    batch_size: int
-    schedule: str  # constant | cosine | linear, within each stage
-    min_lr_ratio: float
-    decay_steps: int | None  # None: the stage budget
-    name: str  # adamw | snr_gated (optim.py)
-    snr_threshold: float  # snr_gated: coordinates with a gradient SNR below it take a step scaled by SNR / threshold
-    vectors: dict  # vectors and scalars: {lr_scale: multiple of lr, weight_decay}
-
-
-@dataclass(frozen=True)
-class CurriculumSettings:
-    replay_share: float
-    stage_budget: int
-    hold_steps: int  # after the last stage ends, train on this many more steps, with held-out windows
-
-
-@dataclass(frozen=True)
-class GraduationSettings:
-    problems_per_window: int
-    windows: int
-    window_every: int
-    score: str  # completion | answer
-
-
-@dataclass(frozen=True)
-class TrainSettings:
-    log_every: int
-    checkpoint_every: int
-    progress_every: int
-    snr_microbatches: int
-    update_threshold: float
-
-
-@dataclass(frozen=True)
-class RunSettings:
-    """A variant's effective settings as the trainer reads them (``effective_settings`` gives the dict)."""
-
-    factors: dict  # the format factors (formats.Factors fields) the run's data are written in
-    model: dict  # keyword arguments of model.ModelConfig
-    optim: OptimSettings
-    curriculum: CurriculumSettings
-    graduation: GraduationSettings
-    train: TrainSettings
-
-    @classmethod
-    def from_dict(cls, settings: dict) -> RunSettings:
-        return cls(
-            factors=dict(settings["factors"]),
-            model=dict(settings["model"]),
-            optim=OptimSettings(**settings["optim"]),
-            curriculum=CurriculumSettings(**settings["curriculum"]),
-            graduation=GraduationSettings(**settings["graduation"]),
-            train=TrainSettings(**settings["train"]),
-        )

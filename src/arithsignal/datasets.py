@@ -14,11 +14,19 @@ variant of the format is tested on the same held-out problems.
 * ``train`` is drawn from the rest. ``commute`` on adds the swapped form of every
   training problem; ``mixed_lengths`` on adds problems with one operand a digit
   shorter (4x4 gains 4x3, 2x1 gains 1x1), ``mixed_share`` times as many.
-* ``valid`` is the pool graduation windows sample from: main-shape training
-  problems in canonical order. As in the published rule, graduation is judged on
-  the stage's own problem distribution (1-digit facts cannot be inferred from
-  other facts, so a held-out pool would make small stages ungraduable);
-  generalisation is measured on ``test`` and ``commute`` after training.
+* Two graduation pools. ``train_pool`` is a sample of the stage's main-shape
+  training problems in canonical order: the windows that measure *steps to fit*
+  draw from it. ``unseen_pool`` is a third set U(op, shape), drawn like H from the data seed
+  alone and, like H, never trained on in either order by any stage and disjoint
+  from H: the windows that measure *steps to generalise* draw from it, and with
+  ``graduation.pool: unseen`` (the default) the graduation rule decides on it, so
+  graduating means having generalised, as in the write-up, where 4x4
+  multiplication is far too large a space for a sampled problem to have been
+  trained on. U takes at most ``POOL_SHARE`` of a shape's problems; a shape whose
+  share is under ``MIN_POOL`` problems (the 1-digit facts: 55 problems, which
+  cannot be inferred from one another) has no U, keeps every problem but H for
+  training, and graduates on its train pool. Both pools are drawn whatever
+  ``graduation.pool`` says, so the two settings train on the same problems.
 """
 
 from __future__ import annotations
@@ -33,8 +41,11 @@ from .formats import COMMUTATIVE, Factors, render
 
 ENUMERATE_LIMIT = 200_000  # shapes with fewer problems are enumerated, larger ones sampled
 MAX_HOLDOUT_SHARE = 0.25  # tiny shapes (1+1 digits: 55 problems) keep most problems for training
+POOL_SHARE = 0.125  # the unseen pool takes at most an eighth of a shape's problems (2x1: 112 of 900)
+MIN_POOL = 100  # fewer would be used up by one graduation run (4 windows x 25 problems); 1x1 shapes have 6
 
 COLUMNS = ["stage", "split", "op", "a", "b", "shape", "prompt", "completion"]
+SPLITS = ("train", "train_pool", "unseen_pool", "test", "commute")  # one Parquet file each per data format and stage
 
 
 @dataclass(frozen=True)
@@ -52,7 +63,7 @@ class Stage:
 class DataSettings:
     seed: int
     train_size: int
-    valid_size: int
+    pool_size: int
     test_size: int
     mixed_share: float
 
@@ -114,10 +125,26 @@ def _sample_pairs(rng: np.random.Generator, op: str, da: int, db: int, n: int, e
 
 
 def holdout(op: str, digits: tuple[int, int], data: DataSettings) -> np.ndarray:
-    """Canonical pairs held out for this operation and unordered shape (never trained on)."""
+    """Canonical pairs held out for this operation and unordered shape (never trained on): the test set."""
     da, db = sorted(digits, reverse=True)
     n = min(data.test_size, int(_space_size(op, da, db) * MAX_HOLDOUT_SHARE))
     return _sample_pairs(_rng(data.seed, "holdout", op, da, db), op, da, db, n, set())
+
+
+def has_unseen_pool(op: str, digits: tuple[int, int]) -> bool:
+    """Can this shape spare an unseen graduation pool (at least MIN_POOL problems in its POOL_SHARE)?"""
+    da, db = sorted(digits, reverse=True)
+    return int(_space_size(op, da, db) * POOL_SHARE) >= MIN_POOL
+
+
+def unseen_pool(op: str, digits: tuple[int, int], data: DataSettings) -> np.ndarray:
+    """Canonical pairs of this operation and unordered shape that generalisation windows sample: never trained on
+    and disjoint from the test set; empty where the shape cannot spare them (``has_unseen_pool``)."""
+    da, db = sorted(digits, reverse=True)
+    if not has_unseen_pool(op, digits):
+        return np.zeros((0, 2), dtype=np.int64)
+    n = min(data.pool_size, int(_space_size(op, da, db) * POOL_SHARE))
+    return _sample_pairs(_rng(data.seed, "unseen", op, da, db), op, da, db, n, _pairs(holdout(op, digits, data)))
 
 
 def mixed_shape(digits: tuple[int, int]) -> tuple[int, int] | None:
@@ -130,8 +157,13 @@ def mixed_shape(digits: tuple[int, int]) -> tuple[int, int] | None:
     return None
 
 
+def _pairs(arr: np.ndarray) -> set[tuple[int, int]]:
+    return {(int(x), int(y)) for x, y in arr}
+
+
 def _excluded(op: str, digits: tuple[int, int], data: DataSettings) -> set[tuple[int, int]]:
-    return {(int(x), int(y)) for x, y in holdout(op, digits, data)}
+    """What no training set of this shape may hold: the test set and the unseen pool."""
+    return _pairs(holdout(op, digits, data)) | _pairs(unseen_pool(op, digits, data))
 
 
 def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[str, np.ndarray]:
@@ -139,7 +171,7 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
     op, digits = stage.op, stage.digits
     test = holdout(op, digits, data)
     train = _sample_pairs(_rng(data.seed, "train", stage.name, op, digits), op, *digits, data.train_size, _excluded(op, digits, data))
-    valid = train[: data.valid_size]
+    seen = train[: data.pool_size]  # the train pool: steps to fit
     parts = [train]
     if factors.mixed_lengths and (shape := mixed_shape(digits)) is not None:
         n_mixed = round(data.train_size * data.mixed_share)
@@ -150,7 +182,8 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
         swapped = train[train[:, 0] != train[:, 1]][:, ::-1]
         train = np.concatenate([train, swapped])
     commute = test[test[:, 0] != test[:, 1]][:, ::-1] if commutative else np.zeros((0, 2), dtype=np.int64)
-    return {"train": train, "valid": valid, "test": test, "commute": np.ascontiguousarray(commute)}
+    pools = {"train_pool": seen, "unseen_pool": unseen_pool(op, digits, data)}
+    return {"train": train, **pools, "test": test, "commute": np.ascontiguousarray(commute)}
 
 
 def render_split(stage: Stage, split: str, pairs: np.ndarray, factors: Factors) -> pd.DataFrame:
@@ -168,8 +201,7 @@ def build_stage(stage: Stage, factors: Factors, data: DataSettings) -> dict[str,
 
 def write_stage(stage: dict, factors: dict, data: dict, outputs: dict[str, str]) -> None:
     """Job entry point: build one stage in one format and write each split to ``outputs[split]``."""
-    from .config import stable_hash
-    from .io import provenance, write_parquet
+    from .io import provenance, stable_hash, write_parquet
 
     st = Stage.from_config(stage)
     f = Factors(**factors)

@@ -1,4 +1,8 @@
-"""Evaluation after training: held-out test and commutation splits, top-k at the first wrong token, error taxonomy."""
+"""Evaluation on held-out problems: the test and commutation splits, top-k at the first wrong token, error taxonomy.
+
+Twice per run: each stage's splits with the model as it was when that stage ended (``when`` = stage_end,
+before the next stage trained: generalisation), and every stage's splits with the final model (``final``:
+what replaying earlier stages kept of them)."""
 
 from __future__ import annotations
 
@@ -65,24 +69,24 @@ def score(
 
 
 def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inputs: dict, output: str, threads: int = 1) -> None:
-    """Job entry point: score a trained model on every stage's test and commute splits."""
-    from .config import stable_hash
-    from .io import provenance, read_parquet, write_parquet
-    from .modelio import load_model, pick_device
+    """Job entry point: score each stage's test and commute splits at its stage end and with the final model."""
+    from .io import provenance, read_parquet, stable_hash, write_parquet
+    from .modelio import load_model, load_stage_models, pick_device
 
     torch.set_num_threads(threads)
     device = pick_device()
-    model = load_model(inputs["model"], device)
+    models = {"stage_end": load_stage_models(inputs["stage_models"], device), "final": load_model(inputs["model"], device)}
     frames = []
     for split in ("test", "commute"):
         for path in inputs[split]:
             df = read_parquet(path)
             if df.empty:
                 continue
-            res = score(model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"])
-            print(
-                f"{variant} seed {seed} {res['stage'].iat[0]} [{split}]: exact match {res['correct'].mean():.3f} on {len(res)}", flush=True
-            )
-            frames.append(res)
+            stage = df["stage"].iat[0]
+            for when, model in (("stage_end", models["stage_end"][stage]), ("final", models["final"])):
+                res = score(model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"])
+                res.insert(2, "when", when)
+                print(f"{variant} seed {seed} {stage} [{split}, {when}]: exact match {res['correct'].mean():.3f} on {len(res)}", flush=True)
+                frames.append(res)
     out = pd.concat(frames, ignore_index=True)
     write_parquet(out, output, provenance(variant, seed, settings, stable_hash(settings)))

@@ -9,6 +9,7 @@ instead of handing back garbage.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import json
 import os
 import traceback
@@ -22,9 +23,14 @@ from . import __version__
 
 META_KEY = b"arithsignal"
 PROVENANCE_COLUMNS = ["variant", "seed", "config_hash", "settings", "package_version"]
-# wall-clock seconds in train_log (training, of which progress measures, of which held-out windows): the
+# wall-clock seconds in train_log (training, of which progress measures, of which graduation windows): the
 # only columns that differ between two identical runs
-CLOCK_COLUMNS = ["wall_time_s", "measure_time_s", "heldout_time_s"]
+CLOCK_COLUMNS = ["wall_time_s", "measure_time_s", "window_time_s"]
+
+
+def stable_hash(obj: object, n: int = 12) -> str:
+    """A short hash of a JSON-able object, stable across processes and machines (the config hash of provenance)."""
+    return hashlib.sha256(json.dumps(obj, sort_keys=True).encode()).hexdigest()[:n]
 
 
 class CorruptFileError(RuntimeError):
@@ -49,8 +55,13 @@ def atomic_path(path: str | os.PathLike) -> Path:
 
 
 def write_parquet(df: pd.DataFrame, path: str | os.PathLike, prov: dict | None = None) -> None:
-    """Write ``df`` (plus provenance columns) atomically and byte-for-byte deterministically."""
+    """Write ``df`` (plus provenance columns) atomically and byte-for-byte deterministically. A data column named like
+    a provenance column is refused (it would be overwritten): give it a name of its own (a run's seed in a table with
+    provenance of its own is ``model_seed``)."""
     if prov is not None:
+        clash = sorted(set(df.columns) & set(PROVENANCE_COLUMNS))
+        if clash:
+            raise ValueError(f"{path}: data columns {clash} would be overwritten by the provenance columns; rename them")
         df = df.assign(**{k: prov[k] for k in PROVENANCE_COLUMNS})
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})

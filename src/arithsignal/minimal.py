@@ -24,10 +24,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .config import MINIMAL_EXPERIMENTS
 from .progress import gradient_snr
 
-EXPERIMENTS = MINIMAL_EXPERIMENTS
 SETTLED_SHARE = 0.5  # W has settled while gamma moves when W's relative change is under half of gamma's
 SETTLES = "gamma keeps moving while W settles, as predicted"
 NOT_SETTLED = "W still moves comparably to gamma: not the predicted picture"
@@ -130,8 +128,7 @@ def run_experiment(experiment: str, cfg: dict, log=print) -> pd.DataFrame:
 
 def minimal_job(experiment: str, cfg: dict, out: str) -> None:
     """Job entry point: results/minimal_model/<experiment>.parquet."""
-    from .config import stable_hash
-    from .io import provenance, write_parquet
+    from .io import provenance, stable_hash, write_parquet
 
     torch.set_num_threads(1)
     df = run_experiment(experiment, cfg, log=lambda m: print(m, flush=True))

@@ -33,9 +33,10 @@ def _theme() -> None:
 
 
 MEASURE_TITLES = {
-    "": "steps to graduation, published rule (whole completion right)",
-    "answer_": "steps to graduation, answer-only rule (answers right, scratchpad aside)",
-    "first_good_": "steps to the first window with exact match >= 0.9",
+    "": "steps to graduation (the rule on its pool: unseen problems, so steps to generalise)",
+    "fit_": "steps to fit (the same rule on training problems), exploratory",
+    "answer_": "steps to graduation, answer-only rule (answers right, scratchpad aside), exploratory",
+    "first_good_": "steps to the first window with exact match >= 0.9, exploratory",
 }
 
 
@@ -104,40 +105,43 @@ def _km_panels(axes, runs: pd.DataFrame, stage_order: list[str]) -> None:
 
 
 def _accuracy_panel(ax, evals: pd.DataFrame, stage_order: list[str]) -> None:
+    """Held-out exact match per stage, a x b and b x a, with the model at each stage's end and after the last stage."""
     x_of = {s: i for i, s in enumerate(stage_order)}
-    acc = evals.groupby(["side", "split", "stage"])["correct"].mean().reset_index()
-    for (side, split), d in acc.groupby(["side", "split"]):
+    acc = evals.groupby(["side", "when", "split", "stage"])["correct"].mean().reset_index()
+    for (side, when, split), d in acc.groupby(["side", "when", "split"]):
         d = d.sort_values("stage", key=lambda s: s.map(x_of))
         ax.plot(
             d["stage"].map(x_of),
             100 * d["correct"],
             color=SIDE_STYLE[side]["color"],
-            label=f"{side}, {'a x b (test)' if split == 'test' else 'b x a (commute)'}",
+            lw=1.6 if when == "stage_end" else 0.8,
+            label=f"{side}, {'a x b (test)' if split == 'test' else 'b x a (commute)'}, {when.replace('_', ' ')}",
             **SPLIT_STYLE[split],
         )
     ax.set_xticks(range(len(stage_order)), stage_order)
     ax.set_ylim(-3, 103)
     ax.set_xlabel("curriculum stage")
     ax.set_ylabel("held-out exact match (%), mean over seeds")
-    ax.legend(fontsize=6, ncol=2)
+    ax.set_title("held-out exact match at each stage's end (thick) and after the last stage (thin)", fontsize=7)
+    ax.legend(fontsize=5, ncol=2)
 
 
 def ablation_figure(
     runs: pd.DataFrame, stats: pd.DataFrame, evals: pd.DataFrame, ablation: dict, stage_order: list[str], out: str
 ) -> list[str]:
-    """Rows: steps to graduation per stage under the published rule (every seed, censored runs hollow,
-    ratio with CI, exact test, verdict); the Kaplan-Meier share graduated per stage; the same steps
-    panel for the answer-only rule and for the first window >= 0.9; held-out exact match after
-    training, in the trained order (a x b) and swapped (b x a)."""
+    """Rows: steps to graduation per stage under the rule (every seed, censored runs hollow, ratio with CI, exact
+    test, verdict); the Kaplan-Meier share graduated per stage; the same steps panel for steps to fit, for the
+    answer-only rule and for the first window >= 0.9; held-out exact match at each stage's end and after the last
+    stage, in the trained order (a x b) and swapped (b x a)."""
     _theme()
     n = len(stage_order)
-    fig = plt.figure(figsize=(max(7.0, 1.5 * n + 2), 16))
-    grid = fig.add_gridspec(5, n, height_ratios=[3, 1.5, 3, 3, 2])
+    fig = plt.figure(figsize=(max(7.0, 1.5 * n + 2), 19))
+    grid = fig.add_gridspec(6, n, height_ratios=[3, 1.5, 3, 3, 3, 2])
     _steps_panel(fig.add_subplot(grid[0, :]), runs, stats, ablation, stage_order)
     _km_panels([fig.add_subplot(grid[1, i]) for i in range(n)], runs, stage_order)
-    for row, prefix in ((2, "answer_"), (3, "first_good_")):
+    for row, prefix in ((2, "fit_"), (3, "answer_"), (4, "first_good_")):
         _steps_panel(fig.add_subplot(grid[row, :]), runs, stats, ablation, stage_order, prefix)
-    _accuracy_panel(fig.add_subplot(grid[4, :]), evals, stage_order)
+    _accuracy_panel(fig.add_subplot(grid[5, :]), evals, stage_order)
     fig.suptitle(f"Ablation {ablation['name']} ({ablation['factor']})", fontsize=10)
     return _save(fig, out)
 
@@ -163,7 +167,7 @@ def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, graduations: pd.D
     """Progress measures against step, one thin line per seed, with a mark at every graduation
     (solid = graduated, dashed = censored): does per-token accuracy rise before exact match, and
     do matrices and vectors live in different SNR regimes? The bottom panel is the memorisation
-    measure: exact match on the window's training sample against held-out problems, the gap shaded."""
+    measure: exact match on the train pool against the unseen pool, with marks where each stage fitted and generalised."""
     _theme()
     fig = plt.figure(figsize=(10, 12))
     grid = fig.add_gridspec(4, 2)
@@ -200,34 +204,39 @@ def progress_figure(logs: pd.DataFrame, windows: pd.DataFrame, graduations: pd.D
 
 
 def _memorisation_panel(ax, windows: pd.DataFrame, graduations: pd.DataFrame) -> None:
-    """Training-sample vs held-out exact match at every window, one pair of lines per seed, the gap shaded."""
-    shown = {"training sample": "exact_match", "held out": "heldout_exact_match"}
-    if "heldout_exact_match" in windows:
-        long = windows.melt(id_vars=["seed", "step"], value_vars=list(shown.values()), var_name="column").dropna()
-        long["window sample"] = long["column"].map({col: label for label, col in shown.items()})
-        sns.lineplot(long, x="step", y="value", style="window sample", style_order=list(shown), units="seed", estimator=None,
-                     color="0.15", lw=0.7, ax=ax)  # fmt: skip
-        for _, w in windows.dropna(subset=["heldout_exact_match"]).groupby("seed"):
-            w = w.sort_values("step")
-            ax.fill_between(w["step"], w["heldout_exact_match"], w["exact_match"], where=w["exact_match"] > w["heldout_exact_match"],
-                            color="0.3", alpha=0.15, lw=0, interpolate=True)  # fmt: skip
-        ax.legend(fontsize=6, loc="lower right")
-    else:
-        ax.text(0.5, 0.5, "no held-out windows in these runs", ha="center", transform=ax.transAxes)
+    """Window exact match on the train pool against the unseen pool, one pair of lines per seed, the gap shaded, and
+    per stage and seed a mark where it fitted (the train pool passed the rule) and where it generalised."""
+    shown = {"train pool": "train_exact_match", "unseen pool": "unseen_exact_match"}
+    long = windows.melt(id_vars=["seed", "step"], value_vars=list(shown.values()), var_name="column").dropna()
+    long["window sample"] = long["column"].map({col: label for label, col in shown.items()})
+    sns.lineplot(long, x="step", y="value", style="window sample", style_order=list(shown), units="seed", estimator=None,
+                 color="0.15", lw=0.7, ax=ax)  # fmt: skip
+    for _, w in windows.dropna(subset=["unseen_exact_match"]).groupby(["seed", "stage"]):
+        w = w.sort_values("step")
+        ax.fill_between(w["step"], w["unseen_exact_match"], w["train_exact_match"], where=w["train_exact_match"] > w["unseen_exact_match"],
+                        color="0.3", alpha=0.15, lw=0, interpolate=True)  # fmt: skip
+    start = graduations["end_step"] - graduations["steps"]  # the global step each stage began
+    for measure, style in (("fit", dict(marker="v", facecolors="none")), ("generalise", dict(marker="o", facecolors="0.15"))):
+        done = ~graduations[f"{measure}_censored"]
+        ax.scatter((start + graduations[f"{measure}_steps"])[done], [1.0] * int(done.sum()), edgecolors="0.15", s=22, zorder=4,
+                   label=f"{'fitted' if measure == 'fit' else 'generalised'} (a stage of one seed)", **style)  # fmt: skip
     for _, r in graduations.iterrows():
         ax.axvline(r["end_step"], color="0.6", lw=0.5, ls="--" if r["censored"] else "-")
-    ax.set_ylim(-0.03, 1.03)
-    ax.set_title("memorisation: window exact match, training sample vs held out (shaded: training ahead)", fontsize=8)
+    ax.legend(fontsize=6, loc="lower right")
+    ax.set_ylim(-0.03, 1.08)
+    ax.set_title("memorisation: window exact match, train pool vs unseen pool (shaded: train ahead); marks at fit and at generalisation",
+                 fontsize=8)  # fmt: skip
     ax.set_ylabel("exact match")
     ax.set_xlabel("optimizer step")
 
 
 def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
-    """Left: error taxonomy of wrong answers per variant. Right: where the correct token ranked at the first wrong token."""
+    """Left: error taxonomy of wrong answers per variant. Right: where the correct token ranked at the first wrong token.
+    Held-out problems of each stage, with the model as it was when that stage ended."""
     from .aggregate import failure_table
 
     _theme()
-    f = failure_table(evals)
+    f = failure_table(evals[evals["when"] == "stage_end"])
     fig, (left, right) = plt.subplots(1, 2, figsize=(11, 4))
     if f.empty:
         for ax in (left, right):
@@ -237,7 +246,7 @@ def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
     sns.barplot(shares, y="error_group", x="share", hue="variant", palette="Greys", edgecolor="0.2", ax=left)
     left.set_xlabel("share of wrong held-out answers")
     left.set_ylabel("error class")
-    left.set_title("Error taxonomy (all stages, test + commute)", fontsize=8)
+    left.set_title("Error taxonomy (all stages at their end, test + commute)", fontsize=8)
     k = int(f["target_rank"].max())
     ranks = f.groupby("variant")["target_rank"].value_counts(normalize=True).rename("share").reset_index()
     sns.barplot(ranks, x="target_rank", y="share", hue="variant", palette="Greys", edgecolor="0.2", ax=right)

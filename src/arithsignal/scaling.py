@@ -238,8 +238,7 @@ def scaling_job(sweep_table: str, data: dict[str, list[str]], points: list[dict]
     """Job entry point: results/metrics/scaling_{runs,fit,compare}.parquet and results/scaling.md. ``data``: the
     training sets of each side ("on", "off") of every comparison, comparison by comparison, stage by stage."""
     from .aggregate import sides_differ
-    from .config import stable_hash
-    from .io import provenance, read_parquet, write_parquet
+    from .io import provenance, read_parquet, stable_hash, write_parquet
 
     sizes = {p["variant"]: non_embedding_params(models[p["variant"]]) for p in points}
     print("non-embedding parameters per point: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()), flush=True)

@@ -1,18 +1,22 @@
 """Curriculum training with graduation, replay, censoring and resumable checkpoints.
 
-The graduation rule (DESIGN.md, claim 5): every ``window_every`` steps of a
-stage, draw a fresh sample of ``problems_per_window`` problems from the stage's
-valid split, decode them greedily, and call the window passed when every
-completion matches exactly. ``windows`` consecutive passed windows graduate the
-stage; its *steps to graduation* are the steps spent in it. A stage that reaches
-``stage_budget`` steps first is *censored* there, and training moves on to the
-next stage. A share ``replay_share`` of each batch replays earlier stages.
-
-Each window also decodes an equally large fresh sample of the stage's held-out test
-problems (never trained on, never part of the rule) when the run has them: training-
-sample against held-out exact match is the memorisation measure (DESIGN.md, claim 9).
-Those samples are drawn from their own keyed stream and run under no_grad, so they
-change neither the weights nor any training metric.
+The graduation rule (the write-up's claim 5): every ``window_every`` steps of a
+stage, draw a fresh sample of ``problems_per_window`` problems from a pool,
+decode them greedily, and call the window passed when every completion matches
+exactly; ``windows`` consecutive passed windows pass the rule. Every window does
+this for both of the stage's pools (datasets.py): the train pool (training
+problems) and the unseen pool (never trained on). The first time the train pool
+passes is the stage's *steps to fit*, the first time the unseen pool passes its
+*steps to generalise*; their difference is the memorisation phase (claim 9).
+The rule that moves the curriculum on reads the pool ``graduation.pool`` names
+(default: unseen, so graduating means generalising); a stage too small to have
+an unseen pool reads its train pool, and its two times are the same. A stage
+that reaches ``stage_budget`` steps first is *censored* there, and training
+moves on to the next stage. A share ``replay_share`` of each batch replays
+earlier stages. Each sample is drawn from its own keyed stream and decoded under
+no_grad, so decoding one pool changes nothing in training or in the other pool.
+The weights as they were when each stage ended are kept (``stage_models``) for
+the evaluation at stage end.
 """
 
 from __future__ import annotations
@@ -32,16 +36,17 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .config import GraduationSettings, OptimSettings, RunSettings, stable_hash
 from .decoding import score_exact
 from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
-from .io import CLOCK_COLUMNS, CorruptFileError, atomic_path, read_parquet
+from .io import CorruptFileError, atomic_path, read_parquet, stable_hash
 from .model import GPT, ModelConfig
-from .modelio import pick_device, save_model
+from .modelio import pick_device, save_model, save_stage_models
 from .optim import build_optimizer, set_lr
 from .progress import gradient_snr, noise_scale_microbatches
+from .settings import GraduationSettings, OptimSettings, RunSettings
 
-CHECKPOINT_FORMAT = 3  # 2: counters as a positional list (still loadable, see _upgrade)
+CHECKPOINT_FORMAT = 4  # 4: two graduation pools and the weights at each stage's end
+POOLS = ("train", "unseen")  # the graduation pools every window decodes (datasets.SPLITS: train_pool, unseen_pool)
 
 
 @dataclass
@@ -52,11 +57,18 @@ class StageTensors:
     ids: torch.Tensor  # (n, max_len) token ids, padded with PAD
     roles: torch.Tensor  # (n, max_len) formats.ROLE_* of each token; ROLE_NONE for prompt and padding
     lengths: torch.Tensor  # (n,) full sequence length
-    valid: pd.DataFrame
-    heldout: pd.DataFrame | None = None  # the stage's test problems, for the memorisation measure only
+    pools: dict[str, pd.DataFrame]  # POOLS -> problems the windows sample (an empty unseen pool: the stage has none)
+
+    @property
+    def pools_present(self) -> tuple[str, ...]:
+        return tuple(p for p in POOLS if len(self.pools[p]))
+
+    def rule_pool(self, wanted: str) -> str:
+        """The pool the rule reads when ``graduation.pool`` is ``wanted``: the train pool where the stage has no unseen one."""
+        return wanted if len(self.pools[wanted]) else "train"
 
 
-def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame, heldout: pd.DataFrame | None = None) -> StageTensors:
+def tensorise(name: str, train: pd.DataFrame, train_pool: pd.DataFrame, unseen_pool: pd.DataFrame | None = None) -> StageTensors:
     pairs = list(zip(train["prompt"], train["completion"], strict=True))
     width = max(len(p) + len(c) for p, c in pairs)
     ids = torch.full((len(pairs), width), PAD_ID, dtype=torch.long)
@@ -65,8 +77,8 @@ def tensorise(name: str, train: pd.DataFrame, valid: pd.DataFrame, heldout: pd.D
         ids[i, : len(p) + len(c)] = torch.tensor(encode(p + c))
         roles[i, len(p) : len(p) + len(c)] = torch.tensor(completion_roles(c), dtype=torch.int8)
     lengths = torch.tensor([len(p) + len(c) for p, c in pairs])
-    heldout = None if heldout is None else heldout.reset_index(drop=True)
-    return StageTensors(name, ids, roles, lengths, valid.reset_index(drop=True), heldout)
+    unseen = train_pool.iloc[:0] if unseen_pool is None else unseen_pool
+    return StageTensors(name, ids, roles, lengths, {"train": train_pool.reset_index(drop=True), "unseen": unseen.reset_index(drop=True)})
 
 
 @dataclass
@@ -149,32 +161,37 @@ class RunState:
     """Where a run stands: with the weights, optimiser and random streams, this is the checkpoint."""
 
     step: int = 0  # optimiser steps in the run
-    stage: int = 0  # index of the current stage
+    stage_index: int = 0  # the current stage, counted from 0
     stage_step: int = 0  # steps in the current stage
-    streak: int = 0  # consecutive passed windows in the current stage
+    streaks: dict[str, int] = field(default_factory=lambda: dict.fromkeys(POOLS, 0))  # consecutive passed windows per pool
+    passed_at: dict[str, int | None] = field(default_factory=lambda: dict.fromkeys(POOLS))  # stage step each pool first passed
     tokens: int = 0  # input tokens seen
     elapsed: float = 0.0  # training wall time up to the last checkpoint
     measure_time: float = 0.0  # of which in progress measures
-    heldout_time: float = 0.0  # of which in held-out windows (the memorisation measure)
+    window_time: float = 0.0  # of which in graduation windows (both pools)
     holding: bool = False  # in the hold after the last stage (curriculum.hold_steps)
     hold_from: int = 0  # the last stage's step where the hold began
     train_rows: list[dict] = field(default_factory=list)
     window_rows: list[dict] = field(default_factory=list)
     graduation_rows: list[dict] = field(default_factory=list)
 
-    def record_window(self, passed: bool, needed: int) -> bool:
-        """Count a window: a failed one resets the streak. True when the stage has graduated."""
-        self.streak = self.streak + 1 if passed else 0
-        return self.streak >= needed
+    def record_window(self, pool: str, passed: bool, needed: int) -> bool:
+        """Count a window of one pool: a failed one resets its streak. True when the pool passes the rule; the first
+        such window of the stage (outside the hold) is when the pool passed (steps to fit or to generalise)."""
+        self.streaks[pool] = self.streaks[pool] + 1 if passed else 0
+        done = self.streaks[pool] >= needed
+        if done and not self.holding and self.passed_at[pool] is None:
+            self.passed_at[pool] = self.stage_step
+        return done
 
     def next_stage(self) -> None:
-        self.stage += 1
-        self.stage_step = self.streak = 0
+        self.stage_index += 1
+        self.stage_step = 0
+        self.streaks, self.passed_at = dict.fromkeys(POOLS, 0), dict.fromkeys(POOLS)
 
 
 ROLES = {"scratch": ROLE_SCRATCH, "carry": ROLE_CARRY, "answer": ROLE_ANSWER}
 PARAM_CLASSES = ("matrices", "vectors")  # GPT.param_classes
-TIMING_COLUMNS = CLOCK_COLUMNS  # the only train_log columns that differ between identical runs
 PROGRESS_COLUMNS = [f"{m}_{c}" for m in ("grad_snr", "grad_signal", "grad_noise", "update_share") for c in PARAM_CLASSES] + [
     "noise_scale_b_simple"
 ]
@@ -249,10 +266,12 @@ class ProgressMeasures:
         return {c: [p.detach().clone() for p in ps] for c, ps in self.classes.items()}
 
     def record_update(self, before: dict[str, list[torch.Tensor]], lr: float) -> None:
-        """Share of each class's parameters that this step moved by more than update_threshold x lr."""
-        thr = self.s.train.update_threshold * lr
+        """Share of each class's parameters that this step moved by more than update_threshold x the class's own
+        learning rate (vectors step at lr x optim.vectors.lr_scale)."""
+        rates = {"matrices": lr, "vectors": lr * self.s.optim.vectors["lr_scale"]}
         with torch.no_grad():
             for c, ps in self.classes.items():
+                thr = self.s.train.update_threshold * rates[c]
                 moved = sum(int(((p - p0).abs() > thr).sum()) for p, p0 in zip(ps, before[c], strict=True))
                 self.pending[f"update_share_{c}"] = moved / sum(p.numel() for p in ps)
 
@@ -289,11 +308,13 @@ def run_checkpoint(path: Path, run_hash: str, log) -> dict | None:
     if ck.get("run_hash") != run_hash:
         log(f"ignoring checkpoint {path}: it belongs to other settings; starting afresh")
         return None
-    if ck.get("format") == 2:
-        ck = _upgrade(ck)
     if ck.get("format") != CHECKPOINT_FORMAT:
         raise CorruptFileError(f"{path}: checkpoint format {ck.get('format')} is not one this version reads; delete it to restart")
     return ck
+
+
+WINDOW_SCORES = ("exact_match", "answer_exact_match", "digit_accuracy", "passed")  # window_scores' keys
+POOL_COLUMNS = ("exact_match", "answer_exact_match", "digit_accuracy")  # in windows once per pool: train_*, unseen_*
 
 
 def window_scores(model: GPT, problems: pd.DataFrame, g: GraduationSettings, sample_key: list[int], device: torch.device,
@@ -311,17 +332,7 @@ def window_scores(model: GPT, problems: pd.DataFrame, g: GraduationSettings, sam
     }
 
 
-HELDOUT_KEY = 1  # the held-out samples' stream: keys [seed, stage, window, HELDOUT_KEY], apart from the rule's
-
-
-def _upgrade(checkpoint: dict) -> dict:
-    """A format-2 checkpoint (counters as a positional list) in today's layout."""
-    step, stage, stage_step, _window, streak, tokens = checkpoint["counters"]
-    state = {"step": step, "stage": stage, "stage_step": stage_step, "streak": streak, "tokens": tokens}
-    state["elapsed"], state["measure_time"] = checkpoint["elapsed"]
-    rows = {"train_rows": "train_rows", "window_rows": "window_rows", "graduation_rows": "grad_rows"}
-    state.update({new: checkpoint[old] for new, old in rows.items()})
-    return {**checkpoint, "format": CHECKPOINT_FORMAT, "state": state, "log_sums": checkpoint["acc"]}
+POOL_KEYS = {"train": [], "unseen": [1]}  # each pool's samples: keys [seed, stage, window, *POOL_KEYS[pool]], streams apart
 
 
 class Trainer:
@@ -341,6 +352,7 @@ class Trainer:
         self.state = RunState()
         self.log_sums = LogAccumulator(device)
         self.progress = ProgressMeasures(self.model, self.s, seed, device)
+        self.stage_models: list[dict[str, torch.Tensor]] = []  # the weights at each stage's end, in stage order
 
     # ---------------------------------------------------------------- checkpoints
     def checkpoint(self) -> dict:
@@ -354,6 +366,7 @@ class Trainer:
             "state": asdict(self.state),
             "log_sums": self.log_sums.state(),
             "pending": dict(self.progress.pending),
+            "stage_models": self.stage_models,
         }
 
     def resume(self, path: Path) -> None:
@@ -368,8 +381,9 @@ class Trainer:
         self.state = RunState(**ck["state"])
         self.log_sums.load(ck["log_sums"])
         self.progress.pending = dict(ck["pending"])
+        self.stage_models = list(ck["stage_models"])
         st = self.state
-        self.log(f"resuming from checkpoint {path} at step {st.step} (stage {st.stage}, stage step {st.stage_step})")
+        self.log(f"resuming from checkpoint {path} at step {st.step} (stage {st.stage_index}, stage step {st.stage_step})")
 
     # ---------------------------------------------------------------- one step, one log row, one window
     def lr(self, step: int, stage_step: int) -> float:
@@ -377,7 +391,7 @@ class Trainer:
 
     def train_step(self) -> None:
         st, o = self.state, self.s.optim
-        batch = make_batch(self.stages, st.stage, o.batch_size, self.s.curriculum.replay_share, self.gen)
+        batch = make_batch(self.stages, st.stage_index, o.batch_size, self.s.curriculum.replay_share, self.gen)
         st.tokens += int(batch.real.sum())
         lr = self.lr(st.step, st.stage_step)
         set_lr(self.opt, lr)
@@ -402,48 +416,63 @@ class Trainer:
         if means is None:
             return None
         st = self.state
-        row = {"step": st.step, "stage": self.stages[st.stage].name, "stage_index": st.stage, "stage_step": st.stage_step}
+        row = {"step": st.step, "stage": self.stages[st.stage_index].name, "stage_index": st.stage_index, "stage_step": st.stage_step}
         row["hold"] = st.holding
         row.update(means)
         row.update({"lr": self.lr(st.step - 1, st.stage_step - 1), "tokens_seen": st.tokens})
-        row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time, "heldout_time_s": st.heldout_time})
+        row.update({"wall_time_s": wall_time, "measure_time_s": st.measure_time, "window_time_s": st.window_time})
         row.update(self.progress.weight_norms())
         row.update(self.progress.take())
         st.train_rows.append(row)
         return row
 
     def window(self) -> bool:
-        """Run one graduation window; return True if the stage graduates. In the hold the window
-        is scored and logged the same way, but the rule no longer counts it."""
+        """Run one graduation window on each of the stage's pools; return True if the stage graduates under the rule.
+        In the hold the windows are scored and logged the same way, but the rule no longer counts them."""
         g, st = self.s.graduation, self.state
+        t0 = time.perf_counter()
         index = st.stage_step // g.window_every - 1  # windows run every window_every stage steps
-        stage, reverse = self.stages[st.stage], self.s.factors["reverse"]
-        scores = window_scores(self.model, stage.valid, g, [self.seed, st.stage, index], self.device, reverse)
-        graduated = not st.holding and st.record_window(scores["passed"], g.windows)
-        where = {"step": st.step, "stage": stage.name, "stage_index": st.stage, "stage_step": st.stage_step, "hold": st.holding}
-        row = {**where, "window": index, **scores, "streak": st.streak}
-        if stage.heldout is not None and len(stage.heldout):  # measured after the rule has decided, never part of it
-            t0 = time.perf_counter()
-            held = window_scores(self.model, stage.heldout, g, [self.seed, st.stage, index, HELDOUT_KEY], self.device, reverse)
-            row.update(heldout_exact_match=held["exact_match"], heldout_answer_exact_match=held["answer_exact_match"])
-            st.heldout_time += time.perf_counter() - t0
+        stage, reverse = self.stages[st.stage_index], self.s.factors["reverse"]
+        rule = stage.rule_pool(g.pool)
+        row = {"step": st.step, "stage": stage.name, "stage_index": st.stage_index, "stage_step": st.stage_step, "hold": st.holding,
+               "window": index, "pool": rule}  # fmt: skip
+        done, scores = {}, {}
+        for pool in POOLS:
+            scores[pool] = dict.fromkeys(WINDOW_SCORES, math.nan)  # no unseen pool: its columns stay empty (NaN)
+            if len(stage.pools[pool]):
+                key = [self.seed, st.stage_index, index, *POOL_KEYS[pool]]
+                scores[pool] = window_scores(self.model, stage.pools[pool], g, key, self.device, reverse)
+                done[pool] = st.record_window(pool, scores[pool]["passed"], g.windows)
+            row.update({f"{pool}_{k}": float(scores[pool][k]) for k in POOL_COLUMNS})
+            row[f"{pool}_streak"] = st.streaks[pool] if pool in done else math.nan
+        row.update({**scores[rule], "streak": st.streaks[rule]})  # the rule's sample, under the plain names
         st.window_rows.append(row)
-        return graduated
+        st.window_time += time.perf_counter() - t0
+        return not st.holding and done[rule]
 
     def end_stage(self, graduated: bool) -> None:
-        st = self.state
-        name = self.stages[st.stage].name
+        st, g = self.state, self.s.graduation
+        stage = self.stages[st.stage_index]
+        rule = stage.rule_pool(g.pool)
+        times = {}
+        for measure, pool in (("fit", "train"), ("generalise", stage.rule_pool("unseen"))):  # no unseen pool: fit is generalising
+            at = st.passed_at[pool]
+            times |= {f"{measure}_steps": st.stage_step if at is None else at, f"{measure}_censored": at is None}
         st.graduation_rows.append(
-            {"stage": name, "stage_index": st.stage, "graduated": graduated, "censored": not graduated,
-             "steps": st.stage_step,  # steps to graduation, or the budget where censored
-             "end_step": st.step, "windows_run": st.stage_step // self.s.graduation.window_every}
+            {"stage": stage.name, "stage_index": st.stage_index, "pool": rule, "unseen_pool": "unseen" in stage.pools_present,
+             "graduated": graduated, "censored": not graduated,
+             "steps": st.stage_step,  # steps to graduation under the rule, or the budget where censored
+             **times, "end_step": st.step, "windows_run": st.stage_step // g.window_every}
         )  # fmt: skip
+        self.stage_models.append({k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()})
         word = "graduated" if graduated else f"CENSORED (not graduated by step {st.stage_step})"
-        self.log(f"stage {name} {word} after {st.stage_step} steps (global step {st.step})")
+        fit = "not fitted" if times["fit_censored"] else f"fitted at {times['fit_steps']}"
+        gen = "not generalised" if times["generalise_censored"] else f"generalised at {times['generalise_steps']}"
+        self.log(f"stage {stage.name} {word} on its {rule} pool after {st.stage_step} steps (global step {st.step}): {fit}, {gen}")
         hold = self.s.curriculum.hold_steps
-        if st.stage == len(self.stages) - 1 and hold > 0:
+        if st.stage_index == len(self.stages) - 1 and hold > 0:
             st.holding, st.hold_from = True, st.stage_step
-            self.log(f"holding: {hold} more steps on {name}, with held-out windows every {self.s.graduation.window_every} steps")
+            self.log(f"holding: {hold} more steps on {stage.name}, with windows every {g.window_every} steps")
         else:
             st.next_stage()
 
@@ -524,18 +553,20 @@ def _loop(tr: Trainer, checkpoint: Path | None, checkpoint_every: int | None, lo
     st = tr.state
     t0 = time.perf_counter()
     last_t, last_step = t0, st.step
-    while st.stage < len(tr.stages):
+    while st.stage_index < len(tr.stages):
         tr.train_step()
         if tr.progress.due(st.step):
             tm = time.perf_counter()
-            tr.progress.measure(tr.stages, st.stage, st.step)
+            tr.progress.measure(tr.stages, st.stage_index, st.step)
             st.measure_time += time.perf_counter() - tm
         if st.step % log_every == 0:
             r = tr.log_row(st.elapsed + time.perf_counter() - t0)
             now = time.perf_counter()
             tr.log(
-                f"step {st.step:6d} | stage {r['stage']} ({st.stage + 1}/{len(tr.stages)}) step {st.stage_step:5d} "
-                f"| loss {r['loss']:.4f} tok_acc {r['token_accuracy']:.3f} | windows {st.streak}/{g.windows} "
+                f"step {st.step:6d} | stage {r['stage']} ({st.stage_index + 1}/{len(tr.stages)}) step {st.stage_step:5d} "
+                f"| loss {r['loss']:.4f} tok_acc {r['token_accuracy']:.3f} | windows "
+                + ", ".join(f"{pool} {st.streaks[pool]}/{g.windows}" for pool in tr.stages[st.stage_index].pools_present)
+                + " "
                 f"| {(st.step - last_step) / max(1e-9, now - last_t):.1f} steps/s"
             )
             last_t, last_step = now, st.step
@@ -550,20 +581,16 @@ def _loop(tr: Trainer, checkpoint: Path | None, checkpoint_every: int | None, lo
             st.elapsed += time.perf_counter() - t0
             t0 = time.perf_counter()
             save_checkpoint(checkpoint, tr.checkpoint())
-        if stop and st.stage < len(tr.stages):
+        if stop and st.stage_index < len(tr.stages):
             raise Stopped(stop[0], st.step, checkpoint)
     st.elapsed += time.perf_counter() - t0
 
 
-def load_stages(
-    stage_names: list[str], train_paths: list[str], valid_paths: list[str], test_paths: list[str] | None = None
-) -> list[StageTensors]:
-    """Every stage's tensors; with ``test_paths``, its held-out problems for the memorisation measure."""
-    out = []
-    for i, (name, tp, vp) in enumerate(zip(stage_names, train_paths, valid_paths, strict=True)):
-        heldout = None if test_paths is None else read_parquet(test_paths[i], ["prompt", "completion"])
-        out.append(tensorise(name, read_parquet(tp, ["prompt", "completion"]), read_parquet(vp), heldout))
-    return out
+def load_stages(names: list[str], train_paths: list[str], train_pool_paths: list[str], unseen_pool_paths: list[str]) -> list[StageTensors]:
+    """Every stage's tensors and graduation pools (datasets.SPLITS), in curriculum order."""
+    cols = ["prompt", "completion"]
+    paths = zip(names, train_paths, train_pool_paths, unseen_pool_paths, strict=True)
+    return [tensorise(name, read_parquet(t, cols), read_parquet(tp), read_parquet(up)) for name, t, tp, up in paths]
 
 
 def stderr_log(prefix: str):
@@ -582,7 +609,11 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     log = stderr_log(f"{variant} seed {seed}")
     names = [s["name"] for s in settings["stages"]]
     log(f"device {device}, {threads} thread(s), stages {names}")
-    stages = load_stages(names, inputs["train"], inputs["valid"], inputs["test"])
+    stages = load_stages(names, inputs["train"], inputs["train_pool"], inputs["unseen_pool"])
+    for st in stages:
+        pools = ", ".join(f"{p} {len(st.pools[p])}" for p in st.pools_present)
+        rule = st.rule_pool(settings["graduation"]["pool"])
+        log(f"stage {st.name}: {len(st.ids)} training problems; graduation pools: {pools}; the rule reads the {rule} pool")
     trainer = Trainer(settings, seed, stages, device, log)
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
@@ -595,7 +626,9 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     for name, df in trainer.frames().items():
         write_parquet(df, outputs[name], prov)
     save_model(trainer.model, outputs["model"], prov)
+    save_stage_models(trainer.model, names, trainer.stage_models, outputs["stage_models"], prov)
     ckpt.unlink(missing_ok=True)  # outputs are complete; the checkpoint has done its job
     st = trainer.state
-    share = {what: t / max(1e-9, st.elapsed) for what, t in (("progress measures", st.measure_time), ("held-out windows", st.heldout_time))}
+    clocks = (("progress measures", st.measure_time), ("graduation windows", st.window_time))
+    share = {what: t / max(1e-9, st.elapsed) for what, t in clocks}
     log(f"done: {st.step} steps in {st.elapsed:.1f}s (" + ", ".join(f"{v:.1%} in {k}" for k, v in share.items()) + ")")

@@ -1,0 +1,75 @@
+"""The settings of one training run, typed, as the trainer reads them.
+
+``config.effective_settings`` resolves a variant of the experiment config into the plain dict these are
+built from. They live apart from ``config`` (the workflow-time checks and variants), so that editing a
+check or one of its messages reruns no training job: the training code imports this module, not that one.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class OptimSettings:
+    lr: float
+    weight_decay: float
+    beta1: float
+    beta2: float
+    grad_clip: float | None  # None: never clip
+    warmup_steps: int
+    batch_size: int
+    schedule: str  # constant | cosine | linear, within each stage
+    min_lr_ratio: float
+    decay_steps: int | None  # None: the stage budget
+    name: str  # adamw | snr_gated (optim.py)
+    snr_threshold: float  # snr_gated: coordinates with a gradient SNR below it take a step scaled by SNR / threshold
+    vectors: dict  # vectors and scalars: {lr_scale: multiple of lr, weight_decay}
+
+
+@dataclass(frozen=True)
+class CurriculumSettings:
+    replay_share: float
+    stage_budget: int
+    hold_steps: int  # after the last stage ends, train on this many more steps, with held-out windows
+
+
+@dataclass(frozen=True)
+class GraduationSettings:
+    problems_per_window: int
+    windows: int
+    window_every: int
+    score: str  # completion | answer
+    pool: str  # unseen | train: the problems the rule decides on (datasets.py: the seen and unseen pools)
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    log_every: int
+    checkpoint_every: int
+    progress_every: int
+    snr_microbatches: int
+    update_threshold: float
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """A variant's effective settings as the trainer reads them (``effective_settings`` gives the dict)."""
+
+    factors: dict  # the format factors (formats.Factors fields) the run's data are written in
+    model: dict  # keyword arguments of model.ModelConfig
+    optim: OptimSettings
+    curriculum: CurriculumSettings
+    graduation: GraduationSettings
+    train: TrainSettings
+
+    @classmethod
+    def from_dict(cls, settings: dict) -> RunSettings:
+        return cls(
+            factors=dict(settings["factors"]),
+            model=dict(settings["model"]),
+            optim=OptimSettings(**settings["optim"]),
+            curriculum=CurriculumSettings(**settings["curriculum"]),
+            graduation=GraduationSettings(**settings["graduation"]),
+            train=TrainSettings(**settings["train"]),
+        )
