@@ -4,6 +4,7 @@
 localrules:
     aggregate,
     ablation_stats,
+    confirm,
     summary,
     sweep_stats,
     scaling,
@@ -54,9 +55,32 @@ rule ablation_stats:
         "../workflow_scripts/ablation_stats.py"
 
 
+rule confirm:
+    """The confirmatory analysis: the declared family of primary hypotheses, decided with Holm's correction."""
+    input:
+        code=pkg("confirm"),
+        graduations=lambda w: analysis_run_files("graduations.parquet"),
+    output:
+        "results/metrics/confirmatory.parquet",
+    params:
+        analysis=canon(ANALYSIS or {}),
+        runs=analysis_runs(),
+    log:
+        "results/logs/confirm.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/confirm.py"
+
+
 rule summary:
     input:
         unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
+        unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet"} if ANALYSIS else {}),
         code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
@@ -121,7 +145,6 @@ rule scaling:
     output:
         runs="results/metrics/scaling_runs.parquet",
         fit="results/metrics/scaling_fit.parquet",
-        compare="results/metrics/scaling_compare.parquet",
         markdown=report("results/scaling.md", category="Scaling", caption="../report/scaling.rst"),
     params:
         points=lambda w: sweep_params(SCALING_SWEEP),

@@ -27,6 +27,7 @@ RUN_VARIANTS = sorted({CANONICAL[v["name"]] for v in config["variants"]})  # the
 SWEEP_POINTS = C.sweep_points(config)
 SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
 SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
+ANALYSIS = config.get("analysis")  # None: no confirmatory analysis declared
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
@@ -135,3 +136,15 @@ def sweep_params(sweep):
 
 def sweep_runs(sweep, name):
     return run_files(name, sorted({CANONICAL[p.name] for p in SWEEP_POINTS if p.sweep == sweep}))
+
+
+def analysis_runs():
+    """Params of the confirmatory analysis: per family entry (by ablation), the runs it is judged on with their side
+    and model settings."""
+    return canon({h["ablation"]: C.analysis_runs(config, h) for h in ANALYSIS["family"]}) if ANALYSIS else {}
+
+
+def analysis_run_files(name):
+    """The per-run tables of every run the confirmatory analysis reads."""
+    runs = sorted({r["run"] for entries in analysis_runs().values() for r in entries})
+    return run_files(name, runs)

@@ -1,13 +1,12 @@
 """A bad config stops the workflow before any job runs, with a message naming the key."""
 
 import copy
-import re
 
 import pytest
 import yaml
 from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
-from arithsignal.config import ConfigError, canonical_variants, check, effective_settings
+from arithsignal.config import RELATIONS, ConfigError, canonical_variants, check, effective_settings
 
 SMOKE = load_yaml(ROOT / "tests/config/smoke.yaml")
 
@@ -19,16 +18,23 @@ def sweep(grid, base="baseline"):
 def mutate(fn):
     cfg = copy.deepcopy(SMOKE)
     fn(cfg)
-    if "scaling" in cfg and cfg["scaling"]["sweep"] not in {sw["name"] for sw in cfg.get("sweeps", [])}:
-        del cfg["scaling"]  # a case that replaces the sweeps tests them, not the scaling fit (tests/test_scaling.py does)
+    sweeps = {sw["name"] for sw in cfg.get("sweeps", [])}
+    if "size" not in sweeps:  # a case that replaces the sweeps tests them, not the size axis that reads one
+        if cfg.get("scaling", {}).get("sweep") == "size":
+            del cfg["scaling"]
+        for entry in cfg.get("analysis", {}).get("family", []):
+            if entry.get("sizes") == "size":
+                del entry["sizes"]
     return cfg
 
 
-# (id, mutation, text the error must contain): every one is refused by the real workflow before any job runs
+# (id, mutation, text the error must contain): every one is refused by the real workflow before any job runs. The
+# schema's refusals (a key, a type, a range), and one relation of config.check to show the workflow runs it before any
+# job; each relation has its own case below (RELATION_CASES).
 BAD = [
     ("unknown_key", lambda c: c.update(learning_rate=0.1), "learning_rate"),
-    ("factor_typo", lambda c: c["baseline"].update(cary_mask=True), "cary_mask"),
-    ("factor_not_bool", lambda c: c["baseline"].update(commas="yes"), "commas"),
+    ("factor_typo", lambda c: c["factors"].update(cary_mask=True), "cary_mask"),
+    ("factor_not_bool", lambda c: c["factors"].update(commas="yes"), "commas"),
     ("negative_digits", lambda c: c["stages"][0].update(digits=[-1, 1]), "digits"),
     ("zero_digits", lambda c: c["stages"][0].update(digits=[0, 1]), "digits"),
     ("three_operands", lambda c: c["stages"][0].update(digits=[1, 1, 1]), "digits"),
@@ -42,30 +48,19 @@ BAD = [
     ("replay_share_negative", lambda c: c["curriculum"].update(replay_share=-0.1), "replay_share"),
     ("negative_lr", lambda c: c["optim"].update(lr=-0.001), "lr"),
     ("variant_unknown_section", lambda c: c["variants"][1].update(optimizer={"lr": 0.1}), "optimizer"),
-    ("duplicate_variant_names", lambda c: c["variants"].append({"name": "baseline"}), "duplicate variant"),
-    ("duplicate_stage_names", lambda c: c["stages"].append(dict(c["stages"][0])), "duplicate stage"),
-    ("budget_below_one_window_run", lambda c: c["curriculum"].update(stage_budget=10), "stage_budget"),
-    ("ablation_unknown_variant", lambda c: c["ablations"][0].update(off_variant="nope"), "off_variant"),
-    ("longer_operand_second", lambda c: c["stages"][1].update(digits=[1, 2]), "stages[1]"),
     ("one_microbatch", lambda c: c["train"].update(snr_microbatches=1), "snr_microbatches"),
     ("unknown_schedule", lambda c: c["optim"].update(schedule="step"), "schedule"),
     ("grad_clip_zero", lambda c: c["optim"].update(grad_clip=0), "grad_clip"),
     ("unknown_window_score", lambda c: c["graduation"].update(score="tokens"), "score"),
     ("unknown_graduation_pool", lambda c: c["graduation"].update(pool="test"), "pool"),
-    (
-        "pool_larger_than_the_training_set",
-        lambda c: c["data"].update(pool_size=1000),
-        "data.pool_size (1000): must be at most data.train_size",
-    ),
-    ("sweep_unknown_key", lambda c: c.update(sweeps=[sweep({"optim.lrr": [0.1]})]), "optim.lrr"),
-    ("sweep_key_outside_sections", lambda c: c.update(sweeps=[sweep({"data.seed": [1]})]), "data.seed"),
-    ("sweep_bad_value", lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01, -1]})]), "sweeps[0] (s).grid['optim.lr']: value -1"),
-    ("sweep_unknown_base", lambda c: c.update(sweeps=[sweep({"optim.lr": [0.1]}, base="nope")]), "sweeps[0] (s).from"),
-    ("sweep_breaks_a_relation", lambda c: c.update(sweeps=[sweep({"optim.batch_size": [30]})]), "snr_microbatches"),
+    ("sweep_without_grid", lambda c: c.update(sweeps=[{"name": "s", "from": ["baseline"]}]), "grid"),
     ("train_size_zero", lambda c: c["data"].update(train_size=0), "train_size"),
     ("top_k_zero", lambda c: c["evaluation"].update(top_k=0), "top_k"),
-    ("block_size_below_the_longest_line", lambda c: c["model"].update(block_size=20), "model.block_size (20"),
     ("minimal_model_without_seeds", lambda c: c["minimal_model"].update(seeds=[]), "seeds"),
+    ("ablation_without_a_factor", lambda c: c["ablations"][0].pop("factor"), "factor"),
+    ("scaling_without_a_sweep", lambda c: c.update(scaling={}), "sweep"),
+    ("family_error_rate_above_one", lambda c: c["analysis"].update(alpha=2), "alpha"),
+    ("block_size_below_the_longest_line", lambda c: c["model"].update(block_size=20), "model.block_size (20"),
 ]
 
 
@@ -97,40 +92,70 @@ def test_every_section_of_the_config_has_a_refusal():
     assert touched == sections, f"no refusal test changes {sorted(sections - touched)}"
 
 
-SEMANTIC = [
-    ("longer_operand_second", lambda c: c["stages"][1].update(digits=[1, 2]), "stages[1]"),
-    ("duplicate_variant", lambda c: c["variants"].append({"name": "baseline"}), "duplicate variant"),
-    ("ablation_unknown_variant", lambda c: c["ablations"][0].update(off_variant="nope"), "off_variant"),
-    ("ablation_wrong_direction", lambda c: c["ablations"][0].update(on_variant="carry_off", off_variant="baseline"), "carry_mask=true"),
-    ("budget_below_one_window_run", lambda c: c["curriculum"].update(stage_budget=10), "stage_budget"),
-    ("heads_do_not_divide", lambda c: c["model"].update(n_head=3), "n_head"),
-    ("progress_off_the_log_grid", lambda c: c["train"].update(progress_every=c["train"]["log_every"] + 1), "progress_every"),
-    ("microbatches_do_not_divide", lambda c: c["train"].update(snr_microbatches=5), "snr_microbatches"),
-    (
-        "line_longer_than_the_context",
-        lambda c: c["model"].update(block_size=20),
-        "model.block_size (20, variant 'baseline'): stage 'mul_2x1'",
-    ),
-    # 24 tokens hold carry_off's longest line (no masks) but not the baseline format's 29
-    (
-        "a_variant_override_outgrows_its_format",
-        lambda c: c["variants"].append({"name": "tight", "model": {"block_size": 24}}),
-        "model.block_size (24, variant 'tight'): stage 'mul_2x1' renders lines of up to 29 tokens",
-    ),
-    ("a_sweep_shrinks_the_context", lambda c: c.update(sweeps=[sweep({"model.block_size": [16]})]), "variant 'baseline-block_size_16'"),
-    (
-        "setting_ablation_wrong_direction",
-        lambda c: c["ablations"][-1].update(on_variant="clip_off", off_variant="baseline"),
-        "must set optim.grad_clip",
-    ),
-    ("minimal_model_measures_nothing", lambda c: c["minimal_model"].update(snr_every=500), "minimal_model.snr_every (500)"),
-]
+def _sweeps(*sweeps):
+    return lambda c: c.update(sweeps=list(sweeps))
 
 
-@pytest.mark.parametrize("name, fn, key", SEMANTIC, ids=[b[0] for b in SEMANTIC])
-def test_semantic_errors_name_the_key(name, fn, key):
-    with pytest.raises(ConfigError, match=re.escape(key)):
-        check(mutate(fn))
+def _analysis(**entry):
+    return lambda c: c["analysis"]["family"].append({"ablation": "carry", "stages": ["add_2x2"], "smallest_effect": 1.25, **entry})
+
+
+# One case per relation config.check enforces (config.RELATIONS): the mutated smoke config breaks that relation alone
+RELATION_CASES = {
+    "stage_digits_order": lambda c: c["stages"][1].update(digits=[1, 2]),
+    "stage_names_unique": lambda c: c["stages"].append(dict(c["stages"][0])),
+    "variant_names_unique": lambda c: c["variants"].append({"name": "baseline"}),
+    "pool_within_train": lambda c: c["data"].update(pool_size=1000),
+    "seeds_unique": lambda c: c.update(seeds=[0, 0]),
+    "ablation_variant_known": lambda c: c["ablations"][0].update(off_variant="nope"),
+    "ablation_factor_direction": lambda c: c["ablations"][0].update(on_variant="carry_off", off_variant="baseline"),
+    "ablation_clip_direction": lambda c: c["ablations"][-1].update(on_variant="clip_off", off_variant="baseline"),
+    "ablation_optimiser_direction": lambda c: c["ablations"][6].update(on_variant="baseline", off_variant="snr_gated"),
+    "ablation_vectors_differ": lambda c: c["ablations"][7].update(on_variant="baseline"),
+    "ablation_names_unique": lambda c: c["ablations"].append(dict(c["ablations"][0])),
+    "progress_on_log_grid": lambda c: c["train"].update(progress_every=c["train"]["log_every"] + 1),
+    "minimal_snr_within_steps": lambda c: c["minimal_model"].update(snr_every=500),
+    "budget_holds_a_graduation": lambda c: c["curriculum"].update(stage_budget=10),
+    "microbatches_divide_batch": lambda c: c["train"].update(snr_microbatches=5),
+    "heads_divide_width": lambda c: c["model"].update(n_head=3),
+    "block_holds_longest_line": lambda c: c["variants"].append({"name": "tight", "model": {"block_size": 24}}),
+    "sweep_names_unique": _sweeps(sweep({"optim.lr": [0.01]}), sweep({"optim.lr": [0.02]})),
+    "sweep_base_known": _sweeps(sweep({"optim.lr": [0.1]}, base="nope")),
+    "sweep_key_known": _sweeps(sweep({"optim.lrr": [0.1]})),
+    "sweep_value_valid": _sweeps(sweep({"optim.lr": [0.01, -1]})),
+    "sweep_name_characters": _sweeps(sweep({"optim.vectors": [{"lr_scale": 2.0, "weight_decay": 0.0}]})),
+    "sweep_name_taken": lambda c: (
+        c["variants"].append({"name": "baseline-lr_0.01", "optim": {"lr": 0.02}}),
+        c.update(sweeps=[sweep({"optim.lr": [0.01]})]),
+    ),  # fmt: skip
+    "sweep_points_agree": _sweeps(sweep({"optim.grad_clip": [None]}), {**sweep({"optim.grad_clip": ["none"]}), "name": "t"}),
+    "scaling_sweep_known": lambda c: c["scaling"].update(sweep="nope"),
+    "scaling_sweep_model_keys": lambda c: c["scaling"].update(sweep="recipe"),
+    "scaling_sweep_two_sizes": lambda c: c["sweeps"][1]["grid"].update({"model.d_model": [16]}),
+    "analysis_ablation_known": _analysis(ablation="nope"),
+    "analysis_ablation_once": _analysis(),
+    "analysis_stage_known": lambda c: c["analysis"]["family"][0].update(stages=["add_1x1", "nope"]),
+    "analysis_stage_differs": lambda c: c["analysis"]["family"][0].update(stages=["add_2x2", "mul_2x1"]),
+    "analysis_stage_once": lambda c: c["analysis"]["family"][0].update(stages=["add_2x2", "add_2x2"]),
+    "analysis_sizes_known": lambda c: c["analysis"]["family"][0].update(sizes="nope"),
+    "analysis_sizes_sweep": lambda c: c["analysis"]["family"][0].update(sizes="recipe"),
+}
+
+
+def test_every_relation_config_check_enforces_has_one_refusal_case():
+    assert set(RELATION_CASES) == set(RELATIONS)
+
+
+@pytest.mark.parametrize("relation", sorted(RELATION_CASES))
+def test_each_relation_is_refused_alone_naming_the_key(relation):
+    """The case breaks that relation and no other; the message names the key and what was expected."""
+    schema = load_yaml(ROOT / "schemas/config.schema.yaml")
+    cfg = mutate(RELATION_CASES[relation])
+    # the schema check of the sweep values needs the schema; sweep_points_agree is reached only without it
+    with pytest.raises(ConfigError) as e:
+        check(cfg, None if relation == "sweep_points_agree" else schema)
+    assert e.value.relations == {relation}, str(e.value)
+    assert all(":" in m for _, m in e.value.problems)  # "key (value): what was expected"
 
 
 def test_presets_pass():

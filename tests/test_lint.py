@@ -1,4 +1,4 @@
-"""Ruff and Snakemake's linter stay clean (the one Snakemake lint left is explained in the README)."""
+"""Ruff and Snakemake's linter stay clean (the one Snakemake lint left is explained in docs/TROUBLESHOOTING.md)."""
 
 import subprocess
 import sys

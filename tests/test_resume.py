@@ -52,8 +52,8 @@ def logged_step(log_path) -> int:
 
 
 def readme_recovery_commands() -> list[str]:
-    """The commands of the README's recovery block, before the line that reruns the user's own command."""
-    text = (ROOT / "README.md").read_text()
+    """The commands of the recovery block (docs/TROUBLESHOOTING.md), before the line that reruns the user's own command."""
+    text = (ROOT / "docs/TROUBLESHOOTING.md").read_text()
     block = text.split("## After a crash or a kill", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     lines = [line.split("#")[0].strip() for line in block.strip().splitlines() if "your own command" not in line]
     commands = [line for line in lines if line]
@@ -96,7 +96,7 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     assert not (killed / TARGET).exists()
     step_at_kill = torch.load(ckpt, weights_only=True)["state"]["step"]
 
-    # what the README tells a user after a hard kill, typed as it stands there: its commands, then
+    # what docs/TROUBLESHOOTING.md tells a user after a hard kill, typed as it stands there: its commands, then
     # the same command as before, unchanged (profiles/default has rerun-incomplete)
     for command in readme_recovery_commands():
         r = subprocess.run([sys.executable, "-m", *command.split()], cwd=killed, capture_output=True, text=True, timeout=120)

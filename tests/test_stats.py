@@ -126,10 +126,10 @@ def test_the_verdict_rule():
     fast, slow, c5 = [100, 120, 140, 160, 180], [900, 950, 1000, 1100, 1200], [False] * 5
     assert verdict_of(_row(fast, slow, c5, c5)) == "supported"
     assert verdict_of(_row(slow, fast, c5, c5)) == "contradicted"
-    assert verdict_of(_row(fast, fast, c5, c5)) == "no effect detected"
+    assert verdict_of(_row(fast, fast, c5, c5)) == "undecided (unadjusted)"
     assert verdict_of(_row([3000] * 5, [3000] * 5, [True] * 5, [True] * 5)) == "not testable"
     # 3 against 3 can never be decided, however clear the separation
-    assert verdict_of(_row(fast[:3], slow[:3], c5[:3], c5[:3])) == "no effect detected"
+    assert verdict_of(_row(fast[:3], slow[:3], c5[:3], c5[:3])) == "undecided (unadjusted)"
 
 
 def test_ablation_table_reports_every_measure():
@@ -143,7 +143,7 @@ def test_ablation_table_reports_every_measure():
     t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
     assert t["verdict"] == "supported" and t["ratio"] == pytest.approx(1002 / 102)
     assert t["answer_verdict"] == "supported"
-    assert t["first_good_verdict"] == "no effect detected" and t["first_good_p_value"] == 1.0
+    assert t["first_good_verdict"] == "undecided (unadjusted)" and t["first_good_p_value"] == 1.0
 
 
 def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
@@ -181,8 +181,28 @@ def test_the_verdict_table_tells_same_data_from_missing_runs():
 
     stats = pd.DataFrame({"ablation": ["carry", "carry", "commas"], "stage": ["add_1x1", "mul_1x1", "add_1x1"],
                           "stage_index": [0, 1, 0], "sides_differ": [True, False, True],
-                          "verdict": ["no effect detected", "no effect detected", "supported"]})  # fmt: skip
+                          "verdict": ["undecided (unadjusted)", "undecided (unadjusted)", "supported"]})  # fmt: skip
     row = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in verdicts_markdown(stats).splitlines()[2:]
            if line.startswith("|") and "---" not in line and "ablation" not in line}  # fmt: skip
-    assert row["carry"] == ["no effect detected", "(same data)"]
+    assert row["carry"] == ["undecided (unadjusted)", "(same data)"]
     assert row["commas"] == ["supported", "(no runs on one side)"]  # commas has no mul_1x1 row at all: one side had no runs
+
+
+def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give():
+    """4 off runs: 1000, 1600, then two censored at 3000 would be >= 3000 by the budget alone; with one of the middle
+    runs censored the median is at least halfway between 1600 and the budget, 2300."""
+    from arithsignal.stats import median_ratio
+
+    r = median_ratio([1000, 1000, 1000, 1000], [False] * 4, [1000, 1600, 3000, 3000], [False, False, True, True], 3000, n_boot=50)
+    assert r["ratio_kind"] == "lower_bound" and r["ratio"] == pytest.approx(2300 / 1000)
+    r = median_ratio([1000] * 4, [False] * 4, [1000, 1600, 2000, 3000], [False, False, False, True], 3000, n_boot=50)
+    assert r["ratio_kind"] == "estimate" and r["ratio"] == pytest.approx(1.8)
+
+
+def test_a_stage_where_every_run_sits_at_the_floor_is_read_as_such():
+    from arithsignal.stats import ablation_table
+
+    rows = [{"side": side, "seed": seed, "stage": "s", "budget": 3000, "floor": 400, "window_every": 100, "steps": 400, "censored": False}
+            for side in ("on", "off") for seed in range(5)]  # fmt: skip
+    t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
+    assert t["verdict"] == "at the floor" and t["ratio_text"] == "at the floor (every run at 400 steps)"

@@ -179,20 +179,26 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
     assert {p + m for p in ("", "fit_", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
     assert {"stage_end_exact_match_on", "stage_end_exact_match_off"} <= set(stats.columns)
-    assert set(stats["verdict"]) <= {"supported", "contradicted", "no effect detected", "not testable"}
+    assert set(stats["verdict"]) <= {"supported", "contradicted", "undecided (unadjusted)", "at the floor", "not testable"}
     # commas change no number below 1,000: none of the smoke stages (sums and products under 1,000)
     assert not stats[stats["ablation"] == "commas"]["sides_differ"].any()
     assert stats[stats["ablation"] == "carry"].set_index("stage")["sides_differ"].to_dict() == {
         "add_1x1": True, "add_2x2": True, "mul_2x1": False}  # fmt: skip
-    assert "## Verdicts" in summary and "decided (supported or contradicted)" in summary
+    assert "## Per-stage readings (exploratory)" in summary and "these readings are exploratory, not decisions" in summary
     # the scaling fit: both variants at every stage, the carry comparison, and its section in the summary
     # the runs' seeds survive the tables' own provenance (its seed column is the table's, not a run's)
     assert (pq.read_table(res / "metrics/sweep_size.parquet").to_pandas()["model_seed"] == 0).all()
     fit = pq.read_table(res / "metrics/scaling_fit.parquet").to_pandas()
-    assert set(fit["base"]) == {"baseline", "carry_off"} and len(fit) == 2 * 3
+    assert set(fit["name"]) == {"carry"} and len(fit) == 3
     # the stages where the carry mask leaves the data alone are marked as such, as in the ablation's table
-    compared = pq.read_table(res / "metrics/scaling_compare.parquet").to_pandas()
-    assert compared.set_index("stage")["sides_differ"].to_dict() == {"add_1x1": True, "add_2x2": True, "mul_2x1": False}
+    assert fit.set_index("stage")["sides_differ"].to_dict() == {"add_1x1": True, "add_2x2": True, "mul_2x1": False}
+    # the confirmatory family comes first, every outcome made of the four
+    assert summary.index("## Decisions: the primary family (confirmatory)") < summary.index("## Exploratory analyses")
+    from arithsignal.confirm import OUTCOMES, outcome_parts
+
+    primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
+    assert list(primary["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
+    assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline - carry_off)" in summary
 
 

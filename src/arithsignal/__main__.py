@@ -8,6 +8,11 @@
   (train_log, windows, graduations, eval) of two results folders, leaving out the
   wall-clock and provenance columns, and exits 1 if any differs: "did this refactor
   change what training computes?"
+* ``python -m arithsignal power --configfile=FILE`` simulates the design of the config's primary family (seeds,
+  judged stages, sizes, budget, the window grid and its floor) from the spread measured in an earlier run's results
+  (or given), and prints each hypothesis's power against the effect and the smallest effect it detects with 80%
+  power: run it before spending the CPU.
+* ``python -m arithsignal config-docs`` prints docs/CONFIG.md, the config's reference, from the schema's descriptions.
 * ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
   (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
   and the share of it that progress measures and graduation windows took.
@@ -62,25 +67,37 @@ NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version"}  #
 
 
 def compare(args: argparse.Namespace) -> int:
+    """Every per-run table of two results folders, clocks and provenance aside: a table on one side only, a column on
+    one side only, a different row count or a different value is a difference (exit 1)."""
     from .io import read_parquet
 
-    a_root, b_root = Path(args.a), Path(args.b)
-    paths = sorted({p.relative_to(a_root) for t in RUN_TABLES for p in a_root.glob(f"runs/*/seed*/{t}.parquet")})
+    roots = Path(args.a), Path(args.b)
+    found = [{p.relative_to(root) for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}.parquet")} for root in roots]
+    paths = sorted(found[0] | found[1])
     if not paths:
-        print(f"no per-run tables under {a_root}/runs", file=sys.stderr)
+        print(f"no per-run tables under {roots[0]}/runs or {roots[1]}/runs", file=sys.stderr)
         return 2
     differ = 0
     for rel in paths:
-        if not (b_root / rel).exists():
-            print(f"{rel}: missing in {b_root}")
+        missing = [str(root) for root, f in zip(roots, found, strict=True) if rel not in f]
+        if missing:
+            print(f"{rel}: DIFFERENT (missing in {missing[0]})")
             differ += 1
             continue
-        a, b = read_parquet(a_root / rel), read_parquet(b_root / rel)
-        cols = [c for c in a.columns if c in b.columns and c not in NOT_COMPARED]
-        only = sorted((set(a.columns) ^ set(b.columns)) - NOT_COMPARED)
-        same = a[cols].equals(b[cols])
-        differ += not same
-        print(f"{rel}: {'identical' if same else 'DIFFERENT'}" + (f" (columns on one side only: {only})" if only else ""))
+        a, b = (read_parquet(root / rel) for root in roots)
+        a, b = (df.drop(columns=[c for c in df.columns if c in NOT_COMPARED]) for df in (a, b))
+        why = []
+        only = sorted(set(a.columns) ^ set(b.columns))
+        if only:
+            why.append(f"columns on one side only: {only}")
+        if len(a) != len(b):
+            why.append(f"{len(a)} rows against {len(b)}")
+        cols = [c for c in a.columns if c in b.columns]
+        if len(a) == len(b) and not a[cols].equals(b[cols]):
+            changed = [c for c in cols if not a[c].equals(b[c])]
+            why.append(f"values differ in {changed}")
+        differ += bool(why)
+        print(f"{rel}: " + (f"DIFFERENT ({'; '.join(why)})" if why else "identical"))
     print(f"{len(paths) - differ} of {len(paths)} tables identical")
     return 1 if differ else 0
 
@@ -117,6 +134,28 @@ def timings(args: argparse.Namespace) -> int:
     return 0
 
 
+def power(args: argparse.Namespace) -> int:
+    from .power import power_report
+
+    cfg = load_config(args.configfile)
+    overrides = {k: v for k, v in (("sigma", args.sigma), ("median_steps", args.median_steps), ("run_share", args.run_share),
+                                   ("size_slope", args.size_slope), ("seeds", args.seeds)) if v is not None}  # fmt: skip
+    try:
+        text = power_report(cfg, args.results, overrides, args.sims, log=lambda m: print(m, file=sys.stderr, flush=True))
+    except ValueError as e:
+        print(e, file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
+def config_docs(args: argparse.Namespace) -> int:
+    from .config import reference_markdown
+
+    print(reference_markdown(yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())), end="")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m arithsignal", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -131,11 +170,21 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare the per-run tables of two results folders, clocks and provenance aside")
     c.add_argument("a", help="a results folder (e.g. results)")
     c.add_argument("b", help="another results folder")
+    w = sub.add_parser("power", help="simulate the primary family's design and print its power and smallest detectable effects")
+    w.add_argument("--configfile", nargs="*", default=[], metavar="FILE", help="presets merged over config.yaml")
+    w.add_argument("--results", default="results", help="an earlier run's results folder to measure the spread on (default: results)")
+    w.add_argument("--sigma", type=float, nargs="+", help="spread of log steps per judged stage (one value: every stage)")
+    w.add_argument("--median-steps", type=float, nargs="+", help="median steps of the factor-off side per judged stage")
+    w.add_argument("--run-share", type=float, help="share of the variance common to a run's stages (0 to 0.9)")
+    w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
+    w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")
+    w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
+    sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
     try:
-        return {"compare": compare, "timings": timings, "show": show}[args.command](args)
+        return {"compare": compare, "timings": timings, "show": show, "power": power, "config-docs": config_docs}[args.command](args)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2

@@ -109,8 +109,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
     No training is needed: everything comes from the graduations and windows tables.
     """
     windows = stage_windows(windows)
-    cols = ["budget", "answer_steps", "answer_censored", "first_good_steps", "first_good_censored", "memorisation_steps",
-            "memorisation_censored"]  # fmt: skip
+    cols = ["budget", "window_every", "floor", "answer_steps", "answer_censored", "first_good_steps", "first_good_censored",
+            "memorisation_steps", "memorisation_censored"]  # fmt: skip
     if graduations.empty:
         return graduations.assign(**{c: [] for c in cols})
     by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
@@ -129,6 +129,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
                 **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")},
                 **{k: g[k] for k in ("fit_steps", "fit_censored", "generalise_steps", "generalise_censored")},
                 "budget": settings["curriculum"]["stage_budget"],
+                "window_every": settings["graduation"]["window_every"],
+                "floor": settings["graduation"]["windows"] * settings["graduation"]["window_every"],  # the rule's first chance
                 "answer_steps": int(g["steps"]) if answer is None else answer,
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,

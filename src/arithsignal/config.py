@@ -30,7 +30,52 @@ VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # also the Snakefile's wildcard
 
 
 class ConfigError(ValueError):
-    pass
+    """A config refused before any job runs: every problem found, each naming the key and the relation it breaks."""
+
+    def __init__(self, problems: list[tuple[str, str]] | str):
+        self.problems = [("", problems)] if isinstance(problems, str) else list(problems)
+        self.relations = {r for r, _ in self.problems if r}
+        super().__init__("invalid config:\n  - " + "\n  - ".join(m for _, m in self.problems))
+
+
+# What config.check enforces beyond the schema, one entry per relation (docs/CONFIG.md lists them; every one has a
+# refusal test of its own, tests/test_config.py)
+RELATIONS = {
+    "stage_digits_order": "a stage's `digits` give the longer operand first",
+    "stage_names_unique": "stage names are unique",
+    "variant_names_unique": "variant names are unique",
+    "pool_within_train": "`data.pool_size` is at most `data.train_size` (the train pool samples the training problems)",
+    "seeds_unique": "seeds are unique",
+    "ablation_variant_known": "an ablation's `on_variant` and `off_variant` are variants of the config",
+    "ablation_factor_direction": "a format-factor ablation's on variant has the factor true, its off variant false",
+    "ablation_clip_direction": "an `optim.grad_clip` ablation's on variant clips at a norm, its off variant has null",
+    "ablation_optimiser_direction": "an `optim.name` ablation's on variant is snr_gated, its off variant adamw",
+    "ablation_vectors_differ": "an `optim.vectors` ablation's two variants set the vectors differently",
+    "ablation_names_unique": "ablation names are unique",
+    "progress_on_log_grid": "`train.progress_every` is a multiple of `train.log_every`",
+    "minimal_snr_within_steps": "`minimal_model.snr_every` is at most `minimal_model.steps`",
+    "budget_holds_a_graduation": "every variant's `curriculum.stage_budget` holds one graduation run (`windows` x `window_every`)",
+    "microbatches_divide_batch": "every variant's `train.snr_microbatches` divides its `optim.batch_size`",
+    "heads_divide_width": "every variant's `model.n_head` divides its `model.d_model`",
+    "block_holds_longest_line": "every variant's `model.block_size` holds the longest line any stage renders in its format",
+    "sweep_names_unique": "sweep names are unique",
+    "sweep_base_known": "a sweep's `from` lists variants of the config",
+    "sweep_key_known": "a sweep's grid keys are SECTION.KEY or SECTION.KEY.SUBKEY of model, optim, curriculum or graduation",
+    "sweep_value_valid": "every value a sweep sets passes the schema of its key",
+    "sweep_name_characters": "a sweep point's generated name has only the characters a variant name may have",
+    "sweep_name_taken": "a sweep point's generated name is not already a different variant of the config",
+    "sweep_points_agree": "two sweeps that generate the same name generate the same settings",
+    "scaling_sweep_known": "`scaling.sweep` names a sweep",
+    "scaling_sweep_model_keys": "the scaling sweep varies model keys only",
+    "scaling_sweep_two_sizes": "the scaling sweep has at least two points (sizes)",
+    "analysis_ablation_known": "a family entry's `ablation` is an ablation of the config",
+    "analysis_ablation_once": "an ablation has at most one family entry",
+    "analysis_stage_known": "a family entry's stages are stages of the curriculum",
+    "analysis_stage_differs": "at every stage a family entry is judged on, its two sides train on different data",
+    "analysis_stage_once": "a family entry lists each stage once",
+    "analysis_sizes_known": "a family entry's `sizes` names a sweep",
+    "analysis_sizes_sweep": "that sweep varies model keys only and starts from both of the ablation's variants",
+}
 
 
 def merged(base: str | Path, presets: list[str | Path] = ()) -> dict:
@@ -51,90 +96,142 @@ def check(config: dict, schema: dict | None = None) -> None:
     With ``schema`` (the config's JSON schema), every value a sweep sets is also checked
     against the schema of its key, so a bad grid value is refused naming the sweep.
     """
-    errors: list[str] = []
+    errors: list[tuple[str, str]] = []  # (relation, message)
     stage_names = [s["name"] for s in config["stages"]]
     for i, s in enumerate(config["stages"]):
         da, db = s["digits"]
         if da < db:
-            errors.append(f"stages[{i}] ({s['name']}).digits: expected the longer operand first, got {[da, db]} (write [{db}, {da}])")
+            errors.append(
+                (
+                    "stage_digits_order",
+                    f"stages[{i}] ({s['name']}).digits: expected the longer operand first, got {[da, db]} (write [{db}, {da}])",
+                )
+            )
     dup = {n for n in stage_names if stage_names.count(n) > 1}
     if dup:
-        errors.append(f"stages: duplicate stage names {sorted(dup)}; each stage needs a unique name")
+        errors.append(("stage_names_unique", f"stages: duplicate stage names {sorted(dup)}; each stage needs a unique name"))
     names = [v["name"] for v in config["variants"]]
     dup = {n for n in names if names.count(n) > 1}
     if dup:
-        errors.append(f"variants: duplicate variant names {sorted(dup)}; each variant needs a unique name")
+        errors.append(("variant_names_unique", f"variants: duplicate variant names {sorted(dup)}; each variant needs a unique name"))
     data = config["data"]
     if data["pool_size"] > data["train_size"]:
         errors.append(
-            f"data.pool_size ({data['pool_size']}): must be at most data.train_size ({data['train_size']}); the seen pool is a "
-            "sample of the training problems"
+            (
+                "pool_within_train",
+                f"data.pool_size ({data['pool_size']}): must be at most data.train_size ({data['train_size']}); the seen pool is a "
+                "sample of the training problems",
+            )
         )
     seeds = config["seeds"]
     if len(set(seeds)) != len(seeds):
-        errors.append(f"seeds: duplicate seeds in {seeds}")
+        errors.append(("seeds_unique", f"seeds: duplicate seeds in {seeds}"))
     for i, ab in enumerate(config.get("ablations", [])):
         for side in ("on_variant", "off_variant"):
             if ab[side] not in names:
-                errors.append(f"ablations[{i}] ({ab['name']}).{side}: unknown variant {ab[side]!r}; expected one of {names}")
+                errors.append(
+                    (
+                        "ablation_variant_known",
+                        f"ablations[{i}] ({ab['name']}).{side}: unknown variant {ab[side]!r}; expected one of {names}",
+                    )
+                )
         if ab["on_variant"] in names and ab["off_variant"] in names:
             on, off = (ablated_value(config, ab[s], ab["factor"]) for s in ("on_variant", "off_variant"))
             if ab["factor"] in FACTORS and (on is not True or off is not False):
                 errors.append(
-                    f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have {ab['factor']}=true and "
-                    f"{ab['off_variant']!r} {ab['factor']}=false (they have {on} and {off})"
+                    (
+                        "ablation_factor_direction",
+                        f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have {ab['factor']}=true and "
+                        f"{ab['off_variant']!r} {ab['factor']}=false (they have {on} and {off})",
+                    )
                 )
             if ab["factor"] in NULLABLE_SETTINGS and (on in (None, False) or off is not None):
                 errors.append(
-                    f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must set {ab['factor']} and "
-                    f"{ab['off_variant']!r} must have {ab['factor']}=null (they have {on} and {off})"
+                    (
+                        "ablation_clip_direction",
+                        f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must set {ab['factor']} and "
+                        f"{ab['off_variant']!r} must have {ab['factor']}=null (they have {on} and {off})",
+                    )
                 )
             if ab["factor"] == "optim.name" and (on, off) != ("snr_gated", "adamw"):
                 errors.append(
-                    f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have optim.name=snr_gated and "
-                    f"{ab['off_variant']!r} optim.name=adamw (they have {on} and {off})"
+                    (
+                        "ablation_optimiser_direction",
+                        f"ablations[{i}] ({ab['name']}): variant {ab['on_variant']!r} must have optim.name=snr_gated and "
+                        f"{ab['off_variant']!r} optim.name=adamw (they have {on} and {off})",
+                    )
                 )
             if ab["factor"] == "optim.vectors" and on == off:
                 errors.append(
-                    f"ablations[{i}] ({ab['name']}): variants {ab['on_variant']!r} and {ab['off_variant']!r} have the "
-                    f"same optim.vectors ({on}); the on variant must give vectors their own settings"
+                    (
+                        "ablation_vectors_differ",
+                        f"ablations[{i}] ({ab['name']}): variants {ab['on_variant']!r} and {ab['off_variant']!r} have the "
+                        f"same optim.vectors ({on}); the on variant must give vectors their own settings",
+                    )
                 )
     ab_names = [a["name"] for a in config.get("ablations", [])]
     if len(set(ab_names)) != len(ab_names):
-        errors.append(f"ablations: duplicate ablation names in {ab_names}")
+        errors.append(("ablation_names_unique", f"ablations: duplicate ablation names in {ab_names}"))
     errors += _sweep_errors(config, schema)
     errors += _scaling_errors(config)
+    errors += _analysis_errors(config)
     if errors:  # the checks below resolve every variant, sweeps included
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+        raise ConfigError(errors)
     t = config["train"]
     if t["progress_every"] % t["log_every"]:
-        errors.append(f"train.progress_every ({t['progress_every']}): must be a multiple of train.log_every ({t['log_every']})")
+        errors.append(
+            (
+                "progress_on_log_grid",
+                f"train.progress_every ({t['progress_every']}): must be a multiple of train.log_every ({t['log_every']})",
+            )
+        )
     mm = config["minimal_model"]
     if mm["snr_every"] > mm["steps"]:
-        errors.append(f"minimal_model.snr_every ({mm['snr_every']}): must be at most minimal_model.steps ({mm['steps']})")
+        errors.append(
+            (
+                "minimal_snr_within_steps",
+                f"minimal_model.snr_every ({mm['snr_every']}): must be at most minimal_model.steps ({mm['steps']})",
+            )
+        )
     for v in all_variants(config):
         cur = effective_settings(config, v["name"])
         g, budget = cur["graduation"], cur["curriculum"]["stage_budget"]
         if budget < g["window_every"] * g["windows"]:
             errors.append(
-                f"curriculum.stage_budget ({budget}, variant {v['name']!r}): smaller than one graduation run of "
-                f"graduation.windows x graduation.window_every = {g['windows'] * g['window_every']} steps"
+                (
+                    "budget_holds_a_graduation",
+                    f"curriculum.stage_budget ({budget}, variant {v['name']!r}): smaller than one graduation run of "
+                    f"graduation.windows x graduation.window_every = {g['windows'] * g['window_every']} steps",
+                )
             )
         t, bs = cur["train"], cur["optim"]["batch_size"]
         if bs % t["snr_microbatches"]:
-            errors.append(f"train.snr_microbatches ({t['snr_microbatches']}, variant {v['name']!r}): must divide optim.batch_size ({bs})")
+            errors.append(
+                (
+                    "microbatches_divide_batch",
+                    f"train.snr_microbatches ({t['snr_microbatches']}, variant {v['name']!r}): must divide optim.batch_size ({bs})",
+                )
+            )
         m = cur["model"]
         if m["d_model"] % m["n_head"]:
-            errors.append(f"model.d_model ({m['d_model']}, variant {v['name']!r}): must be divisible by model.n_head ({m['n_head']})")
+            errors.append(
+                (
+                    "heads_divide_width",
+                    f"model.d_model ({m['d_model']}, variant {v['name']!r}): must be divisible by model.n_head ({m['n_head']})",
+                )
+            )
         longest = {s["name"]: longest_line(s["op"], tuple(s["digits"]), factors_of(cur)) for s in config["stages"]}
         stage, line = max(longest.items(), key=lambda kv: len(kv[1]))
         if len(line) > m["block_size"]:  # the longest stage is named; training would otherwise fail inside its job
             errors.append(
-                f"model.block_size ({m['block_size']}, variant {v['name']!r}): stage {stage!r} renders lines of up to "
-                f"{len(line)} tokens in this variant's format ({line!r}); raise block_size to at least {len(line)}"
+                (
+                    "block_holds_longest_line",
+                    f"model.block_size ({m['block_size']}, variant {v['name']!r}): stage {stage!r} renders lines of up to "
+                    f"{len(line)} tokens in this variant's format ({line!r}); raise block_size to at least {len(line)}",
+                )
             )
     if errors:
-        raise ConfigError("invalid config:\n  - " + "\n  - ".join(errors))
+        raise ConfigError(errors)
 
 
 def ablated_value(config: dict, variant_name: str, factor: str) -> object:
@@ -237,31 +334,35 @@ def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
     names = {v["name"] for v in config["variants"]}
     sweep_names = [sw["name"] for sw in config.get("sweeps", [])]
     if len(set(sweep_names)) != len(sweep_names):
-        errors.append(f"sweeps: duplicate sweep names in {sweep_names}")
+        errors.append(("sweep_names_unique", f"sweeps: duplicate sweep names in {sweep_names}"))
     for i, sw in enumerate(config.get("sweeps", [])):
         where = f"sweeps[{i}] ({sw['name']})"
         for base in sw["from"]:
             if base not in names:
-                errors.append(f"{where}.from: unknown variant {base!r}; expected one of {sorted(names)}")
+                errors.append(("sweep_base_known", f"{where}.from: unknown variant {base!r}; expected one of {sorted(names)}"))
         for key, values in sw["grid"].items():
             section, *path = key.split(".")
             if section not in SWEEPABLE or not 1 <= len(path) <= 2 or not _has_key(config, section, path):
                 known = [f"{s}.{k}" for s in SWEEPABLE for k in config.get(s, {})]
-                errors.append(f"{where}.grid: unknown key {key!r}; expected SECTION.KEY or SECTION.KEY.SUBKEY, one of {known}")
+                errors.append(
+                    ("sweep_key_known", f"{where}.grid: unknown key {key!r}; expected SECTION.KEY or SECTION.KEY.SUBKEY, one of {known}")
+                )
                 continue
             if schema is not None:
                 key_schema = schema["$defs"][section]
                 for part in path:
                     key_schema = key_schema["properties"][part]
-                errors += _value_errors(f"{where}.grid[{key!r}]", values, key_schema)
+                errors += [("sweep_value_valid", e) for e in _value_errors(f"{where}.grid[{key!r}]", values, key_schema)]
     generated: dict[str, dict] = {}
     for p in sweep_points(config):
         if not VARIANT_NAME.match(p.name):
-            errors.append(f"sweeps ({p.sweep}): generated variant name {p.name!r} has characters outside [A-Za-z0-9_.-]")
+            errors.append(
+                ("sweep_name_characters", f"sweeps ({p.sweep}): generated variant name {p.name!r} has characters outside [A-Za-z0-9_.-]")
+            )
         elif p.name in names and p.variant != next(v for v in config["variants"] if v["name"] == p.name):
-            errors.append(f"sweeps ({p.sweep}): generated variant name {p.name!r} is already a variant of the config")
+            errors.append(("sweep_name_taken", f"sweeps ({p.sweep}): generated variant name {p.name!r} is already a variant of the config"))
         elif generated.setdefault(p.name, p.variant) != p.variant:
-            errors.append(f"sweeps ({p.sweep}): two sweeps generate {p.name!r} with different settings")
+            errors.append(("sweep_points_agree", f"sweeps ({p.sweep}): two sweeps generate {p.name!r} with different settings"))
     return errors
 
 
@@ -271,13 +372,106 @@ def _scaling_errors(config: dict) -> list[str]:
     name = config["scaling"]["sweep"]
     sweep = scaling_sweep(config)
     if sweep is None:
-        return [f"scaling.sweep: unknown sweep {name!r}; expected one of {[sw['name'] for sw in config.get('sweeps', [])]}"]
+        return [
+            (
+                "scaling_sweep_known",
+                f"scaling.sweep: unknown sweep {name!r}; expected one of {[sw['name'] for sw in config.get('sweeps', [])]}",
+            )
+        ]
     errors = []
     if not all(k.startswith("model.") for k in sweep["grid"]):
-        errors.append(f"scaling.sweep ({name}): its grid keys must all be model keys (the sizes), got {sorted(sweep['grid'])}")
+        errors.append(
+            (
+                "scaling_sweep_model_keys",
+                f"scaling.sweep ({name}): its grid keys must all be model keys (the sizes), got {sorted(sweep['grid'])}",
+            )
+        )
     if math.prod(len(v) for v in sweep["grid"].values()) < 2:
-        errors.append(f"scaling.sweep ({name}): a fit needs at least two model sizes; the grid has one point")
+        errors.append(("scaling_sweep_two_sizes", f"scaling.sweep ({name}): a fit needs at least two model sizes; the grid has one point"))
     return errors
+
+
+def _analysis_errors(config: dict) -> list[str]:
+    """The primary family: each entry names an ablation, stages of the curriculum where its two sides train on
+    different data (a hypothesis about a factor is judged where the factor changes something), and optionally a
+    sweep of model sizes that starts from both of its variants."""
+    errors = []
+    ablations = {a["name"]: a for a in config.get("ablations", [])}
+    stages = {s["name"]: s for s in config["stages"]}
+    sweeps = {sw["name"]: sw for sw in config.get("sweeps", [])}
+    seen = set()
+    for i, h in enumerate(config.get("analysis", {}).get("family", [])):
+        where = f"analysis.family[{i}] ({h['ablation']})"
+        if h["ablation"] in seen:
+            errors.append(("analysis_ablation_once", f"{where}: the ablation is declared twice; one entry per ablation"))
+        seen.add(h["ablation"])
+        ab = ablations.get(h["ablation"])
+        if ab is not None and not {ab["on_variant"], ab["off_variant"]} <= {v["name"] for v in config["variants"]}:
+            continue  # its unknown variant is reported with the ablation
+        if ab is None:
+            errors.append(
+                ("analysis_ablation_known", f"{where}.ablation: unknown ablation {h['ablation']!r}; expected one of {sorted(ablations)}")
+            )
+            continue
+        for st in h["stages"]:
+            if st not in stages:
+                errors.append(("analysis_stage_known", f"{where}.stages: unknown stage {st!r}; expected one of {list(stages)}"))
+            elif ab["factor"] in FACTORS and not _stage_data_differ(config, ab, stages[st]):
+                why = f"the two sides train on the same data ({ab['factor']} changes nothing there)"
+                errors.append(
+                    ("analysis_stage_differs", f"{where}.stages: at stage {st!r} {why}: a hypothesis about it cannot be judged there")
+                )
+        if len(set(h["stages"])) != len(h["stages"]):
+            errors.append(("analysis_stage_once", f"{where}.stages: a stage is listed twice"))
+        if "sizes" in h:
+            sw = sweeps.get(h["sizes"])
+            if sw is None:
+                errors.append(("analysis_sizes_known", f"{where}.sizes: unknown sweep {h['sizes']!r}; expected one of {sorted(sweeps)}"))
+            elif not all(k.startswith("model.") for k in sw["grid"]) or not {ab["on_variant"], ab["off_variant"]} <= set(sw["from"]):
+                errors.append(("analysis_sizes_sweep", f"{where}.sizes: sweep {h['sizes']!r} must vary model keys only and start from both "
+                              f"{ab['on_variant']!r} and {ab['off_variant']!r}"))  # fmt: skip
+    return errors
+
+
+def _stage_data_differ(config: dict, ablation: dict, stage: dict) -> bool:
+    """Do the two sides of a format-factor ablation train on different data at a stage? commute adds the swapped
+    problems (of a commutative operation), mixed_lengths problems of a shorter shape (there is none below 1x1); the
+    other factors write the same problems differently: read on the stage's extreme problems and a seeded sample of
+    its others (what the data job would write, without writing it)."""
+    import random
+
+    from .datasets import mixed_shape
+    from .formats import COMMUTATIVE, render
+
+    if ablation["factor"] == "commute":
+        return stage["op"] in COMMUTATIVE
+    if ablation["factor"] == "mixed_lengths":
+        return mixed_shape(tuple(stage["digits"])) is not None
+
+    sides = [factors_of(effective_settings(config, ablation[s])) for s in ("on_variant", "off_variant")]
+    da, db = stage["digits"]
+    rng = random.Random(0)
+    lo = [0 if d == 1 else 10 ** (d - 1) for d in (da, db)]
+    hi = [10**d - 1 for d in (da, db)]
+    pairs = [(hi[0], hi[1]), (lo[0], lo[1])] + [(rng.randint(lo[0], hi[0]), rng.randint(lo[1], hi[1])) for _ in range(200)]
+    pairs = [(a, b) for a, b in pairs if stage["op"] != "sub" or a >= b]
+    return any(render(a, stage["op"], b, sides[0]) != render(a, stage["op"], b, sides[1]) for a, b in pairs)
+
+
+def analysis_runs(config: dict, entry: dict) -> list[dict]:
+    """The runs a family entry is judged on: each side's variant and, with ``sizes``, every point of that sweep that
+    starts from it; one row per distinct run: {variant, run (its canonical name), side, model}."""
+    ablation = next(a for a in config["ablations"] if a["name"] == entry["ablation"])
+    canonical = canonical_variants(config)
+    out, seen = [], set()
+    for side in ("on", "off"):
+        base = ablation[f"{side}_variant"]
+        names = [base] + [p.name for p in sweep_points(config) if p.sweep == entry.get("sizes") and p.base == base]
+        for name in names:
+            if canonical[name] not in seen:
+                seen.add(canonical[name])
+                out.append({"variant": name, "run": canonical[name], "side": side, "model": effective_settings(config, name)["model"]})
+    return out
 
 
 def scaling_sweep(config: dict) -> dict | None:
@@ -321,7 +515,7 @@ def _value_errors(where: str, values: list, key_schema: dict) -> list[str]:
 def effective_settings(config: dict, name: str) -> dict:
     """The complete recipe of a variant's training run (everything but the seed)."""
     base = {k: config[k] for k in RUN_SECTIONS if k != "factors"}
-    base["factors"] = config["baseline"]
+    base["factors"] = config["factors"]
     base = _merge(base, {k: v for k, v in variant(config, name).items() if k in OVERRIDABLE})
     base["stages"] = config["stages"]
     base["data"] = config["data"]
@@ -353,3 +547,83 @@ def parse_format_key(key: str) -> dict:
     if len(parts) != len(FACTORS):
         raise ConfigError(f"bad data format key {key!r}")
     return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}
+
+
+# ---------------------------------------------------------------- the config's reference page (docs/CONFIG.md)
+
+
+def _resolve(schema: dict, node: dict) -> dict:
+    """A schema node with its $ref and allOf folded in (the config schema uses both to share section definitions)."""
+    out = dict(node)
+    if "$ref" in out:
+        out = {**_resolve(schema, schema["$defs"][out.pop("$ref").split("/")[-1]]), **out}
+    for part in out.pop("allOf", []):
+        part = _resolve(schema, part)
+        out = {**part, **out, "properties": {**part.get("properties", {}), **out.get("properties", {})}}
+    return out
+
+
+def _kind(node: dict) -> str:
+    if "enum" in node:
+        return " \\| ".join(f"`{v}`" for v in node["enum"])
+    kinds = node.get("type", "object" if "properties" in node else "")
+    text = " or ".join(kinds) if isinstance(kinds, list) else kinds
+    bounds = [f"{sym} {node[k]}" for k, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+              if k in node]  # fmt: skip
+    return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _rows(schema: dict, node: dict, prefix: str) -> list[str]:
+    node = _resolve(schema, node)
+    required = set(node.get("required", []))
+    rows = []
+    for key, raw in node.get("properties", {}).items():
+        sub = _resolve(schema, raw)
+        name = f"{prefix}{key}"
+        if "[]" in prefix and "$ref" in raw and "properties" in sub:  # a variant's overrides: any key of that section
+            rows.append(f"| `{name}` | section (optional) | {' '.join(sub.get('description', '').split())}: any of its keys |")
+            continue
+        need = "" if key in required or not required else " (optional)"
+        default = f" Default: `{sub['default']}`." if "default" in sub else ""
+        if sub.get("type") == "array" and "properties" in _resolve(schema, sub.get("items", {})):
+            rows.append(f"| `{name}` | list{need} | {' '.join(sub.get('description', '').split())}{default} |")
+            rows += _rows(schema, sub["items"], f"{name}[].")
+        elif "properties" in sub:
+            rows.append(f"| `{name}` | section{need} | {' '.join(sub.get('description', '').split())} |")
+            rows += _rows(schema, sub, f"{name}.")
+        else:
+            rows.append(f"| `{name}` | {_kind(sub)}{need} | {' '.join(sub.get('description', '').split())}{default} |")
+    return rows
+
+
+def reference_markdown(schema: dict) -> str:
+    """docs/CONFIG.md: every key of the config from the schema's own descriptions (their one home), and every relation
+    config.check enforces beyond it. Written by ``python -m arithsignal config-docs``; a test keeps the page current."""
+    out = [
+        "# The config",
+        "",
+        "<!-- Generated from schemas/config.schema.yaml and arithsignal.config.RELATIONS by",
+        "     `python -m arithsignal config-docs > docs/CONFIG.md`: edit those, not this page. -->",
+        "",
+        "`config.yaml` is the default experiment; a preset given with `--configfile=FILE` is merged over it (sections key",
+        "by key, lists replaced), as `python -m arithsignal show --configfile FILE` shows. The whole config is checked",
+        "against `schemas/config.schema.yaml` and then by `arithsignal.config.check` before any job runs: an unknown",
+        "key, a wrong type, a value out of range or a broken relation stops the workflow with a message naming the key.",
+        "",
+        " ".join(schema.get("description", "").split()),
+        "",
+    ]
+    for section, node in schema["properties"].items():
+        node = _resolve(schema, node)
+        optional = "" if section in schema.get("required", []) else " (optional)"
+        out += [f"## `{section}`{optional}", "", " ".join(node.get("description", "").split()), ""]
+        rows = _rows(schema, node, f"{section}.") if "properties" in node else []
+        if node.get("type") == "array" and "properties" in _resolve(schema, node.get("items", {})):
+            rows = _rows(schema, node["items"], f"{section}[].")
+        if rows:
+            out += ["| key | value | meaning |", "| --- | --- | --- |", *rows, ""]
+        else:
+            out += [f"Value: {_kind(node)}.", ""]
+    out += ["## Relations checked before any job", "", "Beyond the schema, `config.check` refuses a config unless:", ""]
+    out += [f"- {text} (`{relation}`)" for relation, text in RELATIONS.items()]
+    return "\n".join(out) + "\n"

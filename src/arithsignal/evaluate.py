@@ -15,7 +15,7 @@ from .model import GPT
 
 
 def classify_error(predicted: str, true: int) -> str:
-    """Error taxonomy of a wrong answer (DESIGN.md, claim 6)."""
+    """Error taxonomy of a wrong answer (the write-up's claim 6)."""
     if not predicted.isdigit():
         return "malformed"
     p = int(predicted)
@@ -70,7 +70,7 @@ def score(
 
 def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inputs: dict, output: str, threads: int = 1) -> None:
     """Job entry point: score each stage's test and commute splits at its stage end and with the final model."""
-    from .io import provenance, read_parquet, stable_hash, write_parquet
+    from .io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
     from .modelio import load_model, load_stage_models, pick_device
 
     torch.set_num_threads(threads)
@@ -79,7 +79,7 @@ def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inpu
     frames = []
     for split in ("test", "commute"):
         for path in inputs[split]:
-            df = read_parquet(path)
+            df = read_parquet(path).drop(columns=PROVENANCE_COLUMNS, errors="ignore")  # the data job's: this table has its own
             if df.empty:
                 continue
             stage = df["stage"].iat[0]

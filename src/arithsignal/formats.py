@@ -1,23 +1,8 @@
 """The character-level problem format: rendering, tokenising, parsing and checking.
 
-This is the one home of the grammar; docs/FORMAT.md documents it with examples.
-
-    line    := prompt completion
-    prompt  := NUM OP NUM "="
-    completion := (step ";")* "A" NUM "$"
-    step    := "C" BITS      carry mask of the addition (borrow mask of a subtraction)
-             | "P" NUM       a partial product of a multiplication, shift zeros written out
-             | "S" NUM       a running sum of the partial products
-    OP      := "+" | "-" | "*"
-
-Carry masks are written most significant column first, one bit per column of the
-longer operand: bit i is 1 when column i carries (or borrows) into column i+1.
-With ``commas`` every number of four or more digits gets thousands separators;
-masks never do. With ``scratchpad`` off the completion is the answer alone. With
-``reverse`` every number of the completion is written character by character in
-reverse (units digit first, so "6,912" becomes "219,6") and every mask too (units
-column first); the prompt is never reversed. The prompt is everything up to and
-including "="; the model is trained and scored on the completion.
+docs/FORMAT.md is the one description of the grammar, with examples (a test checks every example against this code).
+In short: a prompt ``a OP b =``, then the completion the model is trained and scored on, the scratchpad's steps (carry
+masks ``C``, partial products ``P``, running sums ``S``, each ending in ``;``) and the answer ``A...$``.
 """
 
 from __future__ import annotations
@@ -37,22 +22,22 @@ PAD_ID = STOI[PAD]
 END_ID = STOI[END]
 
 
-def _factor(default: bool, key: str, doc: str):
-    return field(default=default, metadata={"key": key, "doc": doc})
+def _factor(default: bool, key: str):
+    return field(default=default, metadata={"key": key})
 
 
 @dataclass(frozen=True)
 class Factors:
-    """The switches of the data format (DESIGN.md: factors), declared once: the config's factor
-    names, the data-format directory key (``carry1-commas0-...``, from each ``key``) and its
-    wildcard pattern all come from here; tests check the JSON schema against it."""
+    """The switches of the data format, declared once: the config's factor names, the data-format directory key
+    (``carry1-commas0-...``, from each ``key``) and its wildcard pattern all come from here; tests check the JSON schema
+    against it. What each one does is described once, in the schema (docs/CONFIG.md) and in docs/FORMAT.md."""
 
-    carry_mask: bool = _factor(True, "carry", "write a carry (borrow) mask line for every addition (subtraction)")
-    commas: bool = _factor(False, "commas", "thousands separators in every number")
-    commute: bool = _factor(False, "commute", "train on b x a as well as a x b")
-    mixed_lengths: bool = _factor(False, "mixed", "mix problems with one operand a digit shorter into each stage")
-    scratchpad: bool = _factor(True, "scratch", "write the worked steps before the answer; false: the prompt, then the answer alone")
-    reverse: bool = _factor(False, "reverse", "every number the model writes (and every mask) least-significant digit first")
+    carry_mask: bool = _factor(True, "carry")
+    commas: bool = _factor(False, "commas")
+    commute: bool = _factor(False, "commute")
+    mixed_lengths: bool = _factor(False, "mixed")
+    scratchpad: bool = _factor(True, "scratch")
+    reverse: bool = _factor(False, "reverse")
 
 
 FACTORS = tuple(f.name for f in fields(Factors))

@@ -327,41 +327,55 @@ def sweep_job(table_path: str, stage_order: list[str], sweep: str, out: str) -> 
 
 
 def scaling_figure(runs: pd.DataFrame, fit: pd.DataFrame, stage_order: list[str], out: str) -> list[str]:
-    """One log-log panel per stage: steps to graduation against non-embedding parameters N, every seed of every
-    variant (censored runs as hollow triangles at their budget), and each variant's Tobit fit with its bootstrap band.
-    ``runs``: scaling.scaling_runs (base: the variant, n_params, model_seed, steps, censored)."""
+    """Per stage, two panels: steps to graduation against non-embedding parameters N (log-log), every seed of both
+    sides of each comparison (censored runs as hollow triangles at their budget) with each side's fitted line; and
+    the factor's steps ratio off/on r(N) with its 95% band, 1 (no effect) dashed, and where the lines cross.
+    ``runs``: scaling.scaling_runs; ``fit``: scaling.scaling_fit_table (one comparison drawn: the first)."""
     _theme()
-    variants = sorted(runs["base"].unique())
-    colors = dict(zip(variants, sns.color_palette("colorblind", len(variants)), strict=True))
-    shift = {v: 1.06 ** (i - (len(variants) - 1) / 2) for i, v in enumerate(variants)}  # fixed, not random: same bytes
-    cols = min(3, len(stage_order))
-    rows = math.ceil(len(stage_order) / cols)
-    fig, axes = plt.subplots(rows, cols, figsize=(4.2 * cols, 3.4 * rows), squeeze=False)
-    for ax, stage in zip(axes.flat, stage_order, strict=False):
-        for v in variants:
-            d = runs[(runs["stage"] == stage) & (runs["base"] == v)]
-            for censored, marker, face in ((False, "o", colors[v]), (True, "^", "none")):
+    first = fit[fit["name"] == fit["name"].iat[0]] if len(fit) else fit
+    n = len(stage_order)
+    fig, axes = plt.subplots(2, n, figsize=(3.4 * n, 6.4), squeeze=False)
+    for col, stage in enumerate(stage_order):
+        top, bottom = axes[0, col], axes[1, col]
+        r = first[first["stage"] == stage].iloc[0] if len(first) and (first["stage"] == stage).any() else None
+        for side, style in SIDE_STYLE.items():
+            variant = r[side] if r is not None else None
+            d = runs[(runs["stage"] == stage) & (runs["base"] == variant)]
+            for censored, face in ((False, style["color"]), (True, "none")):
                 dd = d[d["censored"] == censored]
-                label = f"{v}, censored" if censored else v
-                ax.scatter(dd["n_params"] * shift[v], dd["steps"], marker=marker, facecolors=face, edgecolors=colors[v], s=26,
-                           label=label if len(dd) else None, zorder=3)  # fmt: skip
-            f = fit[(fit["stage"] == stage) & (fit["base"] == v)]
-            if len(f) and not math.isnan(f["alpha"].iat[0]):
-                r = f.iloc[0]
-                n = np.exp(np.asarray(r["band_log_n"], dtype=float))
-                ax.plot(n, r["a"] * n ** -r["alpha"], color=colors[v], lw=1.2, label=f"{v}: alpha {r['alpha']:.2f}")
-                ax.fill_between(n, np.asarray(r["band_lo"], dtype=float), np.asarray(r["band_hi"], dtype=float), color=colors[v],
-                                alpha=0.18, lw=0)  # fmt: skip
-        ax.set_xscale("log")
-        ax.set_yscale("log")
-        ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels crowd a short log axis
-        ax.set_title(stage, fontsize=8)
-        ax.set_xlabel("non-embedding parameters N")
-        ax.set_ylabel("steps to graduation")
-        ax.legend(fontsize=5)
-    for ax in list(axes.flat)[len(stage_order) :]:
-        ax.set_visible(False)
-    fig.suptitle("Steps to graduation against model size: Tobit fit (censored = lower bound), 95% bootstrap band", fontsize=9)
+                top.scatter(dd["n_params"] * (0.96 if side == "on" else 1.04), dd["steps"], marker="^" if censored else style["marker"],
+                            facecolors=face, edgecolors=style["color"], s=22, zorder=3,
+                            label=(f"{side} ({variant})" + (", censored" if censored else "")) if len(dd) else None)  # fmt: skip
+        if r is not None and r["identified"]:
+            log_n = np.asarray(r["band_log_n"], dtype=float)
+            x = log_n - math.log(r["ref_n_params"])
+            gamma = -math.log(r["per_doubling"]) / math.log(2)
+            off = r["mu"] - r["alpha_off"] * x
+            on = off - math.log(r["ratio_at_ref"]) + gamma * x
+            for side, line in (("off", off), ("on", on)):
+                top.plot(np.exp(log_n), np.exp(line), color=SIDE_STYLE[side]["color"], lw=1.0, ls="-" if side == "on" else "--",
+                         label=f"{side}: alpha {r[f'alpha_{side}']:.2f}")  # fmt: skip
+            bottom.plot(np.exp(log_n), r["band_ratio"], color="0.1", lw=1.0, label="ratio off/on")
+            bottom.fill_between(np.exp(log_n), r["band_lo"], r["band_hi"], color="0.3", alpha=0.2, lw=0, label="95% band")
+            if not math.isnan(r["crossing_n"]):
+                bottom.axvline(r["crossing_n"], color="0.4", lw=0.8, ls=":", label=f"lines cross: N = {r['crossing_n']:,.0f}")
+        else:
+            bottom.text(0.5, 0.5, "not identified:\na side graduated\nat fewer than two sizes", ha="center", va="center",
+                        transform=bottom.transAxes, fontsize=7)  # fmt: skip
+        bottom.axhline(1.0, color="0.5", lw=0.6, ls="--")
+        for ax in (top, bottom):
+            ax.set_xscale("log")
+            ax.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())  # minor labels crowd a short log axis
+            ax.set_xlabel("non-embedding parameters N", fontsize=7)
+            if ax.get_legend_handles_labels()[0]:
+                ax.legend(fontsize=5)
+        top.set_yscale("log")
+        bottom.set_yscale("log")
+        top.set_title(stage, fontsize=8)
+        bottom.set_title(f"{stage}: ratio off/on r(N)", fontsize=8)
+        top.set_ylabel("steps to graduation")
+        bottom.set_ylabel("steps ratio off/on")
+    fig.suptitle("Steps to graduation against model size: censored AFT fit per stage (exploratory, 95% Wald band)", fontsize=9)
     return _save(fig, out)
 
 

@@ -1,4 +1,4 @@
-"""Steps-to-graduation statistics with honest censoring.
+"""Descriptive and exploratory steps-to-graduation statistics with honest censoring (the decisions are confirm.py's).
 
 A censored run did not graduate within its stage budget: its steps to graduation
 is only known to exceed the budget. It is kept as +inf (larger than every
@@ -7,8 +7,11 @@ counted as graduating at the budget. A side whose median is censored has a
 median of "more than the budget", and a ratio involving it is a bound:
 
 * ``estimate``: both medians graduated; the ratio is a number.
-* ``lower_bound``: only the off side's median is censored; ratio >= budget / median(on).
-* ``upper_bound``: only the on side's median is censored; ratio <= median(off) / budget.
+* ``lower_bound``: only the off side's median is censored; ratio >= lower(off) / median(on).
+* ``upper_bound``: only the on side's median is censored; ratio <= median(off) / lower(on).
+
+lower(side) is the least the censored median can be: the median with every censored run at the budget (with an even
+number of runs and only the upper middle run censored, halfway between the lower middle run and the budget).
 * ``undefined``: both medians censored.
 
 The interval is a percentile bootstrap over seeds (resampled within each side);
@@ -20,12 +23,12 @@ the pooled runs into two sides of the observed sizes; a seeded Monte Carlo sampl
 when there are too many splits). Exact at any sample size, so valid at 5 seeds a side,
 where the smallest two-sided p is 2/252. The Kaplan-Meier curves come from lifelines.
 
-The verdict rule, applied mechanically (:func:`verdict_of`): *not testable* when
-every run on both sides is censored; *supported* when p < ALPHA and the factor-on
-side graduates earlier; *contradicted* when p < ALPHA and it graduates later; else
-*no effect detected*, with the ratio's interval saying how large an effect is not
-excluded. A claim that a factor *slows* convergence (``expect: slower``: gradient
-clipping) reads the other way: supported when the factor-on side graduates later.
+The per-stage reading, applied mechanically (:func:`verdict_of`) and unadjusted (exploratory): *not testable* when
+every run on both sides is censored; *at the floor* when every run of both sides graduated in the first window the
+rule allows (the rule cannot tell them apart there); *supported* when p < ALPHA and the factor-on side graduates
+earlier; *contradicted* when p < ALPHA and it graduates later; else *undecided (unadjusted)*. A claim that a factor
+*slows* convergence (``expect: slower``: gradient clipping) reads the other way: supported when the factor-on side
+graduates later.
 """
 
 from __future__ import annotations
@@ -68,8 +71,9 @@ def median_ratio(
         (True, False): "upper_bound",
         (True, True): "undefined",
     }[(math.isinf(m_on), math.isinf(m_off))]
-    shown_on = budget_on if math.isinf(m_on) else m_on
-    shown_off = budget_off if math.isinf(m_off) else m_off
+    # a censored median is only bounded below: by the median with every censored run at its budget
+    shown_on = float(np.median(np.where(np.isinf(on), budget_on, on))) if len(on) else math.nan
+    shown_off = float(np.median(np.where(np.isinf(off), budget_off, off))) if len(off) else math.nan
     ratio = math.nan if kind == "undefined" else shown_off / shown_on
     # Interval ends take censoring at its least and most favourable: for the lower end a censored
     # off run counts at its budget (the least it can be) and a censored on run as infinite; for the
@@ -144,14 +148,20 @@ def gehan_test(on_steps, on_censored, off_steps, off_censored, seed: int = 0) ->
     return {"gehan_u": float(observed), "p_value": float(p), "p_method": method, "n_splits": int(len(members))}
 
 
+UNDECIDED = "undecided (unadjusted)"
+AT_FLOOR = "at the floor"
+
+
 def verdict_of(row: dict | pd.Series, expect: str = "faster") -> str:
-    """The verdict rule (module docstring): not testable, supported, contradicted, or no effect detected.
+    """The per-stage reading (module docstring): not testable, at the floor, supported, contradicted, or undecided.
     ``expect``: what the claim says the factor does to convergence (faster or slower)."""
     if row["censored_on"] == row["n_on"] and row["censored_off"] == row["n_off"]:
         return "not testable"
+    if row.get("at_floor", False):
+        return AT_FLOOR
     if row["p_value"] < ALPHA:
         return "supported" if (row["gehan_u"] > 0) == (expect == "faster") else "contradicted"
-    return "no effect detected"
+    return UNDECIDED
 
 
 def sign_flip_p(changes, seed: int = 0) -> float:
@@ -208,11 +218,17 @@ def ablation_table(
                 continue
             r = median_ratio(on[steps], on[censored], off[steps], off[censored], budgets, n_boot=n_boot, seed=i, level=level)
             r.update(gehan_test(on[steps], on[censored], off[steps], off[censored], seed=i))
-            r["ratio_text"] = format_ratio(r)
+            r["at_floor"] = bool("floor" in d and (~d[censored]).all() and (d[steps] == _earliest(d, prefix)).all())
+            r["ratio_text"] = format_ratio(r) if not r["at_floor"] else f"at the floor (every run at {int(d[steps].iat[0])} steps)"
             r["verdict"] = verdict_of(r, expect)
             row.update({prefix + k: v for k, v in r.items()})
         rows.append(row)
     return pd.DataFrame(rows)
+
+
+def _earliest(runs: pd.DataFrame, prefix: str) -> pd.Series:
+    """The earliest step a measure can read: the first window for the first good window, else the rule's floor."""
+    return runs["window_every"] if prefix == "first_good_" else runs["floor"]
 
 
 def format_ratio(row: dict | pd.Series) -> str:

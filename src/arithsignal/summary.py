@@ -1,4 +1,4 @@
-"""results/summary.md: each claim of DESIGN.md next to what this run measured, including claims that did not hold."""
+"""results/summary.md: each claim of the write-up next to what this run measured, including claims that did not hold."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 
 from .aggregate import HOLD_DROP, concat, failure_table, hold_measures, stage_end_accuracy, stage_measures
 from .io import write_parquet
-from .stats import ALPHA, sign_flip_p
+from .stats import ALPHA, AT_FLOOR, UNDECIDED, sign_flip_p
 
 CLAIMS = {
     "carry_mask": (
@@ -109,6 +109,61 @@ def hidden_measures_markdown(stats: pd.DataFrame) -> str:
     return pd.DataFrame(cols).to_markdown(index=False, disable_numparse=True)
 
 
+def _bound(x: float) -> str:
+    return "unbounded" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.2f}"
+
+
+def plain_words(r: dict | pd.Series) -> str:
+    """One sentence per hypothesis: what the estimate and its interval say."""
+    if not r["identified"]:
+        return f"Not identified: {r['not_identified_why']}."
+    ci = f"[{_bound(r['ci_low'])}, {_bound(r['ci_high'])}]"
+    if r["kind"] == "effect":
+        fewer = r["estimate"] >= 1
+        bound = "" if not r["bound"] else " at least" if (r["bound"] == ">=") == fewer else " at most"
+        text = (f"Off/on steps ratio {r['bound']}{r['estimate']:.2f} {ci}: with the factor on, runs generalise in{bound} "
+                + (f"{r['estimate']:.2f}x fewer steps" if fewer else f"{1 / r['estimate']:.2f}x more steps")
+                + f" (pooled over {r['stages']})")  # fmt: skip
+        if not pd.isna(r["claimed"]):
+            inside = r["ci_low"] <= r["claimed"] <= r["ci_high"]
+            text += f"; the claimed {r['claimed']:g}x is {'inside' if inside else 'outside'} the interval"
+    else:
+        text = f"Per doubling of model size the ratio changes by x{r['estimate']:.2f} {ci} " + (
+            "(the factor helps smaller models more)" if r["estimate"] < 1 else "(the factor helps larger models more)"
+        )
+    return text + "."
+
+
+def primary_section(table: pd.DataFrame) -> list[str]:
+    """The primary family's decisions, first in the summary."""
+    m = len(table)
+    rows = []
+    for _, r in table.iterrows():
+        method = r["p_method"].replace("_", " ")
+        rows.append({
+            "hypothesis": r["hypothesis"], "judged on": f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s))",
+            f"estimate [{'simultaneous ' if m > 1 else ''}95% CI]": "n/a" if not r["identified"] else
+            f"{r['bound']}{r['estimate']:.2f} [{_bound(r['ci_low'])}, {_bound(r['ci_high'])}]",
+            "p (permutation)": "n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f} ({r['relabellings']} {method})",
+            "Holm p": f"{r['holm_p']:.4f}", "outcome": r["outcome"], "in words": plain_words(r),
+        })  # fmt: skip
+    return [
+        "## Decisions: the primary family (confirmatory)",
+        "",
+        f"The {m} hypotheses declared in the config before the run (analysis.family), decided by one rule with Holm's",
+        "correction over the family (docs/STATISTICS.md). Each comes from one censored accelerated-failure-time model over",
+        "every run and judged stage (steps to generalise, read on the window grid as intervals; the family with the lower",
+        "AIC of log-normal and Weibull), tested by permuting whole runs between the sides (within model size). Intervals",
+        f"are simultaneous over the family (each at 1 - 0.05/{m}). **effect**: Holm p < 0.05; **equivalent**: the",
+        "two one-sided tests put the effect inside the smallest effect of interest; **claimed size excluded** or",
+        "**consistent with the claimed size**: the interval against the claim's own size; otherwise **undecided at this",
+        "design**, with the smallest effect it could detect at 80% power.",
+        "",
+        _md(rows),
+        "",
+    ]
+
+
 def _share_text(x: float) -> str:
     return "n/a" if pd.isna(x) else f"{100 * x:.1f}%"
 
@@ -117,13 +172,13 @@ def verdicts_markdown(stats: pd.DataFrame) -> str:
     """Every (ablation, stage) where the two sides train differently, with its verdict, and the counts."""
     d = stats[stats["sides_differ"]]
     counts = d["verdict"].value_counts()
-    order = ["supported", "contradicted", "no effect detected", "not testable"]
+    order = ["supported", "contradicted", UNDECIDED, AT_FLOOR, "not testable"]
     lines = [
         f"{len(d)} (ablation, stage) pairs where the two sides train differently (for a format factor: the data differ): "
         + ", ".join(f"{int(counts.get(v, 0))} {v}" for v in order)
-        + f"; decided (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}."
-        + f" With no effect anywhere, {len(d)} tests at p < {ALPHA} would still decide about {ALPHA * len(d):.1f} of them by chance:"
-        " a single decided pair with p near the threshold is weak evidence.",
+        + f"; at p < {ALPHA} (supported or contradicted): {int(counts.get('supported', 0) + counts.get('contradicted', 0))}."
+        + f" With no effect anywhere, {len(d)} tests at p < {ALPHA} would still pass about {ALPHA * len(d):.1f} of them by chance:"
+        " these readings are exploratory, not decisions.",
         "",
     ]
     cells = stats.assign(cell=stats["verdict"].where(stats["sides_differ"], "(same data)"))
@@ -274,7 +329,13 @@ def progress_by_stage_markdown(logs: pd.DataFrame, stages: list[str]) -> str:
 
 
 def summary_markdown(
-    stats: pd.DataFrame, evals: pd.DataFrame, graduations: pd.DataFrame, meta: dict, logs: pd.DataFrame, windows: pd.DataFrame
+    stats: pd.DataFrame,
+    evals: pd.DataFrame,
+    graduations: pd.DataFrame,
+    meta: dict,
+    logs: pd.DataFrame,
+    windows: pd.DataFrame,
+    confirmatory: pd.DataFrame | None = None,
 ) -> str:
     g = meta["graduation"]
     out = [
@@ -286,23 +347,33 @@ def summary_markdown(
         "",
         GRADUATION_MEANS[g["pool"]],
         "",
+    ]
+    if confirmatory is not None:
+        out += primary_section(confirmatory)
+    out += [
+        "## Exploratory analyses",
+        "",
+        "Everything from here on is **exploratory**: per-stage tests, the answer-only rule, steps to fit, the first good",
+        "window, memorisation, scaling per stage. Each test is at p < 0.05 on its own, **unadjusted** for the many that",
+        "are made, so a few are expected to pass by chance; none of them is a decision of this run."
+        + ("" if confirmatory is not None else " (No primary family is declared in this config: analysis.family.)"),
+        "",
         "Ratios are median steps to graduation with the factor off over with it on (above 1: the factor speeds convergence),",
         "with a 95% percentile bootstrap interval over seeds. A run that did not graduate within the budget is censored:",
         "it counts as slower than every graduated run, so a censored median turns the ratio into a bound (>= or <=).",
         "",
-        "**Verdict rule**, applied mechanically to every (ablation, stage): Gehan's generalised Wilcoxon statistic U",
-        "compares every run with the factor on against every run with it off (+1 where the on run surely graduated",
-        "first, -1 where the off run did, 0 where tied or unknown under censoring); its two-sided p-value is exact, from",
-        "every split of the pooled runs into two sides (a seeded Monte Carlo sample when there are too many). **supported**:",
-        f"p < {ALPHA} and U > 0 (the factor speeds convergence; U < 0 where the claim is that it slows convergence:",
-        f"clipping); **contradicted**: p < {ALPHA} and U of the other sign; **not testable**:",
-        "every run on both sides censored; otherwise **no effect detected**, and the ratio's interval bounds the effect",
-        "that is not excluded. At 5 seeds a side the smallest possible p is 2/252 = 0.008; at 3 a side it is 0.1, so",
-        "nothing could be decided there.",
+        "**Per-stage reading**, applied to every (ablation, stage): Gehan's generalised Wilcoxon statistic U compares every",
+        "run with the factor on against every run with it off (+1 where the on run surely graduated first, -1 where the",
+        "off run did, 0 where tied or unknown under censoring); its two-sided p-value is exact, from every split of the",
+        f"pooled runs into two sides (a seeded Monte Carlo sample when there are too many). **supported**: p < {ALPHA} and",
+        "U > 0 (the factor speeds convergence; U < 0 where the claim is that it slows convergence: clipping);",
+        f"**contradicted**: p < {ALPHA} and U of the other sign; **at the floor**: every run of both sides graduated in",
+        "the first window the rule allows, so the rule cannot tell them apart; **not testable**: every run on both sides",
+        "censored; otherwise **undecided (unadjusted)**.",
         "",
     ]
     if len(stats):
-        out += ["## Verdicts", "", verdicts_markdown(stats), ""]
+        out += ["## Per-stage readings (exploratory)", "", verdicts_markdown(stats), ""]
 
     def claim_sections(factors: list[str]) -> list[str]:
         lines = []
@@ -479,14 +550,16 @@ def overhead_section(logs: pd.DataFrame) -> list[str]:
     return out
 
 
-def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None) -> None:
-    """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``scaling``,
-    results/scaling.md, the scaling section, appended)."""
+def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None) -> None:
+    """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``confirmatory``, the
+    primary family's table first; with ``scaling``, results/scaling.md, the scaling section, appended)."""
+    from .io import read_parquet
+
     stats = concat(inputs["stats"])
     write_parquet(stats, outputs["table"])
-    text = summary_markdown(
-        stats, concat(inputs["eval"]), concat(inputs["graduations"]), meta, concat(inputs["train_log"]), concat(inputs["windows"])
-    )
+    tables = [concat(inputs[k]) for k in ("eval", "graduations")]
+    primary = read_parquet(confirmatory) if confirmatory is not None else None
+    text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary)
     if scaling is not None:
         with open(scaling) as f:
             text += "\n" + f.read()

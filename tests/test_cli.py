@@ -1,0 +1,90 @@
+"""The command line: `compare` finds every kind of difference, `show` reads presets as Snakemake does."""
+
+import shutil
+
+import pytest
+from conftest import ROOT
+
+from arithsignal.__main__ import main
+from arithsignal.io import read_parquet, write_parquet
+
+RUN = "runs/baseline/seed0"
+
+
+@pytest.fixture
+def two_trees(smoke_tree, tmp_path):
+    """Two copies of the smoke tree's per-run tables, identical until a test plants a difference in the second."""
+    for name in ("a", "b"):
+        shutil.copytree(smoke_tree / "results/runs", tmp_path / name / "runs")
+    return tmp_path / "a", tmp_path / "b"
+
+
+def _rewrite(path, change):
+    write_parquet(change(read_parquet(path)), path)
+
+
+def test_compare_finds_a_tree_equal_to_its_copy(two_trees, capsys):
+    assert main(["compare", *map(str, two_trees)]) == 0
+    assert "DIFFERENT" not in capsys.readouterr().out
+
+
+@pytest.mark.parametrize(
+    "plant, said",
+    [
+        ("a file in the second tree only", "missing in"),
+        ("a file in the first tree only", "missing in"),
+        ("a column on one side only", "columns on one side only: ['extra']"),
+        ("a row fewer", "rows against"),
+        ("a different value", "values differ in ['steps']"),
+    ],
+)
+def test_compare_fails_on_every_kind_of_difference(two_trees, capsys, plant, said):
+    a, b = two_trees
+    grads = b / RUN / "graduations.parquet"
+    if plant == "a file in the second tree only":
+        shutil.copytree(b / RUN, b / "runs/baseline/seed9")
+    elif plant == "a file in the first tree only":
+        (b / RUN / "eval.parquet").unlink()
+    elif plant == "a column on one side only":
+        _rewrite(grads, lambda df: df.assign(extra=1))
+    elif plant == "a row fewer":
+        _rewrite(grads, lambda df: df.iloc[:-1])
+    else:
+        _rewrite(grads, lambda df: df.assign(steps=df["steps"] + 100))
+    assert main(["compare", str(a), str(b)]) == 1
+    assert said in capsys.readouterr().out
+
+
+def test_compare_ignores_clocks_and_provenance(two_trees):
+    a, b = two_trees
+    _rewrite(b / RUN / "train_log.parquet", lambda df: df.assign(wall_time_s=df["wall_time_s"] * 2, package_version="other"))
+    assert main(["compare", str(a), str(b)]) == 0
+
+
+def test_show_merges_a_partial_preset_over_the_config(capsys):
+    """presets/new_claims.yaml sets only its variants and ablations: shown as Snakemake would run it."""
+    assert main(["show", "--configfile", str(ROOT / "presets/new_claims.yaml"), "--variant", "scratchpad_off", "--stage", "mul_2x2",
+                 "-n", "2"]) == 0  # fmt: skip
+    out = capsys.readouterr().out
+    lines = [line for line in out.splitlines() if not line.startswith("#")]
+    assert len(lines) == 2 and all(" | A" in line and "P" not in line.split(" | ")[1] for line in lines)  # no scratchpad
+
+
+def test_show_names_an_unknown_stage(capsys):
+    assert main(["show", "--stage", "div_9x9"]) == 2
+    assert "unknown stage 'div_9x9'" in capsys.readouterr().err
+
+
+def test_the_power_analysis_needs_a_spread_to_simulate_from(tmp_path, capsys):
+    assert main(["power", "--results", str(tmp_path)]) == 2
+    err = capsys.readouterr().err
+    assert "give --median-steps and --sigma" in err or "declares no primary family" in err
+
+
+def test_the_power_analysis_simulates_the_smoke_design_from_its_own_runs(smoke_tree, capsys):
+    args = ["power", "--configfile", str(smoke_tree / "tests/config/smoke.yaml"), "--results", str(smoke_tree / "results"), "--sims", "4"]
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    for name in ("## carry: pooled effect", "## carry: effect x model size", "## commute: pooled effect"):
+        assert name in out
+    assert "Spread from 4 runs in" in out and "| 1 | " in out and "Predicted" in out
