@@ -48,13 +48,18 @@ def runs(variant, seeds=(0,)):
     return {(rule, f"variant={variant}, seed={s}") for rule in ("train", "evaluate") for s in seeds}
 
 
+CONFIRMED = {"baseline", "carry_off", "commute_on"}  # the variants of the smoke preset's primary family
+
+
 def after_runs_of(*variants):
-    """What must rerun once these variants' runs change: their ablations, their curricula, and every summary."""
+    """What must rerun once these variants' runs change: their ablations, their curricula, every summary, and the
+    confirmatory analysis where they are in its family."""
     ablations = {a for v in variants for a in ABLATIONS_OF[v]}
     return (
         {(r, f"ablation={a}") for a in ablations for r in ("ablation_stats", "plot_ablation")}
         | {("plot_progress", f"variant={v}") for v in variants}
         | EVERYTHING_AFTER_RUNS
+        | ({("confirm", "")} if CONFIRMED & set(variants) else set())
     )
 
 

@@ -131,7 +131,7 @@ RELATION_CASES = {
     "sweep_points_agree": _sweeps(sweep({"optim.grad_clip": [None]}), {**sweep({"optim.grad_clip": ["none"]}), "name": "t"}),
     "scaling_sweep_known": lambda c: c["scaling"].update(sweep="nope"),
     "scaling_sweep_model_keys": lambda c: c["scaling"].update(sweep="recipe"),
-    "scaling_sweep_two_sizes": lambda c: c["sweeps"][1]["grid"].update({"model.d_model": [16]}),
+    "scaling_sweep_two_sizes": lambda c: c["sweeps"][1]["grid"].update({"model.d_model": [32]}),  # the variants' own size
     "analysis_ablation_known": _analysis(ablation="nope"),
     "analysis_ablation_once": _analysis(),
     "analysis_stage_known": lambda c: c["analysis"]["family"][0].update(stages=["add_1x1", "nope"]),

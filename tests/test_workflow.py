@@ -162,11 +162,10 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     for claim in claims:
         assert claim in summary
     assert "Not measured" not in summary  # every claim has its ablation and measure in the smoke preset
-    assert (
-        "update share, matrices, on" in summary
-        and "runs with a phase, carry on" in summary
-        and "graduation windows (both pools) took" in summary
-    )
+    memorisation = summary[summary.index("## 9. Memorisation") :]
+    # the smoke model fits nothing in 300 steps: the section says there is no phase to measure (test_stats checks the table)
+    assert "runs with a phase, carry on" in memorisation or "No phase to measure" in memorisation
+    assert "update share, matrices, on" in summary and "graduation windows (both pools) took" in summary
     assert "**Graduating means generalising**" in summary and "held-out exact match at stage end" in summary
     minimal = (res / "minimal_model_summary.md").read_text()
     for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings", "time scales"):
@@ -209,7 +208,7 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     res, stages = smoke_run / "results", ["add_1x1", "add_2x2", "mul_2x1"]
     runs = {t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")] for t in ("graduations", "windows", "eval")}
     ablation = {"name": "carry", "factor": "carry_mask", "on_variant": "baseline", "off_variant": "carry_off"}
-    panels = plots.ablation_job({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
+    panels = plots.plot_ablation({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
                                 {"baseline": "baseline", "carry_off": "carry_off"}, stages, str(tmp_path / "a.pdf"))  # fmt: skip
     text = "\n".join(panels)
     assert len(panels) == 5 + len(stages)  # four steps panels, the accuracy panel, a Kaplan-Meier panel per stage
@@ -217,10 +216,10 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
                  "held-out exact match at each stage's end"):  # fmt: skip
         assert part in text, (part, panels)
     assert [p.split(" | ")[0] for p in panels if "Kaplan-Meier" in p or p.split(" | ")[0] in stages] == stages
-    panels = plots.sweep_job(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
+    panels = plots.plot_sweep(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
     assert [p.split(" | ")[0] for p in panels] == [*stages, "training wall time per run"]
     logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
-    panels = plots.progress_job(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
+    panels = plots.plot_progress(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
     assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in plots.PROGRESS_PANELS]
     assert panels[-1].startswith("memorisation: window exact match, train pool vs unseen pool") and panels[-1].endswith("exact match")
     assert panels[-1].split(" | ")[1] == "optimizer step"

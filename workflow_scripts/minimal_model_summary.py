@@ -3,11 +3,11 @@
 from pathlib import Path
 
 from arithsignal.io import log_to, read_parquet
-from arithsignal.minimal import summary_markdown
+from arithsignal.minimal import minimal_summary_markdown
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     frames = {Path(p).stem: read_parquet(p) for p in sm.input.data}
-    text = summary_markdown(frames)
+    text = minimal_summary_markdown(frames)
     Path(sm.output[0]).write_text(text)
     print(text)

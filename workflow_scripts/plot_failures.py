@@ -1,8 +1,8 @@
 """Snakemake adapter: results/failures.pdf."""
 
 from arithsignal.io import log_to
-from arithsignal.plots import failure_job
+from arithsignal.plots import plot_failures
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    failure_job(list(sm.input.eval), sm.output[0])
+    plot_failures(list(sm.input.eval), sm.output[0])

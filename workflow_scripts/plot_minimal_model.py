@@ -1,8 +1,8 @@
 """Snakemake adapter: results/minimal_model_<experiment>.pdf."""
 
 from arithsignal.io import log_to
-from arithsignal.plots import minimal_job
+from arithsignal.plots import plot_minimal
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    minimal_job(sm.wildcards.experiment, sm.input.data, sm.output[0])
+    plot_minimal(sm.wildcards.experiment, sm.input.data, sm.output[0])

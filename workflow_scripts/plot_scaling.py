@@ -1,8 +1,8 @@
 """Snakemake adapter: results/scaling.pdf."""
 
 from arithsignal.io import log_to
-from arithsignal.plots import scaling_job
+from arithsignal.plots import plot_scaling
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    scaling_job(sm.input.runs, sm.input.fit, sm.params.stage_order, sm.output[0])
+    plot_scaling(sm.input.runs, sm.input.fit, sm.params.stage_order, sm.output[0])

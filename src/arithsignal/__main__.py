@@ -149,6 +149,22 @@ def power(args: argparse.Namespace) -> int:
     return 0
 
 
+def png(args: argparse.Namespace) -> int:
+    """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code."""
+    from .io import read_parquet
+    from .plots import scaling_figure
+
+    root = Path(args.results) / "metrics"
+    if not (root / "scaling_fit.parquet").exists():
+        print(f"no {root}/scaling_fit.parquet: run a config with a scaling section first", file=sys.stderr)
+        return 2
+    fit = read_parquet(root / "scaling_fit.parquet")
+    stages = fit.drop_duplicates("stage").sort_values("stage_index")["stage"].tolist()
+    scaling_figure(read_parquet(root / "scaling_runs.parquet"), fit, stages, args.out)
+    print(f"wrote {args.out}")
+    return 0
+
+
 def config_docs(args: argparse.Namespace) -> int:
     from .config import reference_markdown
 
@@ -179,12 +195,17 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
     w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")
     w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
+    g = sub.add_parser("png", help="draw a results folder's scaling figure as a small PNG (the README's picture)")
+    g.add_argument("results", help="a results folder")
+    g.add_argument("out", help="the PNG to write, e.g. docs/figure.png")
     sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
     try:
-        return {"compare": compare, "timings": timings, "show": show, "power": power, "config-docs": config_docs}[args.command](args)
+        return {"compare": compare, "timings": timings, "show": show, "power": power, "config-docs": config_docs, "png": png}[args.command](
+            args
+        )
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import copy
 import itertools
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -67,7 +66,7 @@ RELATIONS = {
     "sweep_points_agree": "two sweeps that generate the same name generate the same settings",
     "scaling_sweep_known": "`scaling.sweep` names a sweep",
     "scaling_sweep_model_keys": "the scaling sweep varies model keys only",
-    "scaling_sweep_two_sizes": "the scaling sweep has at least two points (sizes)",
+    "scaling_sweep_two_sizes": "the scaling sweep's points and the variants it starts from have at least two model sizes",
     "analysis_ablation_known": "a family entry's `ablation` is an ablation of the config",
     "analysis_ablation_once": "an ablation has at most one family entry",
     "analysis_stage_known": "a family entry's stages are stages of the curriculum",
@@ -367,7 +366,7 @@ def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
 
 
 def _scaling_errors(config: dict) -> list[str]:
-    if "scaling" not in config:
+    if config.get("scaling", {}).get("sweep") is None:
         return []
     name = config["scaling"]["sweep"]
     sweep = scaling_sweep(config)
@@ -386,9 +385,16 @@ def _scaling_errors(config: dict) -> list[str]:
                 f"scaling.sweep ({name}): its grid keys must all be model keys (the sizes), got {sorted(sweep['grid'])}",
             )
         )
-    if math.prod(len(v) for v in sweep["grid"].values()) < 2:
-        errors.append(("scaling_sweep_two_sizes", f"scaling.sweep ({name}): a fit needs at least two model sizes; the grid has one point"))
+    elif len(_sizes(config, sweep)) < 2 and all(base in {v["name"] for v in config["variants"]} for base in sweep["from"]):
+        errors.append(("scaling_sweep_two_sizes", f"scaling.sweep ({name}): a fit needs at least two model sizes; its points and "
+                       "the variants it starts from have one"))  # fmt: skip
     return errors
+
+
+def _sizes(config: dict, sweep: dict) -> set[str]:
+    """The distinct model settings of a size sweep: its points' and those of the variants it starts from."""
+    names = list(sweep["from"]) + [p.name for p in sweep_points(config) if p.sweep == sweep["name"]]
+    return {stable_hash(effective_settings(config, n)["model"]) for n in names}
 
 
 def _analysis_errors(config: dict) -> list[str]:
@@ -475,8 +481,8 @@ def analysis_runs(config: dict, entry: dict) -> list[dict]:
 
 
 def scaling_sweep(config: dict) -> dict | None:
-    """The sweep named by ``scaling.sweep`` (None without a scaling section or when no sweep has that name)."""
-    if "scaling" not in config:
+    """The sweep named by ``scaling.sweep`` (None without one, or when no sweep has that name)."""
+    if config.get("scaling", {}).get("sweep") is None:
         return None
     return next((sw for sw in config.get("sweeps", []) if sw["name"] == config["scaling"]["sweep"]), None)
 

@@ -166,7 +166,7 @@ def _word(lo: float, hi: float, sign: int) -> str:
     return "inconclusive"
 
 
-def summary_markdown(frames: dict[str, pd.DataFrame]) -> str:
+def minimal_summary_markdown(frames: dict[str, pd.DataFrame]) -> str:
     def per_run(df: pd.DataFrame) -> pd.DataFrame:
         return df.groupby(RUN_KEYS, as_index=False)["gap"].first()
 

@@ -22,7 +22,10 @@ SPLIT_STYLE = {"test": dict(marker="o", ls="-"), "commute": dict(marker="v", ls=
 def _save(fig, out: str) -> list[str]:
     """Write the figure; return each visible panel as "title | x label | y label" (what tests check)."""
     fig.tight_layout()
-    fig.savefig(out, format="pdf", metadata=PDF_META)
+    if str(out).endswith(".png"):  # a small picture for the README (python -m arithsignal png)
+        fig.savefig(out, format="png", dpi=72, metadata={"Software": "arithsignal"})
+    else:
+        fig.savefig(out, format="pdf", metadata=PDF_META)
     panels = [" | ".join((ax.get_title(), ax.get_xlabel(), ax.get_ylabel())) for ax in fig.axes if ax.get_visible()]
     plt.close(fig)
     return panels
@@ -257,7 +260,7 @@ def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
     return _save(fig, out)
 
 
-def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> list[str]:
+def plot_ablation(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> list[str]:
     """Job entry point: results/ablation_<name>.pdf from the runs of the ablation's two variants."""
     from .aggregate import ablation_sides, concat, stage_measures
     from .io import read_parquet
@@ -268,14 +271,14 @@ def ablation_job(inputs: dict, ablation: dict, canonical: dict[str, str], stage_
     return ablation_figure(runs, stats, evals, ablation, stage_order, out)
 
 
-def progress_job(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> list[str]:
+def plot_progress(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> list[str]:
     """Job entry point: results/progress_<variant>.pdf."""
     from .aggregate import concat
 
     return progress_figure(concat(log_paths), concat(window_paths), concat(graduation_paths), variant, out)
 
 
-def failure_job(eval_paths: list[str], out: str) -> list[str]:
+def plot_failures(eval_paths: list[str], out: str) -> list[str]:
     """Job entry point: results/failures.pdf."""
     from .aggregate import concat
 
@@ -319,7 +322,7 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
     return _save(fig, out)
 
 
-def sweep_job(table_path: str, stage_order: list[str], sweep: str, out: str) -> list[str]:
+def plot_sweep(table_path: str, stage_order: list[str], sweep: str, out: str) -> list[str]:
     """Job entry point: results/sweep_<name>.pdf."""
     from .io import read_parquet
 
@@ -379,7 +382,7 @@ def scaling_figure(runs: pd.DataFrame, fit: pd.DataFrame, stage_order: list[str]
     return _save(fig, out)
 
 
-def scaling_job(runs_table: str, fit_table: str, stage_order: list[str], out: str) -> list[str]:
+def plot_scaling(runs_table: str, fit_table: str, stage_order: list[str], out: str) -> list[str]:
     """Job entry point: results/scaling.pdf."""
     from .io import read_parquet
 
@@ -442,7 +445,7 @@ def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> list[str]:
     return _save(fig, out)
 
 
-def minimal_job(experiment: str, path: str, out: str) -> list[str]:
+def plot_minimal(experiment: str, path: str, out: str) -> list[str]:
     """Job entry point: results/minimal_model_<experiment>.pdf."""
     from .io import read_parquet
 

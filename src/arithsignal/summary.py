@@ -468,9 +468,11 @@ def memorisation_section(graduations: pd.DataFrame, windows: pd.DataFrame, logs:
         "generalised; 0: both in the same window, no phase). Stages without an unseen pool (1-digit facts) are left out.",
         "",
     ]
+    if len(logs) and "window_time_s" in logs:
+        out += [_share_sentence("The graduation windows (both pools)", time_share(logs, "window_time_s")), ""]
     measures = stage_measures(graduations, windows).dropna(subset=["memorisation_steps"]) if len(graduations) else pd.DataFrame()
     if measures.empty:
-        return out + ["Not measured: no stage both has an unseen pool and fitted its training problems.", ""]
+        return out + ["No phase to measure: no stage both has an unseen pool and fitted its training problems.", ""]
     out += [memorisation_markdown(measures, meta["stages"]), ""]
     carry = [ab for ab, r in meta["ablation_runs"].items() if r["factor"] == "carry_mask"]
     for ab in carry:
@@ -484,8 +486,6 @@ def memorisation_section(graduations: pd.DataFrame, windows: pd.DataFrame, logs:
                 row[f"runs with a phase, carry {side}"] = f"{int((d['memorisation_steps'] > 0).sum())}/{len(d)}"
             rows.append(row)
         out += [f"Carry mask on ({runs['on']}) against off ({runs['off']}), ablation `{ab}` (exploratory):", "", _md(rows), ""]
-    if len(logs) and "window_time_s" in logs:
-        out += [_share_sentence("The graduation windows (both pools)", time_share(logs, "window_time_s")), ""]
     return out
 
 
