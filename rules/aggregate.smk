@@ -140,6 +140,7 @@ rule scaling:
     input:
         code=pkg("scaling"),
         table=lambda w: f"results/metrics/sweep_{SCALING_SWEEP}.parquet",
+        base_graduations=lambda w: run_files("graduations.parquet", sorted({b["run"] for b in scaling_bases()})),
         on_data=lambda w: scaling_data("on"),
         off_data=lambda w: scaling_data("off"),
     output:
@@ -148,7 +149,10 @@ rule scaling:
         markdown=report("results/scaling.md", category="Scaling", caption="../report/scaling.rst"),
     params:
         points=lambda w: sweep_params(SCALING_SWEEP),
-        models=lambda w: canon({p.name: run_settings(p.name)["model"] for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP}),
+        bases=lambda w: scaling_bases(),
+        models=lambda w: canon(
+            {v: run_settings(v)["model"] for v in [p.name for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP] + [b["variant"] for b in scaling_bases()]}
+        ),
         comparisons=canon(C.scaling_comparisons(config)),
         stage_order=STAGES,
         sweep=SCALING_SWEEP,

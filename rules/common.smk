@@ -134,6 +134,12 @@ def sweep_params(sweep):
     )
 
 
+def scaling_bases():
+    """Params: the variants the scaling sweep starts from and the runs they train under; their own size is on the axis."""
+    sweep = C.scaling_sweep(config)
+    return canon([{"variant": v, "run": CANONICAL[v]} for v in sweep["from"]]) if sweep else []
+
+
 def sweep_runs(sweep, name):
     return run_files(name, sorted({CANONICAL[p.name] for p in SWEEP_POINTS if p.sweep == sweep}))
 

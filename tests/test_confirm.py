@@ -102,7 +102,7 @@ def test_a_variant_graduated_at_one_size_is_not_identified():
                     rows[k].append(v)
                 run += 1
     d = Design.from_rows(*rows.values(), 100, 3000, 400)
-    assert d.identified("effect")[0] and not d.identified("size_interaction")[0]
+    assert d.identified("effect") == (True, "") and not d.identified("size_interaction")[0]
     row = decide([assess(d, Hypothesis("carry", "size_interaction", ("a",), 1.25), m=1, alpha=0.05)], 0.05)[0]
     assert math.isnan(row["estimate"]) and row["outcome"].startswith("undecided at this design (not identified")
 

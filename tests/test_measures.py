@@ -44,14 +44,14 @@ def test_answer_only_graduates_earlier_and_first_good_window_is_found():
 
 def test_the_memorisation_phase_runs_from_fitting_to_generalising():
     grads = graduations(
-        stage=["a", "b", "c", "d", "e"],
-        unseen_pool=[True, True, True, True, False],
-        steps=[500, 300, 600, 600, 200],
-        censored=[False, False, True, True, False],
-        fit_steps=[200, 300, 400, 600, 200],
-        fit_censored=[False, False, False, True, False],
-        generalise_steps=[500, 300, 600, 600, 200],
-        generalise_censored=[False, False, True, True, False],
+        stage=["a", "b", "c", "d", "e", "f"],
+        unseen_pool=[True, True, True, True, False, True],
+        steps=[500, 300, 600, 600, 200, 400],
+        censored=[False, False, True, True, False, False],
+        fit_steps=[200, 300, 400, 600, 200, 400],
+        fit_censored=[False, False, False, True, False, True],
+        generalise_steps=[500, 300, 600, 600, 200, 400],
+        generalise_censored=[False, False, True, True, False, False],
     )
     m = stage_measures(grads, pd.DataFrame(columns=["variant", "seed", "stage", "window", "stage_step"])).set_index("stage")
     assert m.loc["a", "memorisation_steps"] == 300 and not m.loc["a", "memorisation_censored"]  # fitted at 200, generalised at 500
@@ -59,3 +59,5 @@ def test_the_memorisation_phase_runs_from_fitting_to_generalising():
     assert m.loc["c", "memorisation_steps"] == 200 and m.loc["c", "memorisation_censored"]  # fitted, never generalised: >= 200
     assert math.isnan(m.loc["d", "memorisation_steps"])  # never fitted: no phase to measure
     assert math.isnan(m.loc["e", "memorisation_steps"])  # no unseen pool (1-digit facts): not measured
+    # generalised at 400 while the training sample had not yet passed (the stage ends there): no phase
+    assert m.loc["f", "memorisation_steps"] == 0 and not m.loc["f", "memorisation_censored"]

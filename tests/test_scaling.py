@@ -8,7 +8,7 @@ import pytest
 
 from arithsignal.formats import VOCAB
 from arithsignal.model import GPT, ModelConfig
-from arithsignal.scaling import non_embedding_params, reading, scaling_fit_table
+from arithsignal.scaling import base_runs, non_embedding_params, reading, scaling_fit_table
 
 SIZES = [1e4, 4e4, 1.6e5, 6.4e5]
 BUDGET = 1500
@@ -67,3 +67,14 @@ def test_non_embedding_parameters_leave_out_the_embeddings_only(model):
     every = sum(p.numel() for p in gpt.parameters())  # the head is tied to the token embedding: counted once
     embeddings = gpt.tok_emb.weight.numel() + gpt.pos_emb.weight.numel()
     assert non_embedding_params(model) == every - embeddings
+
+
+def test_the_variants_a_sweep_starts_from_are_a_size_of_the_axis():
+    """A grid of d_model [32] from variants at 64 has two sizes: the variants' own runs join the sweep's points."""
+    settings = '{"graduation": {"window_every": 100, "windows": 4}, "curriculum": {"stage_budget": 6000}}'
+    grads = pd.DataFrame({"variant": ["base_run", "base_run", "other"], "seed": [0, 1, 0], "stage": "s", "stage_index": 0,
+                          "steps": [900, 6000, 500], "censored": [False, True, False], "settings": settings})  # fmt: skip
+    runs = base_runs(grads, [{"variant": "baseline", "run": "base_run"}], {"baseline": 100_096})
+    assert runs["model_seed"].tolist() == [0, 1] and set(runs["base"]) == set(runs["point"]) == {"baseline"}
+    assert runs["n_params"].tolist() == [100_096] * 2 and runs["censored"].tolist() == [False, True]
+    assert runs[["budget", "window_every", "floor"]].iloc[0].tolist() == [6000, 100, 400]

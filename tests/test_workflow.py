@@ -198,7 +198,7 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
     assert list(primary["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
     assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
-    assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline - carry_off)" in summary
+    assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
 
 
 def test_figures_have_their_panels(smoke_run, tmp_path):

@@ -103,8 +103,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
       the published rule it can only come earlier, so the windows already run decide it;
     * ``first_good_steps``: the first window of the rule's pool with exact match >= FIRST_GOOD;
     * ``memorisation_steps``: the memorisation phase (claim 9), generalise_steps - fit_steps, from fitting the training
-      problems to generalising; censored (a lower bound) where the stage ended fitted but not generalised; NaN where
-      the stage did not fit or has no unseen pool.
+      problems to generalising; censored (a lower bound) where the stage ended fitted but not generalised; 0 where it
+      generalised before its training sample passed the rule; NaN where it did neither or has no unseen pool.
 
     No training is needed: everything comes from the graduations and windows tables.
     """
@@ -123,7 +123,9 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
         good = [] if w is None else (w["exact_match"] >= FIRST_GOOD).tolist()
         answer = _first_streak(steps, answer_ok, settings["graduation"]["windows"]) if answer_ok else None
         first = _first_streak(steps, good, 1)
-        memorised = g["unseen_pool"] and not g["fit_censored"]
+        measured = g["unseen_pool"] and not (g["fit_censored"] and g["generalise_censored"])
+        # generalised before the training sample passed the rule (the stage ends then, fit censored): no phase
+        phase = 0 if g["fit_censored"] else g["generalise_steps"] - g["fit_steps"]
         rows.append(
             {
                 **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")},
@@ -135,8 +137,8 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,
                 "first_good_censored": first is None,
-                "memorisation_steps": g["generalise_steps"] - g["fit_steps"] if memorised else math.nan,
-                "memorisation_censored": bool(memorised and g["generalise_censored"]),
+                "memorisation_steps": phase if measured else math.nan,
+                "memorisation_censored": bool(measured and g["generalise_censored"]),
             }
         )
     return pd.DataFrame(rows)
@@ -197,8 +199,9 @@ def sweep_table(graduations: pd.DataFrame, windows: pd.DataFrame, logs: pd.DataF
 def sweep_markdown(table: pd.DataFrame, stage_order: list[str]) -> str:
     """Steps to graduation of every seed per point and stage ('+': censored there), and wall time per run."""
     rows = []
+    several = table["base"].nunique() > 1  # a sweep from several variants: each point says which one it starts from
     for (_, label), d in table.groupby(["point_order", "label"]):
-        row = {"point": label}
+        row = {"point": f"{d['base'].iloc[0]}: {label}" if several else label}
         for stage in stage_order:
             st = d[d["stage"] == stage].sort_values("model_seed")
             row[stage] = ", ".join(f"{int(x)}{'+' if c else ''}" for x, c in zip(st["steps"], st["censored"], strict=True))

@@ -106,7 +106,8 @@ class Design:
         """Can the data fix the term at all? The pooled effect needs a graduated run on some side; the interaction a
         stage where both sides graduated at two sizes or more."""
         if kind == "effect":
-            return (bool(self.graduated.any()), "every run of both sides censored at every judged stage")
+            ok = bool(self.graduated.any())
+            return ok, "" if ok else "every run of both sides censored at every judged stage"
         if self.sizes < 2:
             return False, "the runs are of one model size"
         side, size = self.z[self.row_run], self.stratum[self.row_run]

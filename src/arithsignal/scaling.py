@@ -19,6 +19,7 @@ identified**, and no number is given for it.
 
 from __future__ import annotations
 
+import json
 import math
 
 import numpy as np
@@ -39,12 +40,31 @@ def non_embedding_params(model: dict) -> int:
     return layers * (12 * d * d + 13 * d) + 2 * d
 
 
+SCALING_RUN_COLUMNS = ["base", "point", "n_params", "model_seed", "stage", "stage_index", "steps", "censored", "budget",
+                       "window_every", "floor"]  # fmt: skip
+
+
 def scaling_runs(sweep: pd.DataFrame, sizes: dict[str, int]) -> pd.DataFrame:
     """The runs a fit reads, from the sweep table (aggregate.sweep_table): base (the variant the point starts from),
     point, n_params, model_seed, stage, steps, censored and how the rule reads them (budget, window_every, floor)."""
     runs = sweep.assign(n_params=sweep["point"].map(sizes))
-    cols = ["base", "point", "n_params", "model_seed", "stage", "stage_index", "steps", "censored", "budget", "window_every", "floor"]
-    return runs[cols]
+    return runs[SCALING_RUN_COLUMNS]
+
+
+def base_runs(graduations: pd.DataFrame, bases: list[dict], sizes: dict[str, int]) -> pd.DataFrame:
+    """The runs of the variants a sweep starts from, as scaling_runs gives them: their own model size is a point of
+    the size axis too (a grid of d_model [32] from variants at 64 has two sizes). ``bases``: {variant, run}; a base
+    whose run is also a sweep point's (its grid holds the base's own settings) is left to the sweep table."""
+    rows = []
+    for b in bases:
+        for _, g in graduations[graduations["variant"] == b["run"]].iterrows():
+            s = json.loads(g["settings"])
+            every = s["graduation"]["window_every"]
+            rows.append({"base": b["variant"], "point": b["variant"], "n_params": sizes[b["variant"]], "model_seed": int(g["seed"]),
+                         "stage": g["stage"], "stage_index": int(g["stage_index"]), "steps": int(g["steps"]),
+                         "censored": bool(g["censored"]), "budget": s["curriculum"]["stage_budget"], "window_every": every,
+                         "floor": s["graduation"]["windows"] * every})  # fmt: skip
+    return pd.DataFrame(rows, columns=SCALING_RUN_COLUMNS)
 
 
 def _covariance(y: Intervals, X: np.ndarray, theta: np.ndarray, h: float = 1e-4) -> np.ndarray:
@@ -184,16 +204,22 @@ def scaling_markdown(table: pd.DataFrame, sweep_name: str) -> str:
     return "\n".join(out) + "\n"
 
 
-def scaling_job(sweep_table: str, data: dict[str, list[str]], points: list[dict], models: dict[str, dict], comparisons: list[dict],
-                stage_order: list[str], sweep_name: str, outputs: dict[str, str]) -> None:  # fmt: skip
+def scaling_job(sweep_table: str, base_graduations: list[str], data: dict[str, list[str]], points: list[dict], bases: list[dict],
+                models: dict[str, dict], comparisons: list[dict], stage_order: list[str], sweep_name: str,
+                outputs: dict[str, str]) -> None:  # fmt: skip
     """Job entry point: results/metrics/scaling_{runs,fit}.parquet and results/scaling.md. ``data``: the training sets
-    of each side ("on", "off") of every comparison, comparison by comparison, stage by stage."""
-    from .aggregate import sides_differ
+    of each side ("on", "off") of every comparison, comparison by comparison, stage by stage; ``bases``: the variants
+    the sweep starts from ({variant, run}), whose own runs (``base_graduations``) are sizes of the axis too."""
+    from .aggregate import concat, sides_differ
     from .io import provenance, read_parquet, stable_hash, write_parquet
 
-    sizes = {p["variant"]: non_embedding_params(models[p["variant"]]) for p in points}
+    sweep = read_parquet(sweep_table)
+    bases = [b for b in bases if b["run"] not in set(sweep["run"])]
+    sizes = {p["variant"]: non_embedding_params(models[p["variant"]]) for p in points + bases}
     print("non-embedding parameters per point: " + ", ".join(f"{k}: {v:,}" for k, v in sizes.items()), flush=True)
-    runs = scaling_runs(read_parquet(sweep_table), sizes)
+    runs = scaling_runs(sweep, sizes)
+    if bases:
+        runs = pd.concat([base_runs(concat(base_graduations), bases, sizes), runs], ignore_index=True)
     table = scaling_fit_table(runs, stage_order, comparisons)
     n, differ = len(stage_order), {}
     for i, c in enumerate(comparisons):  # ``data`` lists each comparison's stages in turn
@@ -201,7 +227,7 @@ def scaling_job(sweep_table: str, data: dict[str, list[str]], points: list[dict]
         differ |= {(c["name"], stage): d for stage, d in zip(stage_order, sides_differ(c["factor"], on, off), strict=True)}
     if len(table):
         table["sides_differ"] = [differ[(r["name"], r["stage"])] for _, r in table.iterrows()]
-    settings = {"sweep": sweep_name, "points": points, "models": models, "comparisons": comparisons}
+    settings = {"sweep": sweep_name, "points": points, "bases": bases, "models": models, "comparisons": comparisons}
     prov = provenance(f"scaling_{sweep_name}", None, settings, stable_hash(settings))
     write_parquet(runs, outputs["runs"], prov)
     write_parquet(table, outputs["fit"], prov)

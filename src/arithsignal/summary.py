@@ -66,7 +66,15 @@ GRADUATION_MEANS = {
     "model can get right by memorising them; steps to generalise (the same rule on problems never trained on) are "
     "reported beside it.",
 }
-NOT_MEASURED = {"optim.name": "presets/optimizers.yaml", "optim.vectors": "presets/optimizers.yaml"}  # default: extended.yaml
+# the preset that measures a factor the config has no ablation of
+NOT_MEASURED = {
+    "optim.name": "presets/optimizers.yaml",
+    "optim.vectors": "presets/optimizers.yaml",
+    "carry_mask": "config.yaml",
+    "commas": "presets/formats.yaml",
+    "commute": "presets/formats.yaml",
+    "mixed_lengths": "presets/formats.yaml",
+}
 
 
 def _median_text(x: float) -> str:
@@ -382,7 +390,7 @@ def summary_markdown(
             s = stats[stats["factor"] == factor] if len(stats) else stats
             lines += [f"## {title}", "", f"Claim: {claim}", ""]
             if s.empty:
-                where = NOT_MEASURED.get(factor, "presets/extended.yaml")
+                where = NOT_MEASURED.get(factor, "presets/new_claims.yaml")
                 lines += [f"Not measured: no ablation of this factor in the config ({where} has it).", ""]
                 continue
             for ab, sa in s.groupby("ablation", sort=False):
@@ -465,7 +473,8 @@ def memorisation_section(graduations: pd.DataFrame, windows: pd.DataFrame, logs:
         "Measure: every graduation window decodes a fresh sample of the stage's training problems and one of its unseen",
         "problems. Steps to fit: the first time the training sample passes the rule; steps to generalise: the first time the",
         "unseen sample does. The memorisation phase is the difference ('+': a lower bound, the stage ended fitted but not",
-        "generalised; 0: both in the same window, no phase). Stages without an unseen pool (1-digit facts) are left out.",
+        "generalised; 0: no phase, both in the same window or generalised before the training sample passed the rule).",
+        "Stages without an unseen pool (1-digit facts) are left out.",
         "",
     ]
     if len(logs) and "window_time_s" in logs:
