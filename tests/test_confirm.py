@@ -76,6 +76,12 @@ def test_the_permutation_test_detects_a_large_effect():
     assert rejection_rate(scenario(ratio=2.5, seeds=5), "effect", 0.05, n_sims=60, n_mc=199, seed=6)["power"] >= 0.8
 
 
+def test_simulated_power_is_not_capped_by_too_few_relabellings():
+    """At 5 runs a side the real test enumerates 252 relabellings (smallest two-sided p 2/252); a simulation drawing
+    199 could not resolve p below about 1/200 and capped the power near 0.73 at alpha/3, whatever the effect."""
+    assert rejection_rate(scenario(ratio=5.0, seeds=5), "effect", 0.05 / 3, n_sims=30, n_mc=199, seed=7)["power"] >= 0.95
+
+
 def _hypothesis_outcome(sc: Scenario, seed: int) -> dict:
     d = simulate(sc, np.random.default_rng(seed))
     h = Hypothesis("carry", "effect", ("a", "b"), smallest_effect=1.25, claimed=4.8)
