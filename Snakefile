@@ -40,6 +40,7 @@ rule all:
         minimal_summary="results/minimal_model_summary.md",
         sweeps=expand("results/sweep_{sweep}.{ext}", sweep=SWEEPS, ext=["pdf", "md"]),
         scaling=["results/scaling.pdf", "results/scaling.md"] if SCALING_SWEEP else [],
+        length=(["results/metrics/length.parquet"] + expand("results/length_{ablation}.pdf", ablation=ABLATIONS)) if LENGTH else [],
     default_target: True
 
 

@@ -8,6 +8,7 @@ localrules:
     summary,
     sweep_stats,
     scaling,
+    length_stats,
 
 
 rule aggregate:
@@ -81,6 +82,7 @@ rule summary:
     input:
         unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
         unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet"} if ANALYSIS else {}),
+        unpack(lambda w: {"length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
         code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
@@ -98,6 +100,7 @@ rule summary:
                 "graduation": config["graduation"],
                 "stage_budget": config["curriculum"]["stage_budget"],
                 "ablation_runs": ablation_runs_of_sides(),
+                **({"length_solved_at": LENGTH["solved_at"]} if LENGTH else {}),
             }
         ),
     log:
@@ -166,3 +169,29 @@ rule scaling:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/scaling.py"
+
+
+rule length_stats:
+    """The length split over every run: scores, the extension ratio per run, and each ablation's effect on it."""
+    input:
+        code=pkg("length"),
+        scores=run_files("length.parquet"),
+    output:
+        scores="results/metrics/length.parquet",
+        runs="results/metrics/length_runs.parquet",
+        ablations="results/metrics/length_ablations.parquet",
+    params:
+        ablations=canon(config["ablations"]),
+        canonical=ablations_canonical(),
+        solved_at=LENGTH["solved_at"] if LENGTH else None,
+        alpha=config.get("analysis", {}).get("alpha", 0.05),
+    log:
+        "results/logs/length_stats.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/length_stats.py"

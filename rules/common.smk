@@ -28,6 +28,7 @@ SWEEP_POINTS = C.sweep_points(config)
 SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
 SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
 ANALYSIS = config.get("analysis") if config.get("analysis", {}).get("family") else None  # None: no primary family
+LENGTH = config.get("length")  # None: no length split
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
@@ -154,3 +155,13 @@ def analysis_run_files(name):
     """The per-run tables of every run the confirmatory analysis reads."""
     runs = sorted({r["run"] for entries in analysis_runs().values() for r in entries})
     return run_files(name, runs)
+
+
+def length_data(variant):
+    """The length split in a variant's format (one file per format, every operation)."""
+    return f"results/data/{C.format_key(run_settings(variant)['factors'])}/length.parquet"
+
+
+def ablations_canonical():
+    """Params: every ablation variant's canonical run (for the tables that read all ablations at once)."""
+    return canon({a[s]: CANONICAL[a[s]] for a in config["ablations"] for s in ("on_variant", "off_variant")})

@@ -20,3 +20,26 @@ rule make_dataset:
         "../envs/data.yaml"
     script:
         "../workflow_scripts/make_dataset.py"
+
+
+rule make_length_split:
+    """The length split (config length:): held-out problems of every operand-length cell, longer ones included."""
+    input:
+        code=pkg("datasets"),
+    output:
+        "results/data/{fmt}/length.parquet",
+    params:
+        stages=canon(config["stages"]),
+        length=canon(LENGTH or {}),
+        factors=lambda w: canon(C.parse_format_key(w.fmt)),
+        data=canon(config["data"]),
+    log:
+        "results/logs/make_length_split/{fmt}.log",
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
+    conda:
+        "../envs/data.yaml"
+    script:
+        "../workflow_scripts/make_length_split.py"

@@ -23,3 +23,26 @@ rule evaluate:
         "../envs/train.yaml"
     script:
         "../workflow_scripts/evaluate.py"
+
+
+rule evaluate_length:
+    """The final model on the length split (config length:), one row per problem."""
+    input:
+        code=pkg("evaluate"),
+        model=f"{RUN_DIR}/model.pt",
+        length=lambda w: length_data(w.variant),
+    output:
+        f"{RUN_DIR}/length.parquet",
+    params:
+        settings=lambda w: run_settings(w.variant),
+        evaluation=canon(config["evaluation"]),
+    log:
+        "results/logs/evaluate_length/{variant}/seed{seed}.log",
+    threads: 1
+    resources:
+        mem_mb=4000,
+        runtime=30,
+    conda:
+        "../envs/train.yaml"
+    script:
+        "../workflow_scripts/evaluate_length.py"

@@ -7,6 +7,7 @@ localrules:
     plot_failures,
     plot_sweep,
     plot_scaling,
+    plot_length,
 
 
 rule plot_ablation:
@@ -109,3 +110,25 @@ rule plot_scaling:
         "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_scaling.py"
+
+
+rule plot_length:
+    input:
+        code=pkg("plots"),
+        scores=lambda w: ablation_runs(w.ablation, "length.parquet"),
+    output:
+        report("results/length_{ablation}.pdf", category="Length generalisation", subcategory="{ablation}", caption="../report/length.rst"),
+    params:
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
+        solved_at=LENGTH["solved_at"] if LENGTH else None,
+    log:
+        "results/logs/plot_length/{ablation}.log",
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    conda:
+        "../envs/plot.yaml"
+    script:
+        "../workflow_scripts/plot_length.py"

@@ -57,6 +57,9 @@ RELATIONS = {
     "microbatches_divide_batch": "every variant's `train.snr_microbatches` divides its `optim.batch_size`",
     "heads_divide_width": "every variant's `model.n_head` divides its `model.d_model`",
     "block_holds_longest_line": "every variant's `model.block_size` holds the longest line any stage renders in its format",
+    "length_op_trained": "every operation of `length.max_digits` is an operation of the curriculum",
+    "length_covers_trained": "`length.max_digits` of an operation is at least the most digits any stage of it trains",
+    "block_holds_length_line": "every variant's `model.block_size` holds the longest line of the length split in its format",
     "sweep_names_unique": "sweep names are unique",
     "sweep_base_known": "a sweep's `from` lists variants of the config",
     "sweep_key_known": "a sweep's grid keys are SECTION.KEY or SECTION.KEY.SUBKEY of model, optim, curriculum or graduation",
@@ -229,8 +232,47 @@ def check(config: dict, schema: dict | None = None) -> None:
                     f"{len(line)} tokens in this variant's format ({line!r}); raise block_size to at least {len(line)}",
                 )
             )
+    errors += _length_errors(config)
     if errors:
         raise ConfigError(errors)
+
+
+def _length_errors(config: dict) -> list[tuple[str, str]]:
+    """The length split's relations: its operations are trained, it reaches the trained lengths, and its longest
+    line fits every variant's block (checked here, before any job, not in the evaluation job)."""
+    length = config.get("length")
+    if not length:
+        return []
+    errors = []
+    ops = {s["op"] for s in config["stages"]}
+    for op, n in sorted(length["max_digits"].items()):
+        if op not in ops:
+            errors.append(
+                ("length_op_trained", f"length.max_digits.{op}: no stage of the curriculum is {op}; expected one of {sorted(ops)}")
+            )
+            continue
+        longest = max(max(s["digits"]) for s in config["stages"] if s["op"] == op)
+        if n < longest:
+            errors.append(
+                (
+                    "length_covers_trained",
+                    f"length.max_digits.{op} ({n}): must be at least {longest}, the most digits a stage of {op} trains",
+                )
+            )
+    shapes = [(op, (n, n)) for op, n in length["max_digits"].items() if op in ops]
+    for v in all_variants(config):
+        block = effective_settings(config, v["name"])["model"]["block_size"]
+        lines = [longest_line(op, digits, factors_of(effective_settings(config, v["name"]))) for op, digits in shapes]
+        line = max(lines, key=len, default="")
+        if len(line) > block:
+            errors.append(
+                (
+                    "block_holds_length_line",
+                    f"model.block_size ({block}, variant {v['name']!r}): the length split renders lines of up to {len(line)} "
+                    f"tokens in this variant's format ({line!r}); raise block_size to at least {len(line)} or lower length.max_digits",
+                )
+            )
+    return errors
 
 
 def ablated_value(config: dict, variant_name: str, factor: str) -> object:

@@ -186,6 +186,65 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
     return {"train": train, **pools, "test": test, "commute": np.ascontiguousarray(commute)}
 
 
+LENGTH_KINDS = ("trained", "interpolation", "extrapolation")
+
+
+def longest_trained(stages: list[Stage], op: str) -> int:
+    """The most digits any operand of ``op`` has in the curriculum (0: no stage of ``op``)."""
+    return max((max(s.digits) for s in stages if s.op == op), default=0)
+
+
+def length_cells(stages: list[Stage], op: str, max_digits: int) -> list[tuple[int, int, str]]:
+    """The length split's cells of ``op``: every (digits of a, digits of b) up to ``max_digits`` (a >= b for
+    subtraction), with its kind: *trained* (a stage's shape, in its order), *interpolation* (no longer than the
+    curriculum's longest operand, but a shape or order no stage trains: 3x1, 1x3) or *extrapolation* (longer)."""
+    trained = {s.digits for s in stages if s.op == op}
+    longest = longest_trained(stages, op)
+    cells = []
+    for da in range(1, max_digits + 1):
+        for db in range(1, max_digits + 1):
+            if op == "sub" and da < db:
+                continue
+            kind = "trained" if (da, db) in trained else "interpolation" if max(da, db) <= longest else "extrapolation"
+            cells.append((da, db, kind))
+    return cells
+
+
+def length_problems(stages: list[Stage], length: dict, data: DataSettings) -> dict[tuple[str, int, int, str], np.ndarray]:
+    """The length split: per (op, digits of a, digits of b, kind), ``problems_per_cell`` pairs of the held-out set
+    H(op, shape) written in the cell's order. H is never trained on in either order by any stage or variant (mixed
+    lengths and commute included), and a trained cell's problems are its test set, so no problem here is ever
+    trained on; they are the same problems in every format."""
+    out = {}
+    for op, max_digits in sorted(length["max_digits"].items()):
+        for da, db, kind in length_cells(stages, op, max_digits):
+            pairs = holdout(op, (da, db), data)[: length["problems_per_cell"]]
+            out[(op, da, db, kind)] = np.ascontiguousarray(pairs if da >= db else pairs[:, ::-1])
+    return out
+
+
+def build_length(stages: list[Stage], length: dict, factors: Factors, data: DataSettings) -> pd.DataFrame:
+    """The length split in one format: ``COLUMNS`` (stage = the op's ``length_<op>``, split = length) and ``kind``."""
+    frames = []
+    for (op, _, _, kind), pairs in length_problems(stages, length, data).items():
+        df = render_split(Stage(f"length_{op}", op, (0, 0)), "length", pairs, factors)
+        frames.append(df.assign(kind=kind))
+    return pd.concat(frames, ignore_index=True)
+
+
+def write_length(stages: list[dict], length: dict, factors: dict, data: dict, output: str) -> None:
+    """Job entry point: the length split of the curriculum in one format (``build_length``)."""
+    from .io import provenance, stable_hash, write_parquet
+
+    settings = {"stages": stages, "length": length, "factors": factors, "data": data}
+    prov = provenance(variant="", seed=None, settings=settings, config_hash=stable_hash(settings))
+    df = build_length([Stage.from_config(s) for s in stages], length, Factors(**factors), DataSettings(**data))
+    write_parquet(df, output, prov)
+    for (op, kind), g in df.groupby(["op", "kind"]):
+        print(f"length split {op} [{kind}]: {g['shape'].nunique()} cells, {len(g)} problems")
+    print(f"-> {output}; longest line: {max((p + c for p, c in zip(df['prompt'], df['completion'], strict=True)), key=len)}")
+
+
 def render_split(stage: Stage, split: str, pairs: np.ndarray, factors: Factors) -> pd.DataFrame:
     rows = []
     for a, b in pairs.tolist():

@@ -61,8 +61,9 @@ def greedy_decode(
                 done |= nxt == END_ID
                 if bool(done.all()) or t == steps - 1:
                     break
-                if use_cache:
-                    logits, cache = model(nxt[:, None], cache)
+                if use_cache:  # the tokens so far go along: position schemes that read them (abacus) need them
+                    logits, cache = model(nxt[:, None], cache, prefix=idx)
+                    idx = torch.cat([idx, nxt[:, None]], dim=1)
                 else:  # reference path: re-run the whole sequence
                     idx = torch.cat([idx, nxt[:, None]], dim=1)
                     logits, _ = model(idx)

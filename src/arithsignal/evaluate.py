@@ -90,3 +90,25 @@ def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inpu
                 frames.append(res)
     out = pd.concat(frames, ignore_index=True)
     write_parquet(out, output, provenance(variant, seed, settings, stable_hash(settings)))
+
+
+def length_job(settings: dict, evaluation: dict, variant: str, seed: int, model_path: str, data_path: str, output: str,
+               threads: int = 1) -> None:  # fmt: skip
+    """Job entry point: score the final model on the length split (datasets.build_length), one row per problem,
+    with each problem's cell (digits of a, digits of b) and kind."""
+    from .io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
+    from .modelio import load_model, pick_device
+
+    torch.set_num_threads(threads)
+    device = pick_device()
+    model = load_model(model_path, device)
+    df = read_parquet(data_path).drop(columns=PROVENANCE_COLUMNS, errors="ignore")
+    res = score(model, df, device, evaluation["batch_size"], 0, settings["factors"]["reverse"])
+    res.insert(2, "when", "final")
+    res["digits_a"] = res["shape"].str.split("x").str[0].astype("int64")
+    res["digits_b"] = res["shape"].str.split("x").str[1].astype("int64")
+    for (op, kind), g in res.groupby(["op", "kind"], sort=False):
+        cells = g.groupby("shape")["correct"].mean()
+        print(f"{variant} seed {seed} {op} [{kind}]: exact match {g['correct'].mean():.3f} on {len(g)}; "
+              f"cells solved (>= 0.9): {int((cells >= 0.9).sum())} of {len(cells)}", flush=True)  # fmt: skip
+    write_parquet(res, output, provenance(variant, seed, settings, stable_hash(settings)))

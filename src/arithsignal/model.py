@@ -1,4 +1,7 @@
-"""A small decoder-only transformer in the manner of nanoGPT, with a KV cache for decoding."""
+"""A small decoder-only transformer in the manner of nanoGPT, with a KV cache for decoding.
+
+Its position embedding follows ``positions`` (positions.py): learned places in the sequence (the default), none, or
+abacus indices (each digit's place within its own number)."""
 
 from __future__ import annotations
 
@@ -9,6 +12,8 @@ import torch
 import torch.nn as nn
 from torch.nn import functional as F
 
+from .positions import abacus_indices, n_positions
+
 
 @dataclass(frozen=True)
 class ModelConfig:
@@ -18,6 +23,9 @@ class ModelConfig:
     n_head: int = 4
     d_model: int = 128
     dropout: float = 0.0
+    positions: str = "learned"  # positions.SCHEMES: learned, none or abacus
+    abacus_max_offset: int = 0  # abacus: training adds a random offset in [0, this] to every digit's index
+    abacus_units_first: bool = False  # abacus: the completion is written units digit first (count the prompt from its end)
 
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -97,7 +105,8 @@ class GPT(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.tok_emb = nn.Embedding(cfg.vocab_size, cfg.d_model)
-        self.pos_emb = nn.Embedding(cfg.block_size, cfg.d_model)
+        rows = n_positions(cfg.positions, cfg.block_size, cfg.abacus_max_offset)
+        self.pos_emb = nn.Embedding(rows, cfg.d_model) if rows else None
         self.blocks = nn.ModuleList(Block(cfg) for _ in range(cfg.n_layer))
         self.ln_f = nn.LayerNorm(cfg.d_model)
         self.head = nn.Linear(cfg.d_model, cfg.vocab_size, bias=False)
@@ -116,14 +125,35 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def forward(self, idx: torch.Tensor, past: KVCache | None = None) -> tuple[torch.Tensor, KVCache]:
-        """Logits for every position of ``idx``; ``past`` continues a cached prefix."""
+    def position_ids(self, idx: torch.Tensor, start: int = 0, prefix: torch.Tensor | None = None) -> torch.Tensor | None:
+        """The index each token of ``idx`` (B, T) reads from ``pos_emb``: (T,) places from ``start`` (learned), (B, T)
+        abacus indices, read over ``prefix`` + ``idx`` (``prefix``: the tokens already cached), or None (no embedding)."""
+        cfg = self.cfg
+        if cfg.positions == "learned":
+            return torch.arange(start, start + idx.shape[1], device=idx.device)
+        if cfg.positions == "none":
+            return None
+        if start and (prefix is None or prefix.shape[1] != start):
+            raise ValueError("abacus positions read the tokens before the new ones: pass them as prefix")
+        full = idx if prefix is None else torch.cat([prefix, idx], dim=1)
+        pos = abacus_indices(full, cfg.abacus_units_first)[:, start:]
+        if self.training and cfg.abacus_max_offset:  # drawn from torch's generator, like dropout: seeded and checkpointed
+            offset = torch.randint(0, cfg.abacus_max_offset + 1, (idx.shape[0], 1)).to(idx.device)
+            pos = torch.where(pos > 0, pos + offset, pos)
+        return pos
+
+    def embed(self, idx: torch.Tensor, pos: torch.Tensor | None) -> torch.Tensor:
+        x = self.tok_emb(idx)
+        return x if pos is None else x + self.pos_emb(pos)
+
+    def forward(self, idx: torch.Tensor, past: KVCache | None = None, prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, KVCache]:
+        """Logits for every position of ``idx``; ``past`` continues a cached prefix, whose tokens ``prefix`` holds
+        (the abacus scheme reads them; the others need only ``past``)."""
         B, T = idx.shape
         start = 0 if past is None else past[0][0].shape[2]
         if start + T > self.cfg.block_size:
             raise ValueError(f"sequence of {start + T} tokens exceeds block_size {self.cfg.block_size}")
-        pos = torch.arange(start, start + T, device=idx.device)
-        x = self.tok_emb(idx) + self.pos_emb(pos)
+        x = self.embed(idx, self.position_ids(idx, start, prefix))
         cache: KVCache = []
         for i, block in enumerate(self.blocks):
             x, kv = block(x, None if past is None else past[i])
@@ -145,8 +175,9 @@ class GPT(nn.Module):
         if T > self.cfg.block_size:
             raise ValueError(f"sequence of {T} tokens exceeds block_size {self.cfg.block_size}")
         keep = real.reshape(-1).nonzero().squeeze(1)
-        pos = torch.arange(T, device=idx.device).expand(B, T).reshape(-1)[keep]
-        x = self.tok_emb(idx.reshape(-1)[keep]) + self.pos_emb(pos)
+        pos = self.position_ids(idx)
+        pos = None if pos is None else pos.expand(B, T).reshape(-1)[keep]
+        x = self.embed(idx.reshape(-1)[keep], pos)
         out = want.reshape(-1)[keep].nonzero().squeeze(1)  # the wanted tokens among the real ones
         for block in self.blocks[:-1]:
             x, _ = block(x, unpad=(B, T, keep))

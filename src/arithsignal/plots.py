@@ -450,3 +450,61 @@ def plot_minimal(experiment: str, path: str, out: str) -> list[str]:
     from .io import read_parquet
 
     return minimal_figure(experiment, read_parquet(path), out)
+
+
+def length_figure(scores: pd.DataFrame, runs: pd.DataFrame, ablation: dict, out: str) -> list[str]:
+    """results/length_<ablation>.pdf: per operation, exact match per (digits of a, digits of b) for every run of both
+    sides (a row per side, a column per seed; trained cells outlined), and each run's extension ratio."""
+    from .length import cell_table
+
+    _theme()
+    cells = cell_table(scores)
+    ops, seeds = sorted(cells["op"].unique()), sorted(cells["seed"].unique())
+    fig, axes = plt.subplots(2 * len(ops), len(seeds) + 1, figsize=(2.2 * (len(seeds) + 1), 2.4 * 2 * len(ops)), squeeze=False)
+    for i, op in enumerate(ops):
+        for j, side in enumerate(("on", "off")):
+            row = axes[2 * i + j]
+            for k, seed in enumerate(seeds):
+                ax, d = row[k], cells[(cells["op"] == op) & (cells["side"] == side) & (cells["seed"] == seed)]
+                if d.empty:
+                    ax.set_visible(False)
+                    continue
+                grid = d.pivot(index="digits_a", columns="digits_b", values="exact_match").sort_index(ascending=False)
+                sns.heatmap(grid, vmin=0, vmax=1, cmap="Greys", cbar=False, square=True, ax=ax, annot=len(grid) <= 6, fmt=".1f",
+                            annot_kws={"size": 5})  # fmt: skip
+                for _, c in d[d["kind"] == "trained"].iterrows():  # outline the trained cells
+                    y = list(grid.index).index(c["digits_a"])
+                    x = list(grid.columns).index(c["digits_b"])
+                    ax.add_patch(plt.Rectangle((x, y), 1, 1, fill=False, ec="tab:red", lw=1.2))
+                e = runs[(runs["op"] == op) & (runs["side"] == side) & (runs["seed"] == seed)]["extension"]
+                ext = f", extension {e.iat[0]:.2f}" if len(e) else ""
+                ax.set_title(f"{op}, {d['shown_as'].iat[0]}, seed {seed}{ext}", fontsize=6)
+                ax.set_xlabel("digits of b")
+                ax.set_ylabel("digits of a")
+            ax = row[-1]
+            if j == 1:
+                ax.set_visible(False)
+                continue
+            d = runs[runs["op"] == op]
+            for side_name, style in SIDE_STYLE.items():
+                s = d[d["side"] == side_name]
+                jitter = np.linspace(-0.1, 0.1, len(s)) if len(s) > 1 else np.zeros(len(s))
+                ax.scatter(np.full(len(s), 0 if side_name == "on" else 1) + jitter, s["extension"], label=side_name, **style)
+            ax.axhline(1.0, color="0.6", ls=":", lw=1)
+            ax.set_xticks([0, 1], [f"{ablation['factor']} on", "off"])
+            ax.set_xlim(-0.5, 1.5)
+            ax.set_title(f"{op}: extension ratio per run", fontsize=7)
+            ax.set_xlabel("")
+            ax.set_ylabel("longest solved / longest trained")
+    fig.suptitle(f"{ablation['name']}: exact match beyond the trained lengths (red: trained cells)", fontsize=8)
+    return _save(fig, out)
+
+
+def plot_length(score_paths: list[str], ablation: dict, canonical: dict[str, str], solved_at: float, out: str) -> list[str]:
+    """Job entry point: results/length_<ablation>.pdf from the length scores of the ablation's two variants."""
+    from .aggregate import ablation_sides, concat
+    from .length import extension_runs
+
+    scores = concat(score_paths)
+    runs = ablation_sides(extension_runs(scores, solved_at), ablation, canonical)
+    return length_figure(ablation_sides(scores, ablation, canonical), runs, ablation, out)

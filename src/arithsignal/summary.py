@@ -559,16 +559,21 @@ def overhead_section(logs: pd.DataFrame) -> list[str]:
     return out
 
 
-def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None) -> None:
+def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None,
+                length: dict[str, str] | None = None) -> None:  # fmt: skip
     """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``confirmatory``, the
-    primary family's table first; with ``scaling``, results/scaling.md, the scaling section, appended)."""
+    primary family's table first; with ``length`` (its ``runs`` and ``ablations`` tables), the length section; with
+    ``scaling``, results/scaling.md, the scaling section, appended)."""
     from .io import read_parquet
+    from .length import markdown as length_markdown
 
     stats = concat(inputs["stats"])
     write_parquet(stats, outputs["table"])
     tables = [concat(inputs[k]) for k in ("eval", "graduations")]
     primary = read_parquet(confirmatory) if confirmatory is not None else None
     text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary)
+    if length is not None:
+        text += "\n" + "\n".join(length_markdown(read_parquet(length["runs"]), read_parquet(length["ablations"]), meta["length_solved_at"]))
     if scaling is not None:
         with open(scaling) as f:
             text += "\n" + f.read()

@@ -81,6 +81,12 @@ def tensorise(name: str, train: pd.DataFrame, train_pool: pd.DataFrame, unseen_p
     return StageTensors(name, ids, roles, lengths, {"train": train_pool.reset_index(drop=True), "unseen": unseen.reset_index(drop=True)})
 
 
+def model_config(s: RunSettings) -> ModelConfig:
+    """The run's model; the abacus scheme also reads whether the format writes its completion units digit first."""
+    extra = {"abacus_units_first": bool(s.factors["reverse"])} if s.model.get("positions") == "abacus" else {}
+    return ModelConfig(vocab_size=len(VOCAB), **s.model, **extra)
+
+
 @dataclass
 class Batch:
     x: torch.Tensor  # (B, T) inputs
@@ -346,7 +352,7 @@ class Trainer:
             worst = max(stages, key=lambda st: int(st.lengths.max()))
             raise ValueError(f"stage {worst.name} has sequences of {longest} tokens, more than model.block_size={block}")
         torch.manual_seed(seed)
-        self.model = GPT(ModelConfig(vocab_size=len(VOCAB), **self.s.model)).to(device)
+        self.model = GPT(model_config(self.s)).to(device)
         self.opt = build_optimizer(self.model.param_classes(), self.s.optim, fused=True)
         self.gen = torch.Generator().manual_seed(seed)
         self.state = RunState()

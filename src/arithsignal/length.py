@@ -1,0 +1,179 @@
+"""Length generalisation: how far past the trained lengths each run solves, and whether a factor changes that.
+
+Per run and operation, from the final model's scores on the length split (evaluate.length_job):
+
+* ``solved``: the longest n such that every n x n cell up to n reaches exact match ``solved_at`` (0 when 1x1 does
+  not), read on the diagonal so that an unseen operand order (1x3 where only 3x1 is trained) does not count
+  against length; ``censored`` when n is the longest length tested (the run may solve longer ones);
+* ``extension``: solved / the longest operand the curriculum trains (Lee et al. 2023 report 1.0 for learned
+  absolute positions, McLeish et al. 2024 about 6 with abacus embeddings);
+* ``beyond_exact_match``: exact match over every extrapolation cell, a reading that does not depend on the bar.
+
+Per ablation, the factor's effect on ``solved`` is read with the rules steps to graduation are read with
+(stats.py): the ratio of medians (on / off) with its bootstrap interval, a censored median read as a bound, and
+Gehan's exact permutation test; the p-values of every (ablation, operation) comparison of the config are corrected
+with Holm's method (the family is every ablation the config declares, fixed before the run), and the outcome is
+applied mechanically (:func:`outcome_of`).
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+
+from .confirm import holm
+from .stats import format_ratio, gehan_test, median_ratio
+
+RUN_KEYS = ["variant", "seed", "op"]
+
+
+def cell_table(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per run and cell: exact match, per-digit accuracy and the cell's kind."""
+    keys = [*RUN_KEYS, *[c for c in ("side", "shown_as") if c in scores], "digits_a", "digits_b", "kind"]  # sides: a figure's
+    return scores.groupby(keys, as_index=False).agg(exact_match=("correct", "mean"), digit_accuracy=("digit_accuracy", "mean"))
+
+
+def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
+    """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match."""
+    cells = cell_table(scores)
+    rows = []
+    for (variant, seed, op), g in cells.groupby(RUN_KEYS):
+        trained = int(g.loc[g["kind"] == "trained", ["digits_a", "digits_b"]].to_numpy().max())
+        tested = int(g["digits_a"].max())
+        diagonal = g[g["digits_a"] == g["digits_b"]].set_index("digits_a")["exact_match"]
+        solved = 0
+        while solved < tested and diagonal.get(solved + 1, 0.0) >= solved_at:
+            solved += 1
+        beyond = g[g["kind"] == "extrapolation"]
+        rows.append(
+            {"variant": variant, "seed": int(seed), "op": op, "solved": solved, "censored": solved == tested, "trained": trained,
+             "tested": tested, "extension": solved / trained, "beyond_exact_match": float(beyond["exact_match"].mean())}
+        )  # fmt: skip
+    out = pd.DataFrame(rows)
+    prov = [c for c in ("config_hash", "settings", "package_version") if c in scores]  # each run's provenance, kept
+    if prov and len(out):
+        out = out.merge(scores.groupby(RUN_KEYS, as_index=False)[prov].first(), on=RUN_KEYS, how="left")
+    return out
+
+
+def outcome_of(row: dict, alpha: float) -> str:
+    """The comparison's reading: not testable, the same on every run, extends further or less, or undecided."""
+    if row["censored_on"] == row["n_on"] and row["censored_off"] == row["n_off"]:
+        return "not testable (every run solves every length tested)"
+    if row["same_everywhere"]:
+        return f"same on every run (solved {int(row['median_on'])})"
+    if row["holm_p"] < alpha:
+        return "extends further with the factor" if row["gehan_u"] > 0 else "extends less with the factor"
+    return f"undecided (Holm over {row['family_size']})"
+
+
+def comparisons(runs: pd.DataFrame, ablations: list[dict], canonical: dict[str, str], alpha: float = 0.05) -> pd.DataFrame:
+    """Per ablation and operation: the factor's effect on the longest length solved (module docstring)."""
+    rows = []
+    for ab in ablations:
+        on_run, off_run = canonical[ab["on_variant"]], canonical[ab["off_variant"]]
+        for op, g in runs.groupby("op"):
+            on, off = g[g["variant"] == on_run], g[g["variant"] == off_run]
+            if on.empty or off.empty:
+                continue
+            tested = int(g["tested"].max())
+            row = {
+                "ablation": ab["name"],
+                "factor": ab["factor"],
+                "op": op,
+                "on_variant": ab["on_variant"],
+                "off_variant": ab["off_variant"],
+            }
+            # the off side goes first where stats expects the factor-on side: U > 0 then means on solves longer
+            # lengths, and the ratio of medians reads on / off
+            r = gehan_test(off["solved"], off["censored"], on["solved"], on["censored"])
+            if float(np.median(off["solved"])) > 0:
+                ratio = median_ratio(off["solved"], off["censored"], on["solved"], on["censored"], tested, seed=len(rows))
+            else:  # a side that solves nothing: no ratio (its median is 0)
+                ratio = {"ratio": math.nan, "ratio_kind": "estimate", "ci_low": math.nan, "ci_high": math.nan}
+            row.update(
+                {
+                    "n_on": len(on), "n_off": len(off),
+                    "censored_on": int(on["censored"].sum()), "censored_off": int(off["censored"].sum()),
+                    "median_on": float(np.median(on["solved"])), "median_off": float(np.median(off["solved"])),
+                    "extension_on": float(np.median(on["extension"])), "extension_off": float(np.median(off["extension"])),
+                    "beyond_on": float(on["beyond_exact_match"].mean()), "beyond_off": float(off["beyond_exact_match"].mean()),
+                    "ratio": ratio["ratio"], "ratio_kind": ratio["ratio_kind"], "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"],
+                    "gehan_u": r["gehan_u"], "p_value": r["p_value"], "p_method": r["p_method"], "n_splits": r["n_splits"],
+                    "same_everywhere": bool(pd.concat([on["solved"], off["solved"]]).nunique() == 1),
+                }
+            )  # fmt: skip
+            rows.append(row)
+    table = pd.DataFrame(rows)
+    if table.empty:
+        return table
+    p = table["p_value"].where(~table["same_everywhere"], 1.0).fillna(1.0)
+    table["holm_p"] = holm(p.to_numpy())
+    table["family_size"] = len(table)
+    table["outcome"] = [outcome_of(r, alpha) for r in table.to_dict("records")]
+    table["ratio_text"] = [
+        format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in table.to_dict("records")
+    ]
+    return table
+
+
+def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and operation: runs, median extension, runs that extend past the trained length, beyond exact match."""
+    return runs.groupby(["variant", "op"], as_index=False).agg(
+        runs=("seed", "size"),
+        median_extension=("extension", "median"),
+        extended=("extension", lambda e: int((e > 1).sum())),
+        beyond_exact_match=("beyond_exact_match", "mean"),
+    )
+
+
+def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float) -> list[str]:
+    """The summary's length section."""
+    lines = ["## Length generalisation (the length split)", ""]
+    lines.append(
+        f"The final model of every run decodes held-out problems of every operand-length cell, longer ones included. "
+        f"A run solves length n when every k x k cell up to n reaches exact match {solved_at:g}; its extension ratio is the "
+        "longest n solved over the longest operand the curriculum trains (1.0: nothing beyond the trained length)."
+    )
+    lines += [
+        "",
+        "| variant | op | runs | median extension | runs above 1.0 | exact match beyond the trained length |",
+        "|---|---|---|---|---|---|",
+    ]
+    for r in variant_table(runs).to_dict("records"):
+        extended = f"{r['extended']} of {r['runs']}"
+        lines.append(
+            f"| {r['variant']} | {r['op']} | {r['runs']} | {r['median_extension']:.2f} | {extended} | {r['beyond_exact_match']:.1%} |"
+        )
+    if not table.empty:
+        m = int(table["family_size"].iat[0])
+        lines += ["", f"Per ablation, the longest length solved, on against off (ratio of medians with a 95% bootstrap interval; "
+                  f"Gehan's exact test, Holm over the {m} comparisons of this config):", ""]  # fmt: skip
+        lines += [
+            "| ablation | op | extension on | extension off | ratio on/off | p | Holm p | outcome |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for r in table.to_dict("records"):
+            lines.append(
+                f"| {r['ablation']} | {r['op']} | {r['extension_on']:.2f} | {r['extension_off']:.2f} | {r['ratio_text']} | "
+                f"{r['p_value']:.3g} | {r['holm_p']:.3g} | {r['outcome']} |"
+            )
+    return lines + [""]
+
+
+def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: dict[str, str], solved_at: float, alpha: float,
+                     outputs: dict[str, str]) -> None:  # fmt: skip
+    """Job entry point: results/metrics/length.parquet (every run's scores, one row per problem), length_runs.parquet
+    (extension per run) and length_ablations.parquet (the comparisons)."""
+    from .aggregate import concat
+    from .io import write_parquet
+
+    scores = concat(score_paths)
+    write_parquet(scores, outputs["scores"])
+    runs = extension_runs(scores, solved_at)
+    write_parquet(runs, outputs["runs"])
+    table = comparisons(runs, ablations, canonical, alpha)
+    write_parquet(table, outputs["ablations"])
+    print("\n".join(markdown(runs, table, solved_at)))
