@@ -13,13 +13,13 @@ pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
 VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off", "snr_gated",
-            "vectors_own"]  # fmt: skip
+            "vectors_own", "abacus"]  # fmt: skip
 ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"],
                 "carry_off": ["carry"], "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"],
                 "scratchpad_off": ["scratchpad"], "reverse_on": ["reverse"], "clip_off": ["clip"], "snr_gated": ["snr_gate"],
-                "vectors_own": ["vectors"]}  # fmt: skip
+                "vectors_own": ["vectors"], "abacus": []}  # fmt: skip
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
-EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
+EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("length_stats", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 # the smoke preset's sweeps: recipe (one point equals the baseline, one clip_off, two are runs of their own) and size
 # (d_model 32 is baseline and carry_off themselves); the points' own runs are trained, never evaluated
 SWEEP_POINTS = [
@@ -37,7 +37,7 @@ def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
 
 
 FIGURE_JOBS = (
-    {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}
+    {(r, f"ablation={a}") for a in ABLATIONS_OF["baseline"] for r in ("plot_ablation", "plot_length")}
     | {("plot_progress", f"variant={v}") for v in VARIANTS}
     | {("plot_minimal_model", f"experiment={e}") for e in MINIMAL_EXPERIMENTS}
     | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("plot_sweep", "sweep=size"), ("plot_scaling", ""), ("all", "")}
@@ -45,7 +45,7 @@ FIGURE_JOBS = (
 
 
 def runs(variant, seeds=(0,)):
-    return {(rule, f"variant={variant}, seed={s}") for rule in ("train", "evaluate") for s in seeds}
+    return {(rule, f"variant={variant}, seed={s}") for rule in ("train", "evaluate", "evaluate_length") for s in seeds}
 
 
 CONFIRMED = {"baseline", "carry_off", "commute_on"}  # the variants of the smoke preset's primary family
@@ -56,7 +56,7 @@ def after_runs_of(*variants):
     confirmatory analysis where they are in its family."""
     ablations = {a for v in variants for a in ABLATIONS_OF[v]}
     return (
-        {(r, f"ablation={a}") for a in ablations for r in ("ablation_stats", "plot_ablation")}
+        {(r, f"ablation={a}") for a in ablations for r in ("ablation_stats", "plot_ablation", "plot_length")}
         | {("plot_progress", f"variant={v}") for v in variants}
         | EVERYTHING_AFTER_RUNS
         | ({("confirm", "")} if CONFIRMED & set(variants) else set())
@@ -65,6 +65,10 @@ def after_runs_of(*variants):
 
 def data_jobs(fmt):
     return {("make_dataset", f"fmt={fmt}, stage={st}") for st in STAGES}
+
+
+def length_data_job(fmt):
+    return {("make_length_split", f"fmt={fmt}")}
 
 
 def with_config(tree: Path, change) -> str:
@@ -105,7 +109,8 @@ def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
 
 def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(factors={"carry_mask": False, "commas": True}))
-    expected = data_jobs("carry0-commas1-commute0-mixed0-scratch1-reverse0") | runs("carry_off") | after_runs_of("carry_off")
+    fmt = "carry0-commas1-commute0-mixed0-scratch1-reverse0"
+    expected = data_jobs(fmt) | length_data_job(fmt) | runs("carry_off") | after_runs_of("carry_off")
     # the size sweep's point that starts from carry_off has its factors, and the scaling fit reads it
     expected |= sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
@@ -113,7 +118,7 @@ def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tre
 
 def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c.update(seeds=[0, 1]))
-    expected = {(r, f"variant={v}, seed=1") for r in ("train", "evaluate") for v in VARIANTS} | after_runs_of(*VARIANTS)
+    expected = set().union(*(runs(v, seeds=[1]) for v in VARIANTS)) | after_runs_of(*VARIANTS)
     assert scheduled_jobs(smoke_tree, "all", arg) == expected | sweep_runs(seeds=[1]) | SWEEP_JOBS
 
 
@@ -127,6 +132,12 @@ def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
     # config.py runs when the workflow starts (its checks, its variants); no job runs its code, so no job reruns
     with edited(smoke_tree / "src/arithsignal/config.py"):
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == set()
+
+
+def test_the_length_analysis_reruns_its_table_the_summary_and_the_figures_but_no_run(smoke_tree):
+    with edited(smoke_tree / "src/arithsignal/length.py"):
+        jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
+    assert jobs == FIGURE_JOBS | {("length_stats", ""), ("summary", "")}  # the figures read its cell table
 
 
 def test_the_summary_text_reruns_only_the_summary(smoke_tree):

@@ -34,6 +34,8 @@ def mutate(fn):
 BAD = [
     ("unknown_key", lambda c: c.update(learning_rate=0.1), "learning_rate"),
     ("factor_typo", lambda c: c["factors"].update(cary_mask=True), "cary_mask"),
+    ("positions_unknown", lambda c: c["model"].update(positions="rope"), "positions"),
+    ("length_op_unknown", lambda c: c["length"]["max_digits"].update(div=3), "div"),
     ("factor_not_bool", lambda c: c["factors"].update(commas="yes"), "commas"),
     ("negative_digits", lambda c: c["stages"][0].update(digits=[-1, 1]), "digits"),
     ("zero_digits", lambda c: c["stages"][0].update(digits=[0, 1]), "digits"),
@@ -61,6 +63,7 @@ BAD = [
     ("scaling_without_a_sweep", lambda c: c.update(scaling={}), "sweep"),
     ("family_error_rate_above_one", lambda c: c["analysis"].update(alpha=2), "alpha"),
     ("block_size_below_the_longest_line", lambda c: c["model"].update(block_size=20), "model.block_size (20"),
+    ("block_size_below_the_length_split", lambda c: c["length"]["max_digits"].update(add=9), "the length split renders lines"),
 ]
 
 
@@ -119,6 +122,9 @@ RELATION_CASES = {
     "microbatches_divide_batch": lambda c: c["train"].update(snr_microbatches=5),
     "heads_divide_width": lambda c: c["model"].update(n_head=3),
     "block_holds_longest_line": lambda c: c["variants"].append({"name": "tight", "model": {"block_size": 24}}),
+    "length_op_trained": lambda c: c["length"]["max_digits"].update(sub=3),
+    "length_covers_trained": lambda c: c["length"]["max_digits"].update(add=1),
+    "block_holds_length_line": lambda c: c["length"]["max_digits"].update(add=12),
     "sweep_names_unique": _sweeps(sweep({"optim.lr": [0.01]}), sweep({"optim.lr": [0.02]})),
     "sweep_base_known": _sweeps(sweep({"optim.lr": [0.1]}, base="nope")),
     "sweep_key_known": _sweeps(sweep({"optim.lrr": [0.1]})),

@@ -123,3 +123,58 @@ def test_only_the_1_digit_facts_fall_back_to_their_training_problems():
         (s["op"], tuple(s["digits"])) for p in [ROOT / "config.yaml", *EVERY_PRESET] for s in merged(ROOT / "config.yaml", [p])["stages"]
     }
     assert {shape for shape in shapes if not has_unseen_pool(*shape)} == {(op, (1, 1)) for op, _ in shapes}
+
+
+LENGTH_PRESETS = [p for p in EVERY_PRESET if "length" in load_yaml(p)]
+
+
+@pytest.mark.parametrize("preset", LENGTH_PRESETS, ids=lambda p: p.stem)
+def test_the_length_split_is_never_trained_in_either_order(preset):
+    """No problem of the length split is in any training set of any stage, in either order, in any variant's format
+    (mixed lengths and commute included), and the split has every cell up to the longest tested, with its kind."""
+    from arithsignal.datasets import build_length, length_cells, longest_trained
+
+    cfg = merged(ROOT / "config.yaml", [preset])
+    st = [Stage.from_config(s) for s in cfg["stages"]]
+    data = DataSettings(**cfg["data"])
+    trained = set()
+    for s in st:
+        for f in (Factors(commute=True, mixed_lengths=True), Factors()):
+            for a, b in stage_problems(s, f, data)["train"].tolist():
+                trained |= {(s.op, a, b), (s.op, b, a)}
+    df = build_length(st, cfg["length"], Factors(), data)
+    assert not {(o, a, b) for o, a, b in zip(df["op"], df["a"], df["b"], strict=True)} & trained
+    for op, n in cfg["length"]["max_digits"].items():
+        cells = {(da, db): kind for da, db, kind in length_cells(st, op, n)}
+        got = df[df["op"] == op]
+        assert set(got["shape"]) == {f"{da}x{db}" for da, db in cells}
+        assert all(got.groupby("shape")["kind"].nunique() == 1)
+        longest = longest_trained(st, op)
+        for (da, db), kind in cells.items():
+            assert kind == ("trained" if (da, db) in {s.digits for s in st if s.op == op} else
+                            "interpolation" if max(da, db) <= longest else "extrapolation")  # fmt: skip
+
+
+def test_the_length_split_has_the_cells_and_arithmetic_it_says():
+    from arithsignal.datasets import build_length
+
+    st = [Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), Stage("sub_2x1", "sub", (2, 1))]
+    spec = {"max_digits": {"add": 4, "sub": 3}, "problems_per_cell": 20, "solved_at": 0.9}
+    data = DataSettings(seed=3, train_size=200, pool_size=20, test_size=50, mixed_share=0.5)
+    for f in (Factors(), Factors(reverse=True, commas=True), Factors(scratchpad=False)):
+        df = build_length(st, spec, f, data)
+        for line in df["prompt"] + df["completion"]:
+            check(line, f)  # the parser checks every line arithmetically
+        assert all(len(str(a)) == int(s.split("x")[0]) and len(str(b)) == int(s.split("x")[1])
+                   for a, b, s in zip(df["a"], df["b"], df["shape"], strict=True))  # fmt: skip
+        add, sub = df[df["op"] == "add"], df[df["op"] == "sub"]
+        assert add["shape"].nunique() == 16 and set(add.loc[add["kind"] == "trained", "shape"]) == {"1x1", "2x2"}
+        assert set(add.loc[add["kind"] == "interpolation", "shape"]) == {"1x2", "2x1"}
+        assert set(sub["shape"]) == {"1x1", "2x1", "2x2", "3x1", "3x2", "3x3"} and (sub["a"] >= sub["b"]).all()
+        assert set(sub.loc[sub["kind"] == "trained", "shape"]) == {"2x1"}
+        assert (add.groupby("shape").size().drop("1x1") == 20).all()
+    # the same problems in every format, and a trained cell's problems are that stage's test set
+    plain, other = build_length(st, spec, Factors(), data), build_length(st, spec, Factors(reverse=True, commas=True), data)
+    assert plain[["op", "a", "b"]].equals(other[["op", "a", "b"]])
+    test = stage_problems(st[1], Factors(), data)["test"][:20].tolist()
+    assert plain[(plain["op"] == "add") & (plain["shape"] == "2x2")][["a", "b"]].to_numpy().tolist() == test

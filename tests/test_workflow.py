@@ -9,6 +9,7 @@ from conftest import snakemake
 from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
 
 pytestmark = pytest.mark.workflow
+BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 
 SCHEMAS = {
     "graduations": {
@@ -87,6 +88,21 @@ SCHEMAS = {
         "error_class",
         "answer_correct",
     },
+    "length": {
+        "stage",
+        "split",
+        "when",
+        "op",
+        "a",
+        "b",
+        "shape",
+        "kind",
+        "digits_a",
+        "digits_b",
+        "prediction",
+        "correct",
+        "digit_accuracy",
+    },
 }
 
 
@@ -101,6 +117,7 @@ VARIANTS = (
     "clip_off",
     "snr_gated",
     "vectors_own",
+    "abacus",
 )  # the smoke preset's
 
 
@@ -199,6 +216,20 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert list(primary["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
     assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
+    # the length split: one row per problem of every run, every run's extension, every ablation compared, a figure each
+    scores = pq.read_table(res / "metrics/length.parquet").to_pandas()
+    assert set(scores["variant"]) == set(VARIANTS) and set(scores["kind"]) == {"trained", "interpolation", "extrapolation"}
+    assert len(scores) == len(VARIANTS) * len(pq.read_table(res / "data" / BASELINE_FORMAT / "length.parquet").to_pandas())
+    extension = pq.read_table(res / "metrics/length_runs.parquet").to_pandas()
+    assert len(extension) == len(VARIANTS) and (extension["trained"] == 2).all() and (extension["tested"] == 3).all()
+    assert extension["extension"].between(0, 1.5).all()
+    compared = pq.read_table(res / "metrics/length_ablations.parquet").to_pandas()
+    assert set(compared["ablation"]) == set(stats["ablation"]) and (compared["family_size"] == len(compared)).all()
+    assert all(re.fullmatch(r"not testable.*|same on every run.*|extends (further|less) with the factor|undecided \(Holm over \d+\)", o)
+               for o in compared["outcome"])  # fmt: skip
+    assert "## Length generalisation (the length split)" in summary and "| abacus | add | 1 |" in summary
+    for a in stats["ablation"].unique():
+        assert (res / f"length_{a}.pdf").read_bytes().startswith(b"%PDF-")
 
 
 def test_figures_have_their_panels(smoke_run, tmp_path):
@@ -239,9 +270,10 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
 
     tree = tmp_path / "tree"
     shutil.copytree(smoke_run, tree, symlinks=True)
-    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling"]
+    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling", "plot_length"]
     figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
-    assert len(figures) == 9 + 10 + 1 + 5 + 2 + 1, figures  # ablations, progress per variant, failures, minimal model, sweeps, scaling
+    # ablations, progress per variant, failures, minimal model, sweeps, scaling, length per ablation
+    assert len(figures) == 9 + 11 + 1 + 5 + 2 + 1 + 9, figures
     builds = []
     for _ in range(2):
         r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")

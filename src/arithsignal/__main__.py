@@ -62,7 +62,7 @@ def show(args: argparse.Namespace) -> int:
     return 0
 
 
-RUN_TABLES = ("train_log", "windows", "graduations", "eval")
+RUN_TABLES = ("train_log", "windows", "graduations", "eval", "length")  # length: where the config has a length split
 NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version"}  # clocks and provenance
 
 

@@ -69,8 +69,11 @@ def outcome_of(row: dict, alpha: float) -> str:
     return f"undecided (Holm over {row['family_size']})"
 
 
-def comparisons(runs: pd.DataFrame, ablations: list[dict], canonical: dict[str, str], alpha: float = 0.05) -> pd.DataFrame:
-    """Per ablation and operation: the factor's effect on the longest length solved (module docstring)."""
+def comparisons(
+    runs: pd.DataFrame, ablations: list[dict], canonical: dict[str, str], alpha: float = 0.05, n_boot: int = 2000
+) -> pd.DataFrame:
+    """Per ablation and operation: the factor's effect on the longest length solved (module docstring); ``n_boot``
+    bootstrap resamples for each interval."""
     rows = []
     for ab in ablations:
         on_run, off_run = canonical[ab["on_variant"]], canonical[ab["off_variant"]]
@@ -90,7 +93,7 @@ def comparisons(runs: pd.DataFrame, ablations: list[dict], canonical: dict[str, 
             # lengths, and the ratio of medians reads on / off
             r = gehan_test(off["solved"], off["censored"], on["solved"], on["censored"])
             if float(np.median(off["solved"])) > 0:
-                ratio = median_ratio(off["solved"], off["censored"], on["solved"], on["censored"], tested, seed=len(rows))
+                ratio = median_ratio(off["solved"], off["censored"], on["solved"], on["censored"], tested, n_boot=n_boot, seed=len(rows))
             else:  # a side that solves nothing: no ratio (its median is 0)
                 ratio = {"ratio": math.nan, "ratio_kind": "estimate", "ci_low": math.nan, "ci_high": math.nan}
             row.update(
@@ -112,10 +115,9 @@ def comparisons(runs: pd.DataFrame, ablations: list[dict], canonical: dict[str, 
     p = table["p_value"].where(~table["same_everywhere"], 1.0).fillna(1.0)
     table["holm_p"] = holm(p.to_numpy())
     table["family_size"] = len(table)
-    table["outcome"] = [outcome_of(r, alpha) for r in table.to_dict("records")]
-    table["ratio_text"] = [
-        format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in table.to_dict("records")
-    ]
+    records = table.to_dict("records")
+    table["outcome"] = [outcome_of(r, alpha) for r in records]
+    table["ratio_text"] = [format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in records]
     return table
 
 
