@@ -153,9 +153,7 @@ rule scaling:
     params:
         points=lambda w: sweep_params(SCALING_SWEEP),
         bases=lambda w: scaling_bases(),
-        models=lambda w: canon(
-            {v: run_settings(v)["model"] for v in [p.name for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP] + [b["variant"] for b in scaling_bases()]}
-        ),
+        models=lambda w: scaling_models(),
         comparisons=canon(C.scaling_comparisons(config)),
         stage_order=STAGES,
         sweep=SCALING_SWEEP,

@@ -141,6 +141,12 @@ def scaling_bases():
     return canon([{"variant": v, "run": CANONICAL[v]} for v in sweep["from"]]) if sweep else []
 
 
+def scaling_models():
+    """Params: the model settings of every size on the scaling axis, the sweep's points and the variants it starts from."""
+    variants = [p.name for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP] + [b["variant"] for b in scaling_bases()]
+    return canon({v: run_settings(v)["model"] for v in variants})
+
+
 def sweep_runs(sweep, name):
     return run_files(name, sorted({CANONICAL[p.name] for p in SWEEP_POINTS if p.sweep == sweep}))
 

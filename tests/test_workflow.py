@@ -283,7 +283,7 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
     assert not differ, f"figures that differ between two builds from the same data: {differ}"
 
 
-def test_the_command_line_reads_a_results_folder(smoke_run, capsys):
+def test_the_command_line_reads_a_results_folder(smoke_run, capsys, tmp_path):
     """`compare` finds a tree equal to itself; `timings` reports every variant's runs and the measures' time shares."""
     from arithsignal.__main__ import main
 
@@ -296,3 +296,7 @@ def test_the_command_line_reads_a_results_folder(smoke_run, capsys):
         assert f"| {v} " in out, out
     shares = re.search(r"graduation windows (\d+\.\d+)% to (\d+\.\d+)%", out)
     assert shares and 0 < float(shares[1]) <= float(shares[2]) < 100, out
+    # the README's picture: the scaling figure, drawn by the workflow's own function
+    assert main(["png", res, str(tmp_path / "figure.png")]) == 0
+    assert (tmp_path / "figure.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["png", str(tmp_path), str(tmp_path / "none.png")]) == 2  # no scaling table: said, not drawn

@@ -152,15 +152,15 @@ def power(args: argparse.Namespace) -> int:
 def png(args: argparse.Namespace) -> int:
     """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code."""
     from .io import read_parquet
-    from .plots import scaling_figure
+    from .plots import plot_scaling
 
     root = Path(args.results) / "metrics"
     if not (root / "scaling_fit.parquet").exists():
         print(f"no {root}/scaling_fit.parquet: run a config with a scaling section first", file=sys.stderr)
         return 2
-    fit = read_parquet(root / "scaling_fit.parquet")
+    fit = read_parquet(root / "scaling_fit.parquet", ["stage", "stage_index"])  # the stage order, as the fit recorded it
     stages = fit.drop_duplicates("stage").sort_values("stage_index")["stage"].tolist()
-    scaling_figure(read_parquet(root / "scaling_runs.parquet"), fit, stages, args.out)
+    plot_scaling(str(root / "scaling_runs.parquet"), str(root / "scaling_fit.parquet"), stages, args.out)
     print(f"wrote {args.out}")
     return 0
 

@@ -93,6 +93,13 @@ def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | No
     return None
 
 
+def rule_reading(settings: dict) -> dict[str, int]:
+    """How the graduation rule reads a run's steps: its stage budget, its window grid and its floor (the rule's first
+    chance to pass: windows x window_every)."""
+    g = settings["graduation"]
+    return {"budget": settings["curriculum"]["stage_budget"], "window_every": g["window_every"], "floor": g["windows"] * g["window_every"]}
+
+
 def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
     """Per run and stage, times to an event, each with its censored flag (not reached by the stage's last step):
 
@@ -130,9 +137,7 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
             {
                 **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")},
                 **{k: g[k] for k in ("fit_steps", "fit_censored", "generalise_steps", "generalise_censored")},
-                "budget": settings["curriculum"]["stage_budget"],
-                "window_every": settings["graduation"]["window_every"],
-                "floor": settings["graduation"]["windows"] * settings["graduation"]["window_every"],  # the rule's first chance
+                **rule_reading(settings),
                 "answer_steps": int(g["steps"]) if answer is None else answer,
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,

@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from .aggregate import rule_reading
 from .survival import Intervals, fit_batch, grid_floor, loglik
 
 BAND_POINTS = 25  # sizes at which the ratio curve's band is stored (for the figure)
@@ -58,12 +59,9 @@ def base_runs(graduations: pd.DataFrame, bases: list[dict], sizes: dict[str, int
     rows = []
     for b in bases:
         for _, g in graduations[graduations["variant"] == b["run"]].iterrows():
-            s = json.loads(g["settings"])
-            every = s["graduation"]["window_every"]
             rows.append({"base": b["variant"], "point": b["variant"], "n_params": sizes[b["variant"]], "model_seed": int(g["seed"]),
                          "stage": g["stage"], "stage_index": int(g["stage_index"]), "steps": int(g["steps"]),
-                         "censored": bool(g["censored"]), "budget": s["curriculum"]["stage_budget"], "window_every": every,
-                         "floor": s["graduation"]["windows"] * every})  # fmt: skip
+                         "censored": bool(g["censored"]), **rule_reading(json.loads(g["settings"]))})  # fmt: skip
     return pd.DataFrame(rows, columns=SCALING_RUN_COLUMNS)
 
 

@@ -236,14 +236,16 @@ def memorisation_markdown(measures: pd.DataFrame, stages: list[str]) -> str:
 
 def stage_end_markdown(measures: pd.DataFrame, accuracy: pd.DataFrame, stages: list[str]) -> str:
     """Per variant and stage: median steps to fit and to generalise (censored runs count as slower than every graduated
-    one), and held-out exact match at stage end (mean over seeds), side by side."""
+    one; a censored median reads "not by stage end", since a stage that moved on under the other pool ended before its
+    budget), and held-out exact match at stage end (mean over seeds), side by side."""
     d = measures.merge(accuracy, on=["variant", "seed", "stage"], how="left")
     rows = []
     for (variant, stage), g in d.groupby(["variant", "stage"], sort=False):
         row = {"variant": variant, "stage": stage, "stage_index": stages.index(stage), "pool": ", ".join(sorted(g["pool"].unique()))}
         for name in ("fit", "generalise"):
             x = np.where(g[f"{name}_censored"], np.inf, g[f"{name}_steps"])
-            row[f"median steps to {name}"] = _median_text(float(np.median(x)))
+            median = float(np.median(x))
+            row[f"median steps to {name}"] = "not by stage end (censored)" if math.isinf(median) else f"{median:.0f}"
         row["held-out exact match at stage end"] = _share_text(g["stage_end_exact_match"].mean())
         rows.append(row)
     return _md(pd.DataFrame(rows).sort_values(["variant", "stage_index"]).drop(columns="stage_index"))
