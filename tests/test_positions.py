@@ -13,7 +13,7 @@ from arithsignal.formats import Factors, encode, render
 from arithsignal.model import GPT, ModelConfig
 from arithsignal.positions import abacus_indices
 from arithsignal.settings import RunSettings
-from arithsignal.train import Trainer, make_batch, model_config
+from arithsignal.train import Trainer, completion_loss, make_batch, model_config
 
 
 def indices(line: str, units_first: bool = False) -> list[int]:
@@ -127,3 +127,21 @@ def test_the_abacus_model_reads_whether_the_format_is_reversed():
     s["model"]["positions"] = "none"
     assert not model_config(RunSettings.from_dict(s)).abacus_units_first
     assert GPT(model_config(RunSettings.from_dict(s))).pos_emb is None
+
+
+def test_learned_positions_train_as_they_did_before_position_schemes_existed():
+    """40 steps of a small run, read as the code before model.positions (c746639) read them: its held-out batch loss
+    and weight norm were 0.7842752933502197 and 13.582871240389675 (tolerances for another CPU's float rounding;
+    a change to what the learned path computes moves them far more)."""
+    torch.set_num_threads(1)
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
+    tr = Trainer(SETTINGS, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    tr.state.stage_index = 1
+    for _ in range(40):
+        tr.train_step()
+    b = make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5))
+    with torch.no_grad():
+        loss = completion_loss(tr.model, b, tr.device)[0].mean().item()
+        norm = sum(float(p.double().pow(2).sum()) for p in tr.model.parameters()) ** 0.5
+    assert loss == pytest.approx(0.7842752933502197, rel=1e-4)
+    assert norm == pytest.approx(13.582871240389675, rel=1e-5)
