@@ -133,15 +133,19 @@ def test_learned_positions_train_as_they_did_before_position_schemes_existed():
     """40 steps of a small run, read as the code before model.positions (c746639) read them: its held-out batch loss
     and weight norm were 0.7842752933502197 and 13.582871240389675 (tolerances for another CPU's float rounding;
     a change to what the learned path computes moves them far more)."""
-    torch.set_num_threads(1)
-    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
-    tr = Trainer(SETTINGS, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
-    tr.state.stage_index = 1
-    for _ in range(40):
-        tr.train_step()
-    b = make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5))
-    with torch.no_grad():
-        loss = completion_loss(tr.model, b, tr.device)[0].mean().item()
-        norm = sum(float(p.double().pow(2).sum()) for p in tr.model.parameters()) ** 0.5
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)  # as the value was recorded
+    try:
+        st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
+        tr = Trainer(SETTINGS, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+        tr.state.stage_index = 1
+        for _ in range(40):
+            tr.train_step()
+        b = make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5))
+        with torch.no_grad():
+            loss = completion_loss(tr.model, b, tr.device)[0].mean().item()
+            norm = sum(float(p.double().pow(2).sum()) for p in tr.model.parameters()) ** 0.5
+    finally:
+        torch.set_num_threads(threads)
     assert loss == pytest.approx(0.7842752933502197, rel=1e-4)
     assert norm == pytest.approx(13.582871240389675, rel=1e-5)
