@@ -50,7 +50,7 @@ SMOKE = "--configfile=tests/config/smoke.yaml"
 def smoke_tree(tmp_path_factory) -> Path:
     """The smoke preset built once, for tests that read or dry-run a finished tree (they must not run jobs)."""
     root = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    r = snakemake(root, "all", "--cores", "2", SMOKE)
+    r = snakemake(root, "all", "--cores", "2", SMOKE, timeout=1800)  # a hang guard: about 5 minutes on 2 free cores
     assert r.returncode == 0, r.stderr[-4000:]
     return root
 
