@@ -24,7 +24,7 @@ sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
-TIMEOUT = 900  # a hang (e.g. a status command that never answers) fails the test, not the CI run
+TIMEOUT = 1500  # a hang (e.g. a status command that never answers) fails the test, not the CI run; the smoke preset takes minutes
 
 
 @pytest.fixture(scope="module")
