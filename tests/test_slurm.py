@@ -89,10 +89,11 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     # every non-local job went through the scheduler and completed; figures and summaries stayed on the submit host
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
-    # 14 training runs: 10 variants and the 4 sweep points that are none of them (trained, never evaluated);
-    # 7 data formats (clip_off, snr_gated and vectors_own write the baseline's) of 3 stages
-    assert rules == {"make_dataset": 21, "train": 14, "evaluate": 10, "minimal_model": 5}, rules
-    tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval")]
+    # 15 training runs: 11 variants and the 4 sweep points that are none of them (trained, never evaluated);
+    # 7 data formats (clip_off, snr_gated, vectors_own and abacus write the baseline's) of 3 stages, and a length split each
+    want = {"make_dataset": 21, "make_length_split": 7, "train": 15, "evaluate": 11, "evaluate_length": 11, "minimal_model": 5}
+    assert rules == want, rules
+    tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval", "length")]
     tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
     tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     for table in tables:
