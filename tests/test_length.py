@@ -27,19 +27,21 @@ def scores(variant, seed, diagonal_exact_match, trained=3, per_cell=10):
     return pd.DataFrame(rows)
 
 
-def test_a_run_solves_the_longest_unbroken_diagonal_at_the_bar():
+def test_a_run_solves_the_longest_unbroken_diagonal_from_the_trained_length_at_the_bar():
     table = pd.concat(
         [
             scores("v", 0, [1, 1, 1, 0.9, 0.5, 0.0]),  # solves 4 of 6
-            scores("v", 1, [1, 0.8, 1, 1, 1, 1]),  # 2x2 below the bar: solves 1, whatever follows
+            scores("v", 1, [1, 0.8, 1, 1, 0.5, 1]),  # 2x2 below the bar is no gap; 5x5 is: solves 4, whatever follows
             scores("v", 2, [1, 1, 1, 1, 1, 1]),  # every length tested: censored
-            scores("v", 3, [0.5, 1, 1, 1, 1, 1]),  # not even 1x1
+            scores("v", 3, [0.85, 1, 1, 0.2, 0, 0]),  # the held-out 1-digit facts below the bar: still solves 3
+            scores("v", 4, [1, 1, 0.5, 1, 1, 1]),  # misses its own trained length: the longest trained length it solves
+            scores("v", 5, [0.5, 0.5, 0.5, 1, 1, 1]),  # no trained length: 0, whatever follows
         ]
     )
     runs = extension_runs(table, 0.9).set_index("seed")
-    assert runs["solved"].tolist() == [4, 1, 6, 0]
-    assert runs["censored"].tolist() == [False, False, True, False]
-    assert runs["extension"].tolist() == pytest.approx([4 / 3, 1 / 3, 2, 0])
+    assert runs["solved"].tolist() == [4, 4, 6, 3, 2, 0]
+    assert runs["censored"].tolist() == [False, False, True, False, False, False]
+    assert runs["extension"].tolist() == pytest.approx([4 / 3, 4 / 3, 2, 1, 2 / 3, 0])
     assert (runs["trained"] == 3).all() and (runs["tested"] == 6).all()
     # beyond the trained length: the extrapolation cells, off-diagonal ones (all wrong here) included
     assert runs.loc[0, "beyond_exact_match"] == pytest.approx((0.9 + 0.5 + 0.0) / 27)

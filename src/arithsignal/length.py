@@ -2,9 +2,13 @@
 
 Per run and operation, from the final model's scores on the length split (evaluate.length_job):
 
-* ``solved``: the longest n such that every n x n cell up to n reaches exact match ``solved_at`` (0 when 1x1 does
-  not), read on the diagonal so that an unseen operand order (1x3 where only 3x1 is trained) does not count
-  against length; ``censored`` when n is the longest length tested (the run may solve longer ones);
+* ``solved``: the longest length n solved at exact match ``solved_at``, read on the diagonal (n x n cells) so that an
+  unseen operand order (1x3 where only 3x1 is trained) does not count against length, and counted upward from the
+  longest trained length: when that cell reaches the bar, n is the longest length such that every cell from it up
+  to n does; otherwise n is the longest trained length whose cell reaches the bar (0 when none does). The cells
+  below the trained length do not break the count: the 1x1 cell holds the held-out one-digit facts, which are never
+  trained on and cannot be inferred from the others. ``censored`` when n is the longest length tested (the run may
+  solve longer ones);
 * ``extension``: solved / the longest operand the curriculum trains (Lee et al. 2023 report 1.0 for learned
   absolute positions, McLeish et al. 2024 about 6 with abacus embeddings);
 * ``beyond_exact_match``: exact match over every extrapolation cell, a reading that does not depend on the bar.
@@ -35,6 +39,16 @@ def cell_table(scores: pd.DataFrame) -> pd.DataFrame:
     return scores.groupby(keys, as_index=False).agg(exact_match=("correct", "mean"), digit_accuracy=("digit_accuracy", "mean"))
 
 
+def longest_solved(diagonal: pd.Series, trained: int, tested: int, solved_at: float) -> int:
+    """The longest length solved (module docstring): from the longest trained length up, without a gap."""
+    passed = [n for n in range(1, trained + 1) if diagonal.get(n, 0.0) >= solved_at]
+    solved = max(passed, default=0)
+    if solved == trained:
+        while solved < tested and diagonal.get(solved + 1, 0.0) >= solved_at:
+            solved += 1
+    return solved
+
+
 def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
     """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match."""
     cells = cell_table(scores)
@@ -43,9 +57,7 @@ def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
         trained = int(g.loc[g["kind"] == "trained", ["digits_a", "digits_b"]].to_numpy().max())
         tested = int(g["digits_a"].max())
         diagonal = g[g["digits_a"] == g["digits_b"]].set_index("digits_a")["exact_match"]
-        solved = 0
-        while solved < tested and diagonal.get(solved + 1, 0.0) >= solved_at:
-            solved += 1
+        solved = longest_solved(diagonal, trained, tested, solved_at)
         beyond = g[g["kind"] == "extrapolation"]
         rows.append(
             {"variant": variant, "seed": int(seed), "op": op, "solved": solved, "censored": solved == tested, "trained": trained,
@@ -136,8 +148,9 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float) -> list[
     lines = ["## Length generalisation (the length split)", ""]
     lines.append(
         f"The final model of every run decodes held-out problems of every operand-length cell, longer ones included. "
-        f"A run solves length n when every k x k cell up to n reaches exact match {solved_at:g}; its extension ratio is the "
-        "longest n solved over the longest operand the curriculum trains (1.0: nothing beyond the trained length)."
+        f"A run solves length n when every n x n cell from the longest trained length up to n reaches exact match "
+        f"{solved_at:g} (a run that misses its own trained length: the longest trained length it solves); its extension "
+        "ratio is the longest n solved over the longest operand the curriculum trains (1.0: nothing beyond the trained length)."
     )
     lines += [
         "",
