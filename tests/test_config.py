@@ -125,6 +125,11 @@ RELATION_CASES = {
     "length_op_trained": lambda c: c["length"]["max_digits"].update(sub=3),
     "length_covers_trained": lambda c: c["length"]["max_digits"].update(add=1),
     "block_holds_length_line": lambda c: c["length"]["max_digits"].update(add=12),
+    # without a scratchpad the carry mask has nowhere to be written: "bare" is scratchpad_off's data under another name
+    "ablations_differ": lambda c: (
+        c["variants"].append({"name": "bare", "factors": {"scratchpad": False, "carry_mask": False}}),
+        c["ablations"].append({"name": "scratchpad_bare", "factor": "scratchpad", "on_variant": "baseline", "off_variant": "bare"}),
+    ),  # fmt: skip
     "sweep_names_unique": _sweeps(sweep({"optim.lr": [0.01]}), sweep({"optim.lr": [0.02]})),
     "sweep_base_known": _sweeps(sweep({"optim.lr": [0.1]}, base="nope")),
     "sweep_key_known": _sweeps(sweep({"optim.lrr": [0.1]})),

@@ -60,6 +60,7 @@ RELATIONS = {
     "length_op_trained": "every operation of `length.max_digits` is an operation of the curriculum",
     "length_covers_trained": "`length.max_digits` of an operation is at least the most digits any stage of it trains",
     "block_holds_length_line": "every variant's `model.block_size` holds the longest line of the length split in its format",
+    "ablations_differ": "no two ablations compare the same data on both sides (carry mask off is scratchpad off in addition alone)",
     "sweep_names_unique": "sweep names are unique",
     "sweep_base_known": "a sweep's `from` lists variants of the config",
     "sweep_key_known": "a sweep's grid keys are SECTION.KEY or SECTION.KEY.SUBKEY of model, optim, curriculum or graduation",
@@ -233,6 +234,7 @@ def check(config: dict, schema: dict | None = None) -> None:
                 )
             )
     errors += _length_errors(config)
+    errors += _duplicate_ablation_errors(config)
     if errors:
         raise ConfigError(errors)
 
@@ -486,10 +488,8 @@ def _stage_data_differ(config: dict, ablation: dict, stage: dict) -> bool:
     problems (of a commutative operation), mixed_lengths problems of a shorter shape (there is none below 1x1); the
     other factors write the same problems differently: read on the stage's extreme problems and a seeded sample of
     its others (what the data job would write, without writing it)."""
-    import random
-
     from .datasets import mixed_shape
-    from .formats import COMMUTATIVE, render
+    from .formats import COMMUTATIVE
 
     if ablation["factor"] == "commute":
         return stage["op"] in COMMUTATIVE
@@ -497,13 +497,55 @@ def _stage_data_differ(config: dict, ablation: dict, stage: dict) -> bool:
         return mixed_shape(tuple(stage["digits"])) is not None
 
     sides = [factors_of(effective_settings(config, ablation[s])) for s in ("on_variant", "off_variant")]
+    return _renders_differ(stage, *sides)
+
+
+def _renders_differ(stage: dict, first: Factors, second: Factors) -> bool:
+    """Do two formats write a stage's problems differently? Read on the stage's extreme problems and a seeded sample
+    of its others."""
+    import random
+
+    from .formats import render
+
     da, db = stage["digits"]
     rng = random.Random(0)
     lo = [0 if d == 1 else 10 ** (d - 1) for d in (da, db)]
     hi = [10**d - 1 for d in (da, db)]
     pairs = [(hi[0], hi[1]), (lo[0], lo[1])] + [(rng.randint(lo[0], hi[0]), rng.randint(lo[1], hi[1])) for _ in range(200)]
     pairs = [(a, b) for a, b in pairs if stage["op"] != "sub" or a >= b]
-    return any(render(a, stage["op"], b, sides[0]) != render(a, stage["op"], b, sides[1]) for a, b in pairs)
+    return any(render(a, stage["op"], b, first) != render(a, stage["op"], b, second) for a, b in pairs)
+
+
+def _same_data(config: dict, first: str, second: str) -> bool:
+    """Would two variants train the same run: settings equal but for format factors that write every stage of the
+    curriculum the same way (in an addition-only curriculum the scratchpad holds nothing but the carry mask, so
+    scratchpad off and carry mask off write the same bytes)?"""
+    a, b = effective_settings(config, first), effective_settings(config, second)
+    if {k: v for k, v in a.items() if k != "factors"} != {k: v for k, v in b.items() if k != "factors"}:
+        return False
+    fa, fb = factors_of(a), factors_of(b)
+    if (fa.commute, fa.mixed_lengths) != (fb.commute, fb.mixed_lengths):  # these change which problems, not how
+        return False
+    return fa == fb or not any(_renders_differ(st, fa, fb) for st in config["stages"])
+
+
+def _duplicate_ablation_errors(config: dict) -> list[tuple[str, str]]:
+    """Two ablations whose on sides train the same run and whose off sides do are one comparison counted twice
+    (in the length family, in summary.md's tables)."""
+    errors = []
+    ablations = config.get("ablations", [])
+    for i, first in enumerate(ablations):
+        for second in ablations[i + 1 :]:
+            if all(_same_data(config, first[side], second[side]) for side in ("on_variant", "off_variant")):
+                errors.append(
+                    (
+                        "ablations_differ",
+                        f"ablations ({first['name']}, {second['name']}): {first['on_variant']!r} against {first['off_variant']!r} "
+                        f"and {second['on_variant']!r} against {second['off_variant']!r} train on the same data at every stage "
+                        "of this curriculum: one comparison counted twice; drop one",
+                    )
+                )
+    return errors
 
 
 def analysis_runs(config: dict, entry: dict) -> list[dict]:
