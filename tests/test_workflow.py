@@ -300,3 +300,8 @@ def test_the_command_line_reads_a_results_folder(smoke_run, capsys, tmp_path):
     assert main(["png", res, str(tmp_path / "figure.png")]) == 0
     assert (tmp_path / "figure.png").read_bytes().startswith(b"\x89PNG")
     assert main(["png", str(tmp_path), str(tmp_path / "none.png")]) == 2  # no scaling table: said, not drawn
+    # an ablation's length figure, from the tables length_stats wrote
+    assert main(["png", res, str(tmp_path / "length.png"), "--length", "carry"]) == 0
+    assert (tmp_path / "length.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["png", res, str(tmp_path / "none.png"), "--length", "nope"]) == 2  # an unknown ablation: named
+    assert main(["png", str(tmp_path), str(tmp_path / "none.png"), "--length", "carry"]) == 2

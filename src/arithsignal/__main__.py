@@ -150,11 +150,14 @@ def power(args: argparse.Namespace) -> int:
 
 
 def png(args: argparse.Namespace) -> int:
-    """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code."""
+    """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code (with
+    --length, an ablation's length figure instead)."""
     from .io import read_parquet
     from .plots import plot_scaling
 
     root = Path(args.results) / "metrics"
+    if args.length:
+        return _length_png(root, args.length, args.out)
     if not (root / "scaling_fit.parquet").exists():
         print(f"no {root}/scaling_fit.parquet: run a config with a scaling section first", file=sys.stderr)
         return 2
@@ -162,6 +165,34 @@ def png(args: argparse.Namespace) -> int:
     stages = fit.drop_duplicates("stage").sort_values("stage_index")["stage"].tolist()
     plot_scaling(str(root / "scaling_runs.parquet"), str(root / "scaling_fit.parquet"), stages, args.out)
     print(f"wrote {args.out}")
+    return 0
+
+
+def _length_png(root: Path, ablation: str, out: str) -> int:
+    """results/length_<ablation>.pdf's figure as a PNG, from the tables length_stats wrote (each run's extension as
+    it was read then)."""
+    from .aggregate import ablation_sides
+    from .io import read_parquet
+    from .plots import length_figure
+
+    paths = [root / f for f in ("length.parquet", "length_runs.parquet", "length_ablations.parquet")]
+    if not all(p.exists() for p in paths):
+        print(f"no {paths[0]} and its tables: run a config with a length section first", file=sys.stderr)
+        return 2
+    scores, runs, table = (read_parquet(p) for p in paths)
+    rows = table[table["ablation"] == ablation]
+    if rows.empty:
+        print(f"no ablation {ablation!r} in {paths[2]}; expected one of {sorted(table['ablation'].unique())}", file=sys.stderr)
+        return 2
+    ab = {"name": ablation, **rows.iloc[0][["factor", "on_variant", "off_variant"]].to_dict()}
+    # the runs are stored under each variant's own name unless it was an alias of another (config.canonical_variants)
+    canonical = {ab[s]: ab[s] for s in ("on_variant", "off_variant")}
+    missing = [v for v in canonical if v not in set(runs["variant"])]
+    if missing:
+        print(f"variants {missing} have no runs under their own name in {paths[1]}", file=sys.stderr)
+        return 2
+    length_figure(ablation_sides(scores, ab, canonical), ablation_sides(runs, ab, canonical), ab, out)
+    print(f"wrote {out}")
     return 0
 
 
@@ -198,6 +229,7 @@ def main(argv: list[str] | None = None) -> int:
     g = sub.add_parser("png", help="draw a results folder's scaling figure as a small PNG (the README's picture)")
     g.add_argument("results", help="a results folder")
     g.add_argument("out", help="the PNG to write, e.g. docs/figure.png")
+    g.add_argument("--length", metavar="ABLATION", help="draw that ablation's length figure instead (docs/length.png)")
     sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
