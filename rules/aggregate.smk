@@ -82,7 +82,7 @@ rule summary:
     input:
         unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
         unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet"} if ANALYSIS else {}),
-        unpack(lambda w: {"length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
+        unpack(lambda w: {"length_scores": "results/metrics/length.parquet", "length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
         code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),

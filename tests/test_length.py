@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.length import comparisons, extension_runs, markdown
+from arithsignal.length import cell_table, comparisons, extension_runs, markdown
 
 AB = [{"name": "carry", "factor": "carry_mask", "on_variant": "on", "off_variant": "off"}]
 SAME = {"on": "on", "off": "off"}
@@ -101,3 +101,11 @@ def test_the_summary_section_names_every_variant_and_comparison():
     text = "\n".join(markdown(runs, comparisons(runs, AB, SAME), 0.9))
     assert "| on | add | 5 | 1.67 | 5 of 5 |" in text and "| off | add | 5 | 1.00 | 0 of 5 |" in text
     assert "| carry | add | 1.67 | 1.00 | 1.67 [" in text and "extends further with the factor" in text
+
+
+def test_the_summary_section_gives_each_diagonal_cell_and_the_interpolation_range():
+    """Mean over runs with the best run in brackets; the hand-made scores get every interpolation cell wrong."""
+    s = pd.concat([scores("on", 0, [1.0, 1.0, 1.0, 0.8]), scores("on", 1, [1.0, 1.0, 1.0, 0.4])], ignore_index=True)
+    runs = extension_runs(s, 0.9)
+    text = "\n".join(markdown(runs, comparisons(runs, AB, SAME), 0.9, cell_table(s)))
+    assert "| on | add | 1.00 (1.00) | 1.00 (1.00) | 1.00 (1.00) | 0.60 (0.80) | 0.0% to 0.0% |" in text, text

@@ -6,5 +6,5 @@ from arithsignal.summary import summary_job
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     inputs = {k: list(sm.input[k]) for k in ("stats", "eval", "graduations", "train_log", "windows")}
-    length = {"runs": sm.input.length_runs, "ablations": sm.input.length_ablations} if "length_runs" in sm.input.keys() else None
+    length = {t: sm.input[f"length_{t}"] for t in ("scores", "runs", "ablations")} if "length_runs" in sm.input.keys() else None
     summary_job(inputs, sm.params.meta, dict(sm.output.items()), sm.input.get("scaling"), sm.input.get("confirmatory"), length)

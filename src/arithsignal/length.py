@@ -143,8 +143,22 @@ def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
     )
 
 
-def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float) -> list[str]:
-    """The summary's length section."""
+def diagonal_table(cells: pd.DataFrame) -> pd.DataFrame:
+    """Per variant and operation: each n x n cell's exact match, mean over runs and best run, and the interpolation
+    cells' lowest and highest mean (from :func:`cell_table`)."""
+    rows = []
+    for (variant, op), g in cells.groupby(["variant", "op"]):
+        row: dict = {"variant": variant, "op": op}
+        for n, d in g[g["digits_a"] == g["digits_b"]].groupby("digits_a"):
+            row[f"{n}x{n}"] = f"{d['exact_match'].mean():.2f} ({d['exact_match'].max():.2f})"
+        inter = g[g["kind"] == "interpolation"].groupby(["digits_a", "digits_b"])["exact_match"].mean()
+        row["interpolation"] = f"{inter.min():.1%} to {inter.max():.1%}" if len(inter) else "none"
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: pd.DataFrame | None = None) -> list[str]:
+    """The summary's length section (with ``cells``, :func:`cell_table`, also each diagonal cell's exact match)."""
     lines = ["## Length generalisation (the length split)", ""]
     lines.append(
         f"The final model of every run decodes held-out problems of every operand-length cell, longer ones included. "
@@ -162,6 +176,12 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float) -> list[
         lines.append(
             f"| {r['variant']} | {r['op']} | {r['runs']} | {r['median_extension']:.2f} | {extended} | {r['beyond_exact_match']:.1%} |"
         )
+    if cells is not None and not cells.empty:
+        lines += ["", "Exact match per n x n cell, mean over runs (the best run in brackets), and the interpolation cells "
+                  "(unequal lengths inside the trained ones), lowest to highest mean over runs:", ""]  # fmt: skip
+        diag = diagonal_table(cells).fillna("")
+        lines += ["| " + " | ".join(diag.columns) + " |", "|" + "---|" * len(diag.columns)]
+        lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in diag.itertuples(index=False)]
     if not table.empty:
         m = int(table["family_size"].iat[0])
         lines += ["", f"Per ablation, the longest length solved, on against off (ratio of medians with a 95% bootstrap interval; "
@@ -191,4 +211,4 @@ def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: d
     write_parquet(runs, outputs["runs"])
     table = comparisons(runs, ablations, canonical, alpha)
     write_parquet(table, outputs["ablations"])
-    print("\n".join(markdown(runs, table, solved_at)))
+    print("\n".join(markdown(runs, table, solved_at, cell_table(scores))))

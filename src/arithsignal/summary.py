@@ -564,9 +564,10 @@ def overhead_section(logs: pd.DataFrame) -> list[str]:
 def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None,
                 length: dict[str, str] | None = None) -> None:  # fmt: skip
     """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``confirmatory``, the
-    primary family's table first; with ``length`` (its ``runs`` and ``ablations`` tables), the length section; with
+    primary family's table first; with ``length`` (its ``scores``, ``runs`` and ``ablations`` tables), the length section; with
     ``scaling``, results/scaling.md, the scaling section, appended)."""
     from .io import read_parquet
+    from .length import cell_table
     from .length import markdown as length_markdown
 
     stats = concat(inputs["stats"])
@@ -575,7 +576,8 @@ def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = N
     primary = read_parquet(confirmatory) if confirmatory is not None else None
     text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary)
     if length is not None:
-        text += "\n" + "\n".join(length_markdown(read_parquet(length["runs"]), read_parquet(length["ablations"]), meta["length_solved_at"]))
+        runs, table, cells = read_parquet(length["runs"]), read_parquet(length["ablations"]), cell_table(read_parquet(length["scores"]))
+        text += "\n" + "\n".join(length_markdown(runs, table, meta["length_solved_at"], cells))
     if scaling is not None:
         with open(scaling) as f:
             text += "\n" + f.read()
