@@ -81,7 +81,7 @@ rule confirm:
 rule summary:
     input:
         unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
-        unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet"} if ANALYSIS else {}),
+        unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet", "attempts": LEDGER} if ANALYSIS else {}),
         unpack(lambda w: {"length_scores": "results/metrics/length.parquet", "length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
         code=pkg("summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
@@ -100,6 +100,7 @@ rule summary:
                 "graduation": config["graduation"],
                 "stage_budget": config["curriculum"]["stage_budget"],
                 "ablation_runs": ablation_runs_of_sides(),
+                **({"alpha": ANALYSIS["alpha"]} if ANALYSIS else {}),
                 **({"length_solved_at": LENGTH["solved_at"]} if LENGTH else {}),
             }
         ),

@@ -36,6 +36,7 @@ SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # datasets.S
 MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"
+LEDGER = str(Path(workflow.basedir) / "docs/attempts.csv")  # every attempt at a hypothesis (summary.md reads it)
 
 
 def _imports_within_package(module):

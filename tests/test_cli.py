@@ -76,9 +76,21 @@ def test_show_names_an_unknown_stage(capsys):
 
 
 def test_the_power_analysis_needs_a_spread_to_simulate_from(tmp_path, capsys):
-    assert main(["power", "--results", str(tmp_path)]) == 2
+    assert main(["power", "--results", str(tmp_path), "--spreads", str(tmp_path)]) == 2
     err = capsys.readouterr().err
     assert "give --median-steps and --sigma" in err or "declares no primary family" in err
+
+
+def test_the_readme_s_power_command_works_from_a_fresh_clone(tmp_path, capsys):
+    """No results folder (a fresh clone): the spread recorded in docs/spreads from the default's last run stands in for
+    it, and the report says so, with the design's power."""
+    assert not (tmp_path / "results").exists()
+    assert main(["power", f"--configfile={ROOT / 'config.yaml'}", "--results", str(tmp_path / "results"), "--sims", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "docs/spreads/carry.json (recorded from" in out and "no runs under" in out
+    for name in ("## carry: pooled effect", "## carry: effect x model size"):
+        assert name in out
+    assert "| power | share of open intervals |" in out and "Smallest effect detected" in out or "No effect on the grid" in out
 
 
 def test_the_power_analysis_simulates_the_smoke_design_from_its_own_runs(smoke_tree, capsys):

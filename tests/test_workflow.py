@@ -213,8 +213,15 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     from arithsignal.confirm import OUTCOMES, outcome_parts
 
     primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
-    assert list(primary["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
+    members, sizes = primary[primary["member"]], primary[~primary["member"]]
+    assert list(members["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
     assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
+    # the carry entry spans two sizes: its effect at each, judged per size; robustness beside every decision
+    assert list(sizes["kind"]) == ["effect at size"] * 2 and all(h.startswith("carry: effect at d_model") for h in sizes["hypothesis"])
+    assert all(f == "robust" or f.startswith("fragile: ") or f == "" for f in members["fragility"])
+    assert (members["model"] == "lognormal").all() and members["data_hash"].str.len().eq(12).all()
+    for section in ("**The effect at each model size**", "**Robustness of each decision**", "### Every attempt at each hypothesis"):
+        assert section in summary
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
     # the length split: one row per problem of every run, every run's extension, every ablation compared, a figure each
     scores = pq.read_table(res / "metrics/length.parquet").to_pandas()

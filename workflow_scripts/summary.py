@@ -7,4 +7,12 @@ sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     inputs = {k: list(sm.input[k]) for k in ("stats", "eval", "graduations", "train_log", "windows")}
     length = {t: sm.input[f"length_{t}"] for t in ("scores", "runs", "ablations")} if "length_runs" in sm.input.keys() else None
-    summary_job(inputs, sm.params.meta, dict(sm.output.items()), sm.input.get("scaling"), sm.input.get("confirmatory"), length)
+    summary_job(
+        inputs,
+        sm.params.meta,
+        dict(sm.output.items()),
+        sm.input.get("scaling"),
+        sm.input.get("confirmatory"),
+        length,
+        sm.input.get("attempts"),
+    )

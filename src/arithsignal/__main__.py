@@ -21,6 +21,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from pathlib import Path
 
@@ -135,13 +136,23 @@ def timings(args: argparse.Namespace) -> int:
 
 
 def power(args: argparse.Namespace) -> int:
-    from .power import power_report
+    from .power import power_report, save_spread
 
     cfg = load_config(args.configfile)
     overrides = {k: v for k, v in (("sigma", args.sigma), ("median_steps", args.median_steps), ("run_share", args.run_share),
                                    ("size_slope", args.size_slope), ("seeds", args.seeds)) if v is not None}  # fmt: skip
+    if args.median_steps is not None:
+        overrides["anchor_side"] = args.median_side
+        if args.median_d_model is not None:
+            from .scaling import non_embedding_params
+
+            overrides["anchor_log_size"] = math.log(non_embedding_params({**cfg["model"], "d_model": args.median_d_model}))
     try:
-        text = power_report(cfg, args.results, overrides, args.sims, log=lambda m: print(m, file=sys.stderr, flush=True))
+        if args.save_spread:
+            for path in save_spread(cfg, args.results, args.save_spread):
+                print(f"wrote {path}", file=sys.stderr)
+        text = power_report(cfg, args.results, overrides, args.sims, log=lambda m: print(m, file=sys.stderr, flush=True),
+                            spreads=args.spreads)  # fmt: skip
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
@@ -221,7 +232,17 @@ def main(argv: list[str] | None = None) -> int:
     w.add_argument("--configfile", nargs="*", default=[], metavar="FILE", help="presets merged over config.yaml")
     w.add_argument("--results", default="results", help="an earlier run's results folder to measure the spread on (default: results)")
     w.add_argument("--sigma", type=float, nargs="+", help="spread of log steps per judged stage (one value: every stage)")
-    w.add_argument("--median-steps", type=float, nargs="+", help="median steps of the factor-off side per judged stage")
+    w.add_argument(
+        "--median-steps", type=float, nargs="+", help="median steps per judged stage, measured where --median-side and --median-d-model say"
+    )
+    w.add_argument("--median-side", choices=["off", "on"], default="off", help="the side --median-steps were measured on (default: off)")
+    w.add_argument("--median-d-model", type=int, help="the d_model --median-steps were measured at (default: the design's reference size)")
+    w.add_argument(
+        "--spreads",
+        default=str(ROOT / "docs/spreads"),
+        help="recorded spreads ({ablation}.json), used where --results holds no runs (default: docs/spreads)",
+    )
+    w.add_argument("--save-spread", metavar="FOLDER", help="record the spread measured in --results as FOLDER/{ablation}.json")
     w.add_argument("--run-share", type=float, help="share of the variance common to a run's stages (0 to 0.9)")
     w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
     w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")

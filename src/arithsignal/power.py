@@ -3,15 +3,20 @@
 A design (seeds per side and size, the judged stages, the sizes, the budget, the window grid and the rule's floor) is
 simulated from a stated spread: per run and stage,
 
-    log T = log m[stage] - alpha[stage] * log(N / N_ref) + u[run] + e[run, stage] - log r(N) * z[run]
+    log T = log m[stage] - alpha[stage] * log(N / N_anchor) + u[run] + e[run, stage] - log r(N) * z[run]
 
-with u ~ N(0, share * sigma^2) common to a run's stages (a fast seed is fast everywhere), e ~ N(0, (1 - share) *
-sigma[stage]^2), and r(N) = r * k ** log2(N / N_ref) the effect (steps ratio off/on r at the reference size, changing
-by k per doubling of N). T is then read the way the rule reads it: rounded up to the window grid, never below the
-rule's floor (windows x window_every), and censored at the budget. Each simulated design is tested exactly as the
-real one is (confirm.py: permutation of whole runs within size, signed root likelihood ratio); the power at an effect
-is the share of simulations that reject at alpha / m (Bonferroni, the first step of Holm: a lower bound on Holm's power).
-The smallest detectable effect is the smallest r (or k) on a grid with power at least ``target``.
+with u ~ N(0, share * sigma^2) common to a run's stages (a fast seed is fast everywhere), e of the declared model's
+distribution (analysis.model: normal for the log-normal, minimum extreme value for the Weibull, centred on its median)
+with scale sqrt(1 - share) * sigma[stage], and r(N) = r * k ** log2(N / N_ref) the effect (steps ratio off/on r at the
+design's reference size, the mean of its log sizes, changing by k per doubling of N). The medians m are anchored where
+they were measured: at the side (``anchor_side``: the factor off, or on, in which case the off side is the one the
+effect moves) and at the size N_anchor. T is then read the way the rule reads it: rounded up to the window grid,
+never below the rule's floor (windows x window_every), and censored at the budget. Each simulated design is tested
+exactly as the real one is (confirm.py: permutation of whole runs within size, signed root likelihood ratio, the
+declared model); the power at an effect is the share of simulations that reject at alpha / m (Bonferroni, the first
+step of Holm: a lower bound on Holm's power). Beside it: the censored cells each side and size can expect, and the
+share of simulations whose interval (the inverted test, as the analysis reports it) is open at an end within the
+testable range. The smallest detectable effect is the smallest r (or k) on a grid with power at least ``target``.
 """
 
 from __future__ import annotations
@@ -21,7 +26,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .confirm import Design, relabellings, statistics
+from .confirm import Design, relabellings, statistics, testable_range
 
 EFFECTS = (1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0)  # steps ratios off/on tried for the pooled effect
 INTERACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)  # ratio change per doubling of N tried for the interaction
@@ -42,16 +47,28 @@ class Scenario:
     windows: int
     ratio: float = 1.0  # the pooled effect at the reference size (off/on)
     per_doubling: float = 1.0  # its change per doubling of N
+    family: str = "lognormal"  # the declared model: the distribution of e
+    anchor_side: str = "off"  # the side median_steps were measured on
+    anchor_log_size: float | None = None  # log N where median_steps were measured (None: the reference size)
 
     @property
     def floor(self) -> int:
         return self.windows * self.window_every
 
 
+def _errors(sc: Scenario, rng: np.random.Generator, scale: np.ndarray) -> np.ndarray:
+    """One run's per-stage errors of the declared model, with median 0: normal, or minimum extreme value (the Weibull
+    AFT's e, log of an exponential) minus its median log(log 2)."""
+    if sc.family == "lognormal":
+        return rng.normal(0.0, scale)
+    return scale * (np.log(rng.exponential(1.0, size=len(scale))) - math.log(math.log(2)))
+
+
 def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
     """One simulated experiment under the scenario, as the analysis would receive it."""
     q, sizes = len(sc.median_steps), np.asarray(sc.log_sizes, float)
     ref = sizes.mean()
+    anchor = ref if sc.anchor_log_size is None else sc.anchor_log_size
     sigma = np.asarray(sc.sigma, float)
     rows = {"run": [], "stage": [], "z": [], "log_n": [], "steps": [], "censored": []}
     run = 0
@@ -59,9 +76,10 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
         for z in (0, 1):
             for _ in range(sc.seeds):
                 u = rng.normal(0.0, math.sqrt(sc.run_share) * sigma.mean())
-                e = rng.normal(0.0, np.sqrt(1 - sc.run_share) * sigma)
+                e = _errors(sc, rng, np.sqrt(1 - sc.run_share) * sigma)
                 effect = math.log(sc.ratio) + math.log(sc.per_doubling) * (log_n - ref) / math.log(2)
-                log_t = np.log(sc.median_steps) - np.asarray(sc.size_slope) * (log_n - ref) + u + e - effect * z
+                moved = -effect * z if sc.anchor_side == "off" else effect * (1 - z)  # the side not anchored moves
+                log_t = np.log(sc.median_steps) - np.asarray(sc.size_slope) * (log_n - anchor) + u + e + moved
                 steps = np.maximum(sc.floor, np.ceil(np.exp(log_t) / sc.window_every) * sc.window_every)
                 censored = steps > sc.budget
                 for s in range(q):
@@ -76,6 +94,21 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
     return Design.from_rows(*cols, sc.window_every, sc.budget, sc.floor)
 
 
+def censored_counts(d: Design) -> np.ndarray:
+    """(sizes, 2) censored cells of each size, factor off then on."""
+    side, size = d.z[d.row_run], d.stratum[d.row_run]
+    return np.array([[int((~d.graduated[(size == k) & (side == v)]).sum()) for v in (0, 1)] for k in range(d.sizes)])
+
+
+def open_ends(d: Design, kind: str, family: str, labels: np.ndarray, level: float) -> tuple[bool, bool]:
+    """Whether the interval at ``level`` is open below and above on the term's scale: the test does not reject even
+    at the testable range's ends (the analysis would print 'unbounded' there)."""
+    est = statistics(d, kind, family, labels).estimate
+    lo, hi = testable_range(d, kind, family, est if math.isfinite(est) and abs(est) < 10 else 0.0)
+    a = (1 - level) / 2
+    return statistics(d, kind, family, labels, lo).p_upper() > a, statistics(d, kind, family, labels, hi).p_lower() > a
+
+
 # Relabellings enumerated exactly in a simulated experiment up to this many (5 runs a side: 252), as the real test
 # enumerates them: 199 Monte Carlo ones resolve p only to 1/200, which near alpha/m hides the smallest p an exact
 # test reaches (at 5 a side, 2/252) and caps the power well below 1 however large the effect.
@@ -83,41 +116,50 @@ EXACT_IN_SIMULATION = 300
 
 
 def rejection_rate(sc: Scenario, kind: str, level: float, n_sims: int, n_mc: int = 199, seed: int = 0,
-                   family: str = "lognormal") -> dict:  # fmt: skip
+                   family: str | None = None, open_check: bool = False) -> dict:  # fmt: skip
     """Share of ``n_sims`` simulated experiments whose two-sided permutation p is below ``level``; also the spread of
-    the estimates (their standard deviation on the log scale), from which an interval's width is predicted."""
+    the estimates (their standard deviation on the log scale), from which an interval's width is predicted, the mean
+    censored cells per size and side, and (``open_check``) the share whose 1 - level interval is open at an end."""
+    family = family or sc.family
     rng = np.random.default_rng(seed)
-    rejected, estimates = 0, []
+    rejected, estimates, opened = 0, [], 0
+    censored = np.zeros((len(sc.log_sizes), 2))
     for i in range(n_sims):
         d = simulate(sc, rng)
+        censored += censored_counts(d)
         if not d.identified(kind)[0]:
+            opened += open_check
             continue
         labels, _ = relabellings(d.z, d.stratum, limit=max(n_mc + 1, EXACT_IN_SIMULATION), n_mc=n_mc, seed=seed + i)
         st = statistics(d, kind, family, labels)
         rejected += st.p_two_sided() < level
         if math.isfinite(st.estimate):
             estimates.append(st.estimate)
+        if open_check:
+            opened += any(open_ends(d, kind, family, labels, 1 - level))
     est = np.asarray(estimates)
     spread = float(np.std(np.clip(est, np.median(est) - 5, np.median(est) + 5))) if len(est) > 1 else math.nan
-    return {"power": rejected / n_sims, "estimate_sd": spread, "simulations": n_sims}
+    return {"power": rejected / n_sims, "estimate_sd": spread, "simulations": n_sims, "censored": censored / n_sims,
+            "open_share": opened / n_sims if open_check else math.nan}  # fmt: skip
 
 
 def power_curve(sc: Scenario, kind: str, level: float, n_sims: int, grid=None, n_mc: int = 199, seed: int = 0,
-                target: float = 0.8) -> dict:  # fmt: skip
+                target: float = 0.8, open_check: bool = False) -> dict:  # fmt: skip
     """Power at each effect on the grid and the smallest effect detected with at least ``target`` (NaN if none)."""
     grid = grid or (EFFECTS if kind == "effect" else INTERACTIONS)
     rows = []
     for value in grid:
         s = replace(sc, ratio=value) if kind == "effect" else replace(sc, per_doubling=value)
-        rows.append({"effect": value, **rejection_rate(s, kind, level, n_sims, n_mc, seed)})
+        rows.append({"effect": value, **rejection_rate(s, kind, level, n_sims, n_mc, seed, open_check=open_check)})
     reached = [r["effect"] for r in rows if r["power"] >= target and r["effect"] != 1.0]
     return {"curve": rows, "smallest_detectable": reached[0] if reached else math.nan}
 
 
 def scenario_from(design: Design, family: str = "lognormal", seeds: int | None = None) -> Scenario:
-    """The scenario a finished experiment's design and spread give: per stage the factor-off side's median steps at
-    the reference size, the spread sigma and the size slope, from the fitted model; the share of the variance common
-    to a run's stages from the fit's residuals (a one-way analysis of variance over runs, graduated rows only)."""
+    """The scenario a finished experiment's design and spread give, under the declared model ``family``: per stage the
+    factor-off side's median steps at the design's own reference size (where they are anchored), the spread sigma and
+    the size slope, from the fitted model; the share of the variance common to a run's stages from the fit's residuals
+    (a one-way analysis of variance over runs, graduated rows only)."""
     from .survival import fit_batch, grid_floor
 
     on = design.z[design.row_run].astype(float)
@@ -135,12 +177,15 @@ def scenario_from(design: Design, family: str = "lognormal", seeds: int | None =
         median_steps=tuple(float(np.exp(beta[s])) for s in range(q)),
         sigma=tuple(float(x) for x in sigma),
         run_share=share,
-        seeds=seeds or per_side,
+        seeds=seeds or max(per_side, 1),
         log_sizes=tuple(float(x) + design.log_size_mean for x in np.unique(design.log_size)),
         size_slope=tuple(float(x) for x in slope),
         budget=int(round(float(np.exp(design.y.limit.min())))),
         window_every=int(design.window_every),
         windows=int(round(floor / design.window_every)),
+        family=family,
+        anchor_side="off",
+        anchor_log_size=float(design.log_size_mean),
     )
 
 
@@ -159,15 +204,69 @@ def _run_share(resid: np.ndarray, runs: np.ndarray) -> float:
     return float(np.clip(icc, 0.0, 0.9))
 
 
-def design_scenario(config: dict, entry: dict, results: str | None, overrides: dict) -> tuple[Scenario, str]:
-    """The scenario of one family entry of ``config``: its design (seeds, judged stages, sizes, budget, grid) with the
-    spread, stage medians, size slopes and run share measured on the entry's runs in ``results`` (a results folder
-    of an earlier run), each replaceable by ``overrides``. Returns the scenario and where its spread came from."""
+SPREAD_KEYS = ("median_steps", "sigma", "run_share", "size_slope", "family", "anchor_side", "anchor_log_size")
+
+
+def measured_scenario(config: dict, entry: dict, results: str | None) -> tuple[Scenario | None, str, dict]:
+    """The spread of one family entry measured on its runs in ``results`` (an earlier run's folder), under the declared
+    model: the scenario (None where no run is there), where it came from, and the censored cells it saw."""
     from pathlib import Path
 
     from .aggregate import concat
-    from .config import analysis_runs, effective_settings
+    from .config import analysis_runs
     from .confirm import design_of
+
+    runs = analysis_runs(config, entry)
+    model = config["analysis"].get("model", "lognormal")
+    paths = sorted(str(p) for p in Path(results).glob("runs/*/seed*/graduations.parquet")) if results else []
+    if not paths:
+        return None, "", {}
+    grads = concat(paths)
+    present = [r for r in runs if r["run"] in set(grads["variant"])]
+    if not present:
+        return None, "", {}
+    sides = {r["side"] for r in present}
+    if len(sides) == 1:  # one side only (a calibration of the baseline): its medians, anchored at that side
+        present = [{**r, "side": "off"} for r in present]
+    grads = grads[grads["stage"].isin(entry["stages"])]
+    design = design_of(grads, present, entry["stages"])
+    sc = scenario_from(design, model)
+    if len(sides) == 1:
+        sc = replace(sc, anchor_side=next(iter(sides)))
+    used = grads[grads["variant"].isin({r["run"] for r in present})]
+    return sc, f"{used.groupby(['variant', 'seed']).ngroups} runs in {results}", {"censored_cells": design.censored_cells()}
+
+
+def save_spread(config: dict, results: str, folder: str) -> list[str]:
+    """Record each family entry's measured spread as ``folder/{ablation}.json``, naming its source run, so that the
+    power analysis works from a fresh clone (``power`` reads it where no runs are at hand)."""
+    import json
+    from pathlib import Path
+
+    written = []
+    for entry in config["analysis"]["family"]:
+        sc, source, seen = measured_scenario(config, entry, results)
+        if sc is None:
+            continue
+        path = Path(folder) / f"{entry['ablation']}.json"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        record = {"ablation": entry["ablation"], "stages": entry["stages"], "source": source, **seen,
+                  "scenario": {k: getattr(sc, k) for k in SPREAD_KEYS}}  # fmt: skip
+        path.write_text(json.dumps(record, indent=1) + "\n")
+        written.append(str(path))
+    return written
+
+
+def design_scenario(config: dict, entry: dict, results: str | None, overrides: dict, spreads: str | None = None) -> tuple[Scenario, str]:
+    """The scenario of one family entry of ``config``: its design (seeds, judged stages, sizes, budget, grid, declared
+    model) with the spread, stage medians, size slopes and run share measured on the entry's runs in ``results``, or,
+    where there are none, recorded in ``spreads/{ablation}.json`` from an earlier run; each replaceable by
+    ``overrides`` (given medians are anchored by ``median_side`` and ``median_log_size``, by default the factor-off
+    side at the design's reference size). Returns the scenario and where its spread came from."""
+    import json
+    from pathlib import Path
+
+    from .config import analysis_runs, effective_settings
     from .scaling import non_embedding_params
 
     runs = analysis_runs(config, entry)
@@ -175,34 +274,42 @@ def design_scenario(config: dict, entry: dict, results: str | None, overrides: d
     settings = effective_settings(config, on["variant"])
     g = settings["graduation"]
     sizes = sorted({math.log(non_embedding_params(r["model"])) for r in runs if r["side"] == "on"})
-    source = "the overrides"
-    measured = None
-    paths = sorted(str(p) for p in Path(results).glob("runs/*/seed*/graduations.parquet")) if results else []
-    if paths:
-        grads = concat(paths)
-        present = [r for r in runs if r["run"] in set(grads["variant"])]
-        if present and len({r["side"] for r in present}) == 1:  # one side only (a calibration of the baseline): its spread
-            present = [{**r, "side": "off"} for r in present]  # and medians stand for the off side's
-        if present:
-            grads = grads[grads["stage"].isin(entry["stages"])]
-            measured = scenario_from(design_of(grads, present, entry["stages"]))
-            used = grads[grads["variant"].isin({r["run"] for r in present})]
-            source = f"{used.groupby(['variant', 'seed']).ngroups} runs in {results}"
+    model = config["analysis"].get("model", "lognormal")
+    measured, source, _ = measured_scenario(config, entry, results)
+    recorded = Path(spreads) / f"{entry['ablation']}.json" if spreads else None
+    if measured is None and recorded is not None and recorded.exists() and not {"median_steps", "sigma"} <= set(overrides):
+        rec = json.loads(recorded.read_text())
+        if rec["stages"] != list(entry["stages"]):
+            raise ValueError(f"{recorded} was measured at stages {rec['stages']}, the family entry is judged at {entry['stages']}")
+        measured = replace(Scenario(seeds=1, log_sizes=tuple(sizes), budget=1, window_every=1, windows=1,
+                                    **{k: rec["scenario"][k] for k in ("median_steps", "sigma", "run_share", "size_slope")}),
+                           **{k: rec["scenario"][k] for k in ("family", "anchor_side", "anchor_log_size")})  # fmt: skip
+        measured = replace(measured, median_steps=tuple(measured.median_steps), sigma=tuple(measured.sigma),
+                           size_slope=tuple(measured.size_slope))  # fmt: skip
+        source = f"{recorded} (recorded from {rec['source']}; no runs under {results})"
     if measured is None and not {"median_steps", "sigma"} <= set(overrides):
-        raise ValueError(f"no runs of {entry['ablation']}'s variants under {results}/runs to measure the spread on: run the design "
-                         "once (or an earlier one), or give --median-steps and --sigma")  # fmt: skip
+        raise ValueError(f"no runs of {entry['ablation']}'s variants under {results}/runs to measure the spread on, and no "
+                         f"recorded spread {recorded}: run the design once (or an earlier one), "
+                         "or give --median-steps and --sigma")  # fmt: skip
     q = len(entry["stages"])
     base = {
         "median_steps": measured.median_steps if measured else None,
         "sigma": measured.sigma if measured else None,
         "run_share": measured.run_share if measured else 0.0,
-        "size_slope": measured.size_slope if measured and measured.size_slope and len(measured.log_sizes) > 1 else (0.2,) * q,
+        "size_slope": measured.size_slope if measured and any(measured.size_slope) else (0.2,) * q,
+        "anchor_side": measured.anchor_side if measured else "off",
+        "anchor_log_size": measured.anchor_log_size if measured else None,
     }
+    if measured is not None and measured.family != model:
+        source += f" (its spread fitted under the {measured.family}, simulated under the declared {model})"
     for k, v in overrides.items():
+        if k in ("seeds",):
+            continue
         base[k] = tuple(v) * (q if len(v) == 1 else 1) if isinstance(v, list | tuple) else v
-    if measured and "median_steps" not in overrides:  # measured at other sizes: carried to this design's reference size
-        shift = np.mean(measured.log_sizes) - np.mean(sizes)
-        base["median_steps"] = tuple(m * math.exp(a * shift) for m, a in zip(base["median_steps"], base["size_slope"], strict=True))
+    if "median_steps" in overrides:  # given medians: anchored where the flags say, by default the off side at the reference
+        base["anchor_side"] = overrides.get("anchor_side", "off")
+        base["anchor_log_size"] = overrides.get("anchor_log_size")
+        source = "the overrides" if measured is None else source + ", medians from the overrides"
     sc = Scenario(
         median_steps=tuple(base["median_steps"]),
         sigma=tuple(base["sigma"]),
@@ -213,49 +320,75 @@ def design_scenario(config: dict, entry: dict, results: str | None, overrides: d
         budget=settings["curriculum"]["stage_budget"],
         window_every=g["window_every"],
         windows=g["windows"],
+        family=model,
+        anchor_side=base["anchor_side"],
+        anchor_log_size=base["anchor_log_size"],
     )
     return sc, source
 
 
-def power_report(config: dict, results: str | None, overrides: dict, n_sims: int, seed: int = 0, log=print) -> str:
+def _size_text(log_n: float, names: dict[float, str]) -> str:
+    return names.get(round(log_n, 6), f"N {math.exp(log_n):,.0f}")
+
+
+def power_report(config: dict, results: str | None, overrides: dict, n_sims: int, seed: int = 0, log=print,
+                 spreads: str | None = None) -> str:  # fmt: skip
     """The power analysis of a config's primary family: per hypothesis, power against the effect at Bonferroni's
-    alpha / m, the smallest effect detected with 80% power, and the interval width the design predicts."""
+    alpha / m, the censored cells each side and size can expect, the share of open intervals, the smallest effect
+    detected with 80% power, and the interval width the design predicts."""
     from scipy.stats import norm
 
-    from .confirm import hypotheses
+    from .config import analysis_runs
+    from .confirm import hypotheses, size_names
+    from .scaling import non_embedding_params
 
     analysis = config.get("analysis")
     if not analysis or not analysis.get("family"):
         raise ValueError("the config declares no primary family (analysis.family): there is nothing to design for")
-    family = hypotheses(analysis["family"])
+    family = hypotheses(analysis)
     m, alpha = len(family), analysis["alpha"]
     entries = {e["ablation"]: e for e in analysis["family"]}
     out = [f"Power of the primary family: {m} hypotheses, each tested at alpha / m = {alpha / m:.4f} (Bonferroni, the first step of "
-           f"Holm); {n_sims} simulated experiments per effect, each with its relabellings enumerated where there are at "
-           f"most {EXACT_IN_SIMULATION}, else 199 drawn.", ""]  # fmt: skip
+           f"Holm), under the declared {analysis.get('model', 'lognormal')} AFT; {n_sims} simulated experiments per effect, each "
+           f"with its relabellings enumerated where there are at most {EXACT_IN_SIMULATION}, else 199 drawn.", ""]  # fmt: skip
     for h in family:
-        sc, source = design_scenario(config, entries[h.ablation], results, overrides)
+        entry = entries[h.ablation]
+        sc, source = design_scenario(config, entry, results, overrides, spreads)
+        runs = analysis_runs(config, entry)
+        names = {round(math.log(non_embedding_params(r["model"])), 6): size_names(runs)[r["run"]] for r in runs}
         log(f"{h.name}: simulating ({source})")
-        curve = power_curve(sc, h.kind, alpha / m, n_sims, seed=seed, grid=None)
+        curve = power_curve(sc, h.kind, alpha / m, n_sims, seed=seed, grid=None, open_check=True)
         null_sd = curve["curve"][0]["estimate_sd"]
         half = (norm.ppf(1 - alpha / (2 * m))) * null_sd * (1 if h.kind == "effect" else math.log(2))
+        anchor = "the reference size" if sc.anchor_log_size is None else _size_text(sc.anchor_log_size, names)
+        cells = len(h.stages) * sc.seeds
+        size_cols = [_size_text(x, names) for x in sc.log_sizes]
+        effect = "steps ratio off/on" if h.kind == "effect" else "ratio change per doubling of N"
+        header = (
+            f"| {effect} | power | share of open intervals | "
+            + " | ".join(f"censored cells off / on, {n} (of {cells})" for n in size_cols)
+            + " |"
+        )
+        rows = [f"| {r['effect']:g} | {r['power']:.2f} | {r['open_share']:.2f} | "
+                + " | ".join(f"{c[0]:.1f} / {c[1]:.1f}" for c in r["censored"]) + " |" for r in curve["curve"]]  # fmt: skip
         out += [
             f"## {h.name}",
             "",
-            f"Design: {sc.seeds} runs per side and size, {len(sc.log_sizes)} size(s) (N = "
-            + ", ".join(f"{math.exp(x):,.0f}" for x in sc.log_sizes) + f"), stages {', '.join(h.stages)}, budget {sc.budget}, "
-            f"windows {sc.windows} x {sc.window_every}. Spread from {source}: sigma "
-            + ", ".join(f"{x:.2f}" for x in sc.sigma) + ", median steps (off side) " + ", ".join(f"{x:.0f}" for x in sc.median_steps)
+            f"Design: {sc.seeds} runs per side and size, {len(sc.log_sizes)} size(s) (" + ", ".join(size_cols)
+            + f"), stages {', '.join(h.stages)}, budget {sc.budget}, windows {sc.windows} x {sc.window_every}, {sc.family} AFT. "
+            f"Spread from {source}: sigma " + ", ".join(f"{x:.2f}" for x in sc.sigma) + f", median steps (the factor-{sc.anchor_side} "
+            f"side at {anchor}) " + ", ".join(f"{x:.0f}" for x in sc.median_steps)
             + f", share common to a run's stages {sc.run_share:.2f}, size slope " + ", ".join(f"{x:.2f}" for x in sc.size_slope) + ".",
             "",
-            "| " + ("steps ratio off/on" if h.kind == "effect" else "ratio change per doubling of N") + " | power |",
-            "| --- | --- |",
-            *(f"| {r['effect']:g} | {r['power']:.2f} |" for r in curve["curve"]),
+            header,
+            "| --- " * (3 + len(size_cols)) + "|",
+            *rows,
             "",
             f"Smallest effect detected with 80% power: {curve['smallest_detectable']:g}" if math.isfinite(curve["smallest_detectable"])
             else "No effect on the grid is detected with 80% power.",
             f"Predicted {100 * (1 - alpha / m):.1f}% interval under no effect: x/ {math.exp(half):.2f} around the estimate "
-            f"(the estimates' spread over the simulations, {null_sd:.3f} on the log scale).",
+            f"(the estimates' spread over the simulations, {null_sd:.3f} on the log scale); open at an end (unbounded within "
+            f"the testable range) in {curve['curve'][0]['open_share']:.0%} of them.",
             "",
         ]  # fmt: skip
     return "\n".join(out)

@@ -121,20 +121,34 @@ def _bound(x: float) -> str:
     return "unbounded" if math.isinf(x) else "n/a" if math.isnan(x) else f"{x:.2f}"
 
 
+def _estimate(r: dict | pd.Series) -> str:
+    return "no estimate" if pd.isna(r["estimate"]) else f"{r['bound']}{r['estimate']:.2f}"
+
+
+def interval_text(r: dict | pd.Series) -> str:
+    """'[low, high]' on the ratio scale; an open end reads 'unbounded below/above' the testable range's end."""
+    low = f"unbounded below {r['testable_low']:.2f}" if r["ci_low_open"] else _bound(r["ci_low"])
+    high = f"unbounded above {r['testable_high']:.2f}" if r["ci_high_open"] else _bound(r["ci_high"])
+    return f"[{low}, {high}]"
+
+
 def plain_words(r: dict | pd.Series) -> str:
     """One sentence per hypothesis: what the estimate and its interval say."""
     if not r["identified"]:
         return f"Not identified: {r['not_identified_why']}."
-    ci = f"[{_bound(r['ci_low'])}, {_bound(r['ci_high'])}]"
-    if r["kind"] == "effect":
+    if pd.isna(r["estimate"]):
+        return f"No estimate: one side never graduated and the interval {interval_text(r)} is open on its side."
+    ci = interval_text(r)
+    where = f" at {r['size']}" if r["size"] else f" (pooled over {r['stages']})"
+    if r["kind"] != "size_interaction":
         fewer = r["estimate"] >= 1
         bound = "" if not r["bound"] else " at least" if (r["bound"] == ">=") == fewer else " at most"
         text = (f"Off/on steps ratio {r['bound']}{r['estimate']:.2f} {ci}: with the factor on, runs generalise in{bound} "
-                + (f"{r['estimate']:.2f}x fewer steps" if fewer else f"{1 / r['estimate']:.2f}x more steps")
-                + f" (pooled over {r['stages']})")  # fmt: skip
-        if not pd.isna(r["claimed"]):
-            inside = r["ci_low"] <= r["claimed"] <= r["ci_high"]
-            text += f"; the claimed {r['claimed']:g}x is {'inside' if inside else 'outside'} the interval"
+                + (f"{r['estimate']:.2f}x fewer steps" if fewer else f"{1 / r['estimate']:.2f}x more steps") + where)  # fmt: skip
+        if not pd.isna(r["claimed"]) and (r["sizes"] == 1 or r["size"]):
+            low, high = (0.0 if r["ci_low_open"] else r["ci_low"]), (math.inf if r["ci_high_open"] else r["ci_high"])
+            side = "inside" if low <= r["claimed"] <= high else "above" if r["claimed"] > high else "below"
+            text += f"; the claimed {r['claimed']:g}x is {side} the interval"
     else:
         text = f"Per doubling of model size the ratio changes by x{r['estimate']:.2f} {ci} " + (
             "(the factor helps smaller models more)" if r["estimate"] < 1 else "(the factor helps larger models more)"
@@ -142,34 +156,60 @@ def plain_words(r: dict | pd.Series) -> str:
     return text + "."
 
 
-def primary_section(table: pd.DataFrame) -> list[str]:
-    """The primary family's decisions, first in the summary."""
-    m = len(table)
+def primary_section(table: pd.DataFrame, alpha: float = 0.05) -> list[str]:
+    """The primary family's decisions, first in the summary: the family's table, the per-size effects, and the
+    robustness of each decision."""
+    members = table[table["member"]] if "member" in table else table
+    m = len(members)
     rows = []
-    for _, r in table.iterrows():
+    for _, r in members.iterrows():
         method = r["p_method"].replace("_", " ")
         rows.append({
-            "hypothesis": r["hypothesis"], "judged on": f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s))",
-            f"estimate [{'simultaneous ' if m > 1 else ''}95% CI]": "n/a" if not r["identified"] else
-            f"{r['bound']}{r['estimate']:.2f} [{_bound(r['ci_low'])}, {_bound(r['ci_high'])}]",
+            "hypothesis": r["hypothesis"], "judged on": f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s); {r['model']} AFT)",
+            f"estimate [{'simultaneous ' if m > 1 else ''}{100 * (1 - alpha / m):g}% CI]": "n/a" if not r["identified"] else
+            f"{_estimate(r)} {interval_text(r)}",
             "p (permutation)": "n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f} ({r['relabellings']} {method})",
-            "Holm p": f"{r['holm_p']:.4f}", "outcome": r["outcome"], "in words": plain_words(r),
+            "Holm p": f"{r['holm_p']:.4f}", "outcome": r["outcome"], "robustness": r.get("fragility", ""), "in words": plain_words(r),
         })  # fmt: skip
-    return [
+    out = [
         "## Decisions: the primary family (confirmatory)",
         "",
         f"The {m} hypotheses declared in the config before the run (analysis.family), decided by one rule with Holm's",
         "correction over the family (docs/STATISTICS.md). Each comes from one censored accelerated-failure-time model over",
-        "every run and judged stage (steps to generalise, read on the window grid as intervals; the family with the lower",
-        "AIC of log-normal and Weibull), tested by permuting whole runs between the sides (within model size). Intervals",
-        f"are simultaneous over the family (each at 1 - 0.05/{m}). **effect**: Holm p < 0.05; **equivalent**: the",
-        "two one-sided tests put the effect inside the smallest effect of interest; **claimed size excluded** or",
-        "**consistent with the claimed size**: the interval against the claim's own size; otherwise **undecided at this",
-        "design**, with the smallest effect it could detect at 80% power.",
+        "every run and judged stage (steps to generalise, read on the window grid as intervals), of the distribution the",
+        "config declares (analysis.model), tested by permuting whole runs between the sides within model size. Intervals",
+        f"are simultaneous over the family (each at 1 - {alpha:g}/{m}) and invert the test; an end the test cannot reach",
+        "inside the testable range (where every stage and size keeps a window after the shift) reads 'unbounded'.",
+        f"**effect**: Holm p < {alpha:g}; **equivalent**: the two one-sided tests put the effect inside the smallest",
+        "effect of interest; **claimed size excluded from above / below**, **consistent with** or **not excluded**: the",
+        "interval against the claim's own size; otherwise **undecided at this design**, with the smallest effect it could",
+        "detect at 80% power. Where the runs span model sizes, equivalence and the claimed size are judged at each size",
+        "(next table), never on the size-averaged effect alone. **fragile**: the decision's significance (or an effect's",
+        "direction) changes when one stage is left out or under the other distribution (the lines after the tables).",
         "",
         _md(rows),
         "",
     ]
+    sizes = table[~table["member"]] if "member" in table else table.iloc[0:0]
+    if len(sizes):
+        k = int(members["sizes"].max())
+        out += [f"**The effect at each model size** (the same test on one size's runs; intervals at 1 - {alpha:g}/({m} x {k}),",
+                "Bonferroni over the family and the sizes; not members of the family, no Holm p):", "",
+                _md([{"effect at": r["size"], "judged on": f"{r['runs']} runs", "estimate [CI]": "n/a" if not r["identified"] else
+                      f"{_estimate(r)} {interval_text(r)}", "p": "n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f}",
+                      "outcome at this size": r["outcome"], "in words": plain_words(r)} for _, r in sizes.iterrows()]), ""]  # fmt: skip
+    out += [
+        "**Robustness of each decision** (exploratory: the same test with one judged stage left out, and under the",
+        "other distribution; the censored (run, stage) cells the decision rests on, per model size and side):",
+        "",
+    ]
+    for _, r in members.iterrows():
+        checks = json.loads(r["checks"]) if isinstance(r.get("checks"), str) else []
+        parts = [f"{c['check']}: " + (f"{c['estimate']:.2f}, p {c['p_value']:.3f}" if c["identified"] else f"not identified ({c['why']})")
+                 for c in checks]  # fmt: skip
+        out.append(f"- {r['hypothesis']}: {r.get('fragility') or 'n/a'}. " + ("; ".join(parts) + ". " if parts else "")
+                   + f"Censored cells: {r['censored_cells']}.")  # fmt: skip
+    return out + [""]
 
 
 def _share_text(x: float) -> str:
@@ -346,6 +386,7 @@ def summary_markdown(
     logs: pd.DataFrame,
     windows: pd.DataFrame,
     confirmatory: pd.DataFrame | None = None,
+    ledger: pd.DataFrame | None = None,
 ) -> str:
     g = meta["graduation"]
     out = [
@@ -359,7 +400,11 @@ def summary_markdown(
         "",
     ]
     if confirmatory is not None:
-        out += primary_section(confirmatory)
+        out += primary_section(confirmatory, meta.get("alpha", ALPHA))
+        if ledger is not None:
+            from .attempts import markdown as attempts_markdown
+
+            out += attempts_markdown(ledger, confirmatory[confirmatory["member"]], meta.get("alpha", ALPHA))
     out += [
         "## Exploratory analyses",
         "",
@@ -562,7 +607,7 @@ def overhead_section(logs: pd.DataFrame) -> list[str]:
 
 
 def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None,
-                length: dict[str, str] | None = None) -> None:  # fmt: skip
+                length: dict[str, str] | None = None, attempts: str | None = None) -> None:  # fmt: skip
     """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``confirmatory``, the
     primary family's table first; with ``length`` (its ``scores``, ``runs`` and ``ablations`` tables), the length section; with
     ``scaling``, results/scaling.md, the scaling section, appended)."""
@@ -574,7 +619,12 @@ def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = N
     write_parquet(stats, outputs["table"])
     tables = [concat(inputs[k]) for k in ("eval", "graduations")]
     primary = read_parquet(confirmatory) if confirmatory is not None else None
-    text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary)
+    ledger = None
+    if attempts is not None:
+        from .attempts import read as read_ledger
+
+        ledger = read_ledger(attempts)
+    text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary, ledger)
     if length is not None:
         runs, table, cells = read_parquet(length["runs"]), read_parquet(length["ablations"]), cell_table(read_parquet(length["scores"]))
         text += "\n" + "\n".join(length_markdown(runs, table, meta["length_solved_at"], cells))
