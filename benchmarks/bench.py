@@ -14,7 +14,10 @@
    job, and the Python start-up (imports) of a training job;
 5. peak memory (high-water RSS) of a fresh process training each preset's last stage;
 6. training steps per second at presets/scaling.yaml's model sizes and at d_model 128 (the width
-   left out of its grid for what it costs here), the default recipe, interleaved.
+   left out of its grid for what it costs here), the default recipe, interleaved;
+7. portable numerics (numerics.py: ATen and oneDNN pinned to AVX2, MKL to its COMPATIBLE branch) against the
+   machine's native paths: a training step at the default and paper shapes, each in a fresh process per mode
+   (the paths are fixed when torch is imported), interleaved.
 
 glibc's allocator is pinned (``pin_allocator``) unless ``--default-allocator`` is given.
 """
@@ -354,7 +357,46 @@ def _python_start(modules: list[str]) -> float:
     return time.perf_counter() - t0
 
 
-GROUPS = ("training", "optimizer", "decoding", "overhead", "memory", "workflow", "sizes")
+_STEP_TIMER = """
+import sys, time
+sys.path.insert(0, {src!r})
+from arithsignal import numerics
+numerics.pin()
+import torch
+numerics.check()
+sys.path.insert(0, {bench!r})
+import bench
+torch.set_num_threads(1)
+tr = bench.last_stage_trainer({name!r})
+for _ in range(2):
+    tr.train_step()
+t = time.perf_counter()
+for _ in range({steps}):
+    tr.train_step()
+print((time.perf_counter() - t) / {steps})
+"""
+
+
+def bench_numerics(steps: int, repeats: int) -> list[dict]:
+    """Seconds per training step under portable and native numerics, one fresh process per measurement, the two modes
+    interleaved; the ratio of medians is the cost of portable numerics."""
+    rows = []
+    for name in ("default", "paper"):
+        times: dict[str, list[float]] = {"portable": [], "native": []}
+        n = steps if name == "default" else max(1, steps // 10)
+        for _ in range(repeats):
+            for mode in times:
+                code = _STEP_TIMER.format(src=str(ROOT / "src"), bench=str(ROOT / "benchmarks"), name=name, steps=n)
+                env = {**os.environ, "ARITHSIGNAL_NUMERICS": mode}
+                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+                times[mode].append(float(out.strip().splitlines()[-1]))
+        med = {m: statistics.median(t) for m, t in times.items()}
+        rows.append({"benchmark": f"numerics_{name}", "portable_ms": 1000 * med["portable"], "native_ms": 1000 * med["native"],
+                     "portable_over_native": med["portable"] / med["native"], "steps": n, "repeats": repeats})  # fmt: skip
+    return rows
+
+
+GROUPS = ("training", "optimizer", "decoding", "overhead", "memory", "workflow", "sizes", "numerics")
 
 
 def main() -> int:
@@ -390,6 +432,8 @@ def main() -> int:
         rows += bench_workflow(jobs=20 if q else 50, repeats=1 if q else 3)
     if "sizes" in args.only:
         rows += bench_sizes(5 if q else 30, 2 if q else 5, args.device)
+    if "numerics" in args.only:
+        rows += bench_numerics(5 if q else 40, 1 if q else 5)
     df = pd.DataFrame(rows)
     df.insert(0, "date", time.strftime("%Y-%m-%d"))
     df.insert(1, "torch", torch.__version__)

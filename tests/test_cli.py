@@ -55,6 +55,23 @@ def test_compare_fails_on_every_kind_of_difference(two_trees, capsys, plant, sai
     assert said in capsys.readouterr().out
 
 
+def test_compare_says_first_when_the_trees_ran_other_numerics(two_trees, capsys):
+    """A planted numerics difference (the second tree's ATen path recorded as AVX-512) is named before any difference."""
+    import json
+
+    from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
+
+    a, b = two_trees
+    path = b / RUN / "graduations.parquet"
+    prov = read_provenance(path)
+    prov["numerics"] = json.dumps(json.loads(prov["numerics"]) | {"aten_capability": "AVX512"}, sort_keys=True)
+    df = read_parquet(path).drop(columns=PROVENANCE_COLUMNS)
+    write_parquet(df.assign(steps=df["steps"] + 100), path, prov)
+    assert main(["compare", str(a), str(b)]) == 1
+    out = capsys.readouterr().out
+    assert out.index("numerics differ") < out.index("DIFFERENT") and '"aten_capability": "AVX512"' in out
+
+
 def test_compare_ignores_clocks_and_provenance(two_trees):
     a, b = two_trees
     _rewrite(b / RUN / "train_log.parquet", lambda df: df.assign(wall_time_s=df["wall_time_s"] * 2, package_version="other"))

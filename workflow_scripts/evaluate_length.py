@@ -1,7 +1,11 @@
 """Snakemake adapter: score a trained model on the length split."""
 
-from arithsignal.evaluate import length_job
-from arithsignal.io import log_to
+from arithsignal import numerics
+
+numerics.pin()  # before torch is imported: the numeric paths are fixed then (ARITHSIGNAL_NUMERICS)
+
+from arithsignal.evaluate import length_job  # noqa: E402
+from arithsignal.io import log_to  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

@@ -64,7 +64,7 @@ def show(args: argparse.Namespace) -> int:
 
 
 RUN_TABLES = ("train_log", "windows", "graduations", "eval", "length")  # length: where the config has a length split
-NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version"}  # clocks and provenance
+NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version", "numerics"}  # clocks and provenance
 
 
 def compare(args: argparse.Namespace) -> int:
@@ -78,6 +78,7 @@ def compare(args: argparse.Namespace) -> int:
     if not paths:
         print(f"no per-run tables under {roots[0]}/runs or {roots[1]}/runs", file=sys.stderr)
         return 2
+    _numerics_first(roots, [rel for rel in paths if all(rel in f for f in found)])
     differ = 0
     for rel in paths:
         missing = [str(root) for root, f in zip(roots, found, strict=True) if rel not in f]
@@ -101,6 +102,45 @@ def compare(args: argparse.Namespace) -> int:
         print(f"{rel}: " + (f"DIFFERENT ({'; '.join(why)})" if why else "identical"))
     print(f"{len(paths) - differ} of {len(paths)} tables identical")
     return 1 if differ else 0
+
+
+def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
+    """Before any difference: whether the two trees were computed under other numerics (numerics.py), with both
+    records where they differ. Such trees are expected to differ in their numbers, not in their decisions."""
+    import json
+
+    from .io import read_provenance
+
+    seen = {}
+    for rel in paths:
+        pair = tuple(read_provenance(root / rel).get("numerics", '"not recorded"') for root in roots)
+        if pair[0] != pair[1]:
+            seen.setdefault(pair, []).append(str(rel))
+    for (a, b), tables in seen.items():
+        ra, rb = (json.loads(x) for x in (a, b))
+        keys = sorted(set(ra) | set(rb)) if isinstance(ra, dict) and isinstance(rb, dict) else []
+        print(f"numerics differ in {len(tables)} table(s) (e.g. {tables[0]}): the trees ran other numeric paths, so their numbers "
+              "may differ without either being wrong")  # fmt: skip
+        for root, r in zip(roots, (ra, rb), strict=True):
+            shown = {k: r.get(k) for k in keys if ra.get(k) != rb.get(k)} if keys else r
+            print(f"  {root}: {json.dumps(shown, sort_keys=True)}")
+
+
+def fingerprint(args: argparse.Namespace) -> int:
+    """A short run of the default shape under this process's numerics, and the hash of its weights and loss."""
+    import json
+
+    from . import numerics
+
+    if "torch" in sys.modules:
+        print("fingerprint must run in a fresh process (torch is already imported)", file=sys.stderr)
+        return 2
+    numerics.pin(cpu_only=True)  # the fingerprint computes on the CPU, on a GPU machine too
+    import torch  # noqa: F401  (now, with the paths pinned)
+
+    numerics.check()
+    print(json.dumps(numerics.fingerprint(args.steps), sort_keys=True))
+    return 0
 
 
 def timings(args: argparse.Namespace) -> int:
@@ -252,13 +292,21 @@ def main(argv: list[str] | None = None) -> int:
     g.add_argument("out", help="the PNG to write, e.g. docs/figure.png")
     g.add_argument("--length", metavar="ABLATION", help="draw that ablation's length figure instead (docs/length.png)")
     sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
+    f = sub.add_parser("fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics.py)")
+    f.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
     try:
-        return {"compare": compare, "timings": timings, "show": show, "power": power, "config-docs": config_docs, "png": png}[args.command](
-            args
-        )
+        return {
+            "compare": compare,
+            "timings": timings,
+            "show": show,
+            "power": power,
+            "config-docs": config_docs,
+            "png": png,
+            "fingerprint": fingerprint,
+        }[args.command](args)
     except ConfigError as e:
         print(e, file=sys.stderr)
         return 2

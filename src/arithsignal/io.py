@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 from . import __version__
 
 META_KEY = b"arithsignal"
-PROVENANCE_COLUMNS = ["variant", "seed", "config_hash", "settings", "package_version"]
+PROVENANCE_COLUMNS = ["variant", "seed", "config_hash", "settings", "package_version", "numerics"]
 # wall-clock seconds in train_log (training, of which progress measures, of which graduation windows): the
 # only columns that differ between two identical runs
 CLOCK_COLUMNS = ["wall_time_s", "measure_time_s", "window_time_s"]
@@ -38,12 +38,17 @@ class CorruptFileError(RuntimeError):
 
 
 def provenance(variant: str, seed: int | None, settings: dict, config_hash: str) -> dict:
+    """What a table was computed from and how: the run, its settings and their hash, the package version, and the
+    numeric environment of the job that wrote it (numerics.py: the paths torch's kernels took, the CPU, the threads)."""
+    from .numerics import recorded
+
     return {
         "variant": variant,
         "seed": -1 if seed is None else int(seed),
         "config_hash": config_hash,
         "settings": json.dumps(settings, sort_keys=True),
         "package_version": __version__,
+        "numerics": recorded(),
     }
 
 
@@ -54,11 +59,12 @@ def atomic_path(path: str | os.PathLike) -> Path:
     return p.with_name(f".{p.name}.tmp")
 
 
-def write_parquet(df: pd.DataFrame, path: str | os.PathLike, prov: dict | None = None) -> None:
+def write_parquet(df: pd.DataFrame, path: str | os.PathLike, prov: dict | None = None, as_columns: bool = True) -> None:
     """Write ``df`` (plus provenance columns) atomically and byte-for-byte deterministically. A data column named like
     a provenance column is refused (it would be overwritten): give it a name of its own (a run's seed in a table with
-    provenance of its own is ``model_seed``)."""
-    if prov is not None:
+    provenance of its own is ``model_seed``). ``as_columns`` False: the provenance goes in the schema metadata only
+    (a table whose rows keep their runs' own provenance columns)."""
+    if prov is not None and as_columns:
         clash = sorted(set(df.columns) & set(PROVENANCE_COLUMNS))
         if clash:
             raise ValueError(f"{path}: data columns {clash} would be overwritten by the provenance columns; rename them")

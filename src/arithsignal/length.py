@@ -203,12 +203,14 @@ def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: d
     """Job entry point: results/metrics/length.parquet (every run's scores, one row per problem), length_runs.parquet
     (extension per run) and length_ablations.parquet (the comparisons)."""
     from .aggregate import concat
-    from .io import write_parquet
+    from .io import provenance, stable_hash, write_parquet
 
+    settings = {"ablations": ablations, "canonical": canonical, "solved_at": solved_at, "alpha": alpha}
+    prov = provenance("length", None, settings, stable_hash(settings))
     scores = concat(score_paths)
-    write_parquet(scores, outputs["scores"])
+    write_parquet(scores, outputs["scores"])  # every row keeps its run's provenance columns
     runs = extension_runs(scores, solved_at)
-    write_parquet(runs, outputs["runs"])
+    write_parquet(runs, outputs["runs"], prov, as_columns=False)
     table = comparisons(runs, ablations, canonical, alpha)
-    write_parquet(table, outputs["ablations"])
+    write_parquet(table, outputs["ablations"], prov, as_columns=False)
     print("\n".join(markdown(runs, table, solved_at, cell_table(scores))))

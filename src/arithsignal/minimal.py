@@ -131,6 +131,9 @@ def minimal_job(experiment: str, cfg: dict, out: str) -> None:
     from .io import provenance, stable_hash, write_parquet
 
     torch.set_num_threads(1)
+    from .numerics import check
+
+    check()  # the pinned numeric paths, or a clear failure
     df = run_experiment(experiment, cfg, log=lambda m: print(m, flush=True))
     settings = {"experiment": experiment, "minimal_model": cfg}
     write_parquet(df, out, provenance(f"minimal_{experiment}", None, settings, stable_hash(settings)))

@@ -13,11 +13,15 @@ from .model import GPT, ModelConfig
 
 
 def pick_device() -> torch.device:
-    """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU."""
+    """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU. On a CPU, the numeric
+    paths are checked first (numerics.check: a pinned path torch refused fails the job, naming it)."""
+    from .numerics import check
+
     wanted = os.environ.get("ARITHSIGNAL_DEVICE", "auto")
-    if wanted == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(wanted)
+    device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if wanted == "auto" else wanted)
+    if device.type == "cpu":
+        check()
+    return device
 
 
 def save_model(model: GPT, path: str | Path, meta: dict) -> None:

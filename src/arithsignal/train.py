@@ -41,6 +41,7 @@ from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, V
 from .io import CorruptFileError, atomic_path, read_parquet, stable_hash
 from .model import GPT, ModelConfig
 from .modelio import pick_device, save_model, save_stage_models
+from .numerics import recorded
 from .optim import build_optimizer, set_lr
 from .progress import gradient_snr, noise_scale_microbatches
 from .settings import GraduationSettings, OptimSettings, RunSettings
@@ -373,6 +374,7 @@ class Trainer:
             "log_sums": self.log_sums.state(),
             "pending": dict(self.progress.pending),
             "stage_models": self.stage_models,
+            "numerics": recorded(),  # which numeric paths computed it (a resume under others is no longer bit-identical)
         }
 
     def resume(self, path: Path) -> None:
@@ -388,6 +390,9 @@ class Trainer:
         self.log_sums.load(ck["log_sums"])
         self.progress.pending = dict(ck["pending"])
         self.stage_models = list(ck["stage_models"])
+        if ck.get("numerics", recorded()) != recorded():
+            self.log(f"warning: resuming under other numerics than the checkpoint's (no longer bit-identical to an uninterrupted "
+                     f"run): checkpoint {ck['numerics']}, now {recorded()}")  # fmt: skip
         st = self.state
         self.log(f"resuming from checkpoint {path} at step {st.step} (stage {st.stage_index}, stage step {st.stage_step})")
 
