@@ -11,7 +11,7 @@ sys.path.insert(0, str(ROOT / "src"))
 
 WORKFLOW_FILES = [
     *("Snakefile", "config.yaml", "rules", "schemas", "envs", "workflow_scripts", "src"),
-    *("report", "presets", "tests/config", "profiles"),
+    *("report", "presets", "tests/config", "profiles", "docs/attempts.csv"),
 ]
 
 

@@ -12,7 +12,8 @@ Under **portable** numerics (the default on a CPU) a job pins all three before t
   approximate reciprocals) is MKL's one branch that is the same on Intel and AMD processors. It is slower at
   matrix products (docs/PERFORMANCE.md has the cost, from ``benchmarks/bench.py --only numerics``).
 
-``check`` then asks torch which paths it really took and fails naming the variable that was not honoured. Portable
+``check`` then asks torch which paths it really took and fails naming the variable that was not honoured
+(``python -m arithsignal fingerprint`` trains a short run under them and prints its hash). Portable
 numerics are an execution setting (the environment variable ``ARITHSIGNAL_NUMERICS``: ``portable`` or ``native``),
 not an experiment setting: they enter no run hash, and switching them reruns nothing; the provenance says which
 was used. On a GPU nothing is pinned (the CPU does no arithmetic that matters there); the record still says so.
@@ -94,7 +95,7 @@ def _captured_fd1():
 def _paths_taken() -> dict:
     """Ask the libraries which paths they run: ATen's capability, MKL's CNR branch and oneDNN's ISA (from their verbose
     lines on a small matrix product and a GELU)."""
-    import torch
+    torch = sys.modules["torch"]  # imported by the job already (not here: a job without torch never gets this far)
 
     out = {"aten_capability": torch.backends.cpu.get_cpu_capability()}
     a = torch.ones(8, 8)
@@ -151,7 +152,7 @@ def describe(device: str | None = None) -> dict:
     record = {"mode": applied, "cpu_model": cpu_model(), "machine": platform.machine()}
     if "torch" not in sys.modules:
         return {**record, "device": device or "cpu", "torch": "not used"}
-    import torch
+    torch = sys.modules["torch"]
 
     config = torch.__config__.show()
     mkl = re.search(r"Math Kernel Library Version ([^\s]+)", config)
@@ -175,46 +176,8 @@ def recorded() -> str:
     if key not in _RECORDED:
         device = None
         if key == "torch":
-            import torch
-
+            torch = sys.modules["torch"]
             device = os.environ.get("ARITHSIGNAL_DEVICE", "auto")
             device = ("cuda" if torch.cuda.is_available() else "cpu") if device == "auto" else device
         _RECORDED[key] = text(describe(device))
     return _RECORDED[key]
-
-
-def fingerprint(steps: int = 30) -> dict:
-    """A short run of the default shape (config.yaml's model, optimiser and rule; two small addition stages, seed 0,
-    one thread) and a hash of its final weights and of its loss on a fixed batch: equal hashes, bit-identical numerics.
-    Call ``pin`` before torch is imported for the portable value (``python -m arithsignal fingerprint`` does)."""
-    import hashlib
-    from dataclasses import asdict
-    from pathlib import Path
-
-    import torch
-    import yaml
-
-    from .datasets import DataSettings, Stage, build_stage
-    from .formats import Factors
-    from .train import Trainer, completion_loss, make_batch, tensorise
-
-    cfg = yaml.safe_load((Path(__file__).resolve().parents[2] / "config.yaml").read_text())
-    torch.set_num_threads(1)
-    data = DataSettings(seed=cfg["data"]["seed"], train_size=500, pool_size=50, test_size=20, mixed_share=0.5)
-    factors = Factors(**cfg["factors"])
-    stages = []
-    for spec in cfg["stages"][:2]:
-        fr = build_stage(Stage.from_config(spec), factors, data)
-        stages.append(tensorise(spec["name"], fr["train"], fr["train_pool"], fr["unseen_pool"]))
-    settings = {"factors": asdict(factors), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
-    tr = Trainer(settings, 0, stages, torch.device("cpu"), log=lambda m: None)
-    tr.state.stage_index = 1
-    for _ in range(steps):
-        tr.train_step()
-    with torch.no_grad():
-        loss = completion_loss(tr.model, make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5)), tr.device)[0].mean()
-    h = hashlib.sha256()
-    for name, p in sorted(tr.model.state_dict().items()):
-        h.update(name.encode() + p.detach().contiguous().numpy().tobytes())
-    h.update(loss.double().numpy().tobytes())
-    return {"sha256": h.hexdigest()[:16], "loss": float(loss), "steps": steps, "numerics": describe("cpu")}
