@@ -15,7 +15,7 @@ wildcard_constraints:
     variant=C.VARIANT_NAME.pattern.strip("^$"),
     seed=r"\d+",
     stage="[A-Za-z0-9_]+",
-    fmt=C.FORMAT_KEY_PATTERN,
+    fmt=F.FORMAT_KEY_PATTERN,
     sweep="[A-Za-z0-9_]+",
     ablation="[A-Za-z0-9_]+",
     experiment="|".join(MINIMAL_EXPERIMENTS),

@@ -46,11 +46,11 @@ import yaml
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from arithsignal.datasets import DataSettings, Stage, build_stage  # noqa: E402
-from arithsignal.decoding import greedy_decode  # noqa: E402
-from arithsignal.formats import VOCAB, Factors  # noqa: E402
-from arithsignal.scaling import non_embedding_params  # noqa: E402
-from arithsignal.train import Trainer, make_batch, tensorise  # noqa: E402
+from arithsignal.data.formats import VOCAB, Factors  # noqa: E402
+from arithsignal.data.splits import DataSettings, Stage, build_stage  # noqa: E402
+from arithsignal.model.decode import greedy_decode  # noqa: E402
+from arithsignal.model.size import non_embedding_params  # noqa: E402
+from arithsignal.train.loop import Trainer, make_batch, tensorise  # noqa: E402
 
 
 class RefBlock(nn.Module):
@@ -217,7 +217,7 @@ def bench_decoding(repeats: int, n: int) -> list[dict]:
     fr, _ = stage_tensors(cfg, stage, n=n)
     m = settings_of(cfg)["model"]
     torch.manual_seed(0)
-    from arithsignal.model import GPT, ModelConfig
+    from arithsignal.model.gpt import GPT, ModelConfig
 
     model = GPT(ModelConfig(vocab_size=len(VOCAB), **m)).eval()
     with torch.no_grad():  # an untrained model may stop at once; silence the end marker to decode full length
@@ -360,7 +360,7 @@ def _python_start(modules: list[str]) -> float:
 _STEP_TIMER = """
 import sys, time
 sys.path.insert(0, {src!r})
-from arithsignal import numerics
+from arithsignal.core import numerics
 numerics.pin()
 import torch
 numerics.check()

@@ -13,7 +13,7 @@ localrules:
 
 rule aggregate:
     input:
-        code=pkg("aggregate"),
+        code=pkg("analysis.outcomes"),
         graduations=run_files("graduations.parquet"),
         train_log=run_files("train_log.parquet"),
         windows=run_files("windows.parquet"),
@@ -35,7 +35,7 @@ rule aggregate:
 rule ablation_stats:
     input:
         unpack(ablation_run_tables("graduations", "windows", "eval")),
-        code=pkg("aggregate"),
+        code=pkg("analysis.outcomes"),
         on_data=lambda w: ablation_data(w.ablation, "on"),
         off_data=lambda w: ablation_data(w.ablation, "off"),
     output:
@@ -59,7 +59,7 @@ rule ablation_stats:
 rule confirm:
     """The confirmatory analysis: the declared family of primary hypotheses, decided with Holm's correction."""
     input:
-        code=pkg("confirm"),
+        code=pkg("analysis.confirm"),
         graduations=lambda w: analysis_run_files("graduations.parquet"),
     output:
         "results/metrics/confirmatory.parquet",
@@ -83,7 +83,7 @@ rule summary:
         unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
         unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet", "attempts": LEDGER} if ANALYSIS else {}),
         unpack(lambda w: {"length_scores": "results/metrics/length.parquet", "length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
-        code=pkg("summary"),
+        code=pkg("report.summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
         graduations=run_files("graduations.parquet"),
@@ -118,7 +118,7 @@ rule summary:
 
 rule sweep_stats:
     input:
-        code=pkg("aggregate"),
+        code=pkg("analysis.sweeps"),
         graduations=lambda w: sweep_runs(w.sweep, "graduations.parquet"),
         windows=lambda w: sweep_runs(w.sweep, "windows.parquet"),
         train_log=lambda w: sweep_runs(w.sweep, "train_log.parquet"),
@@ -142,7 +142,7 @@ rule sweep_stats:
 
 rule scaling:
     input:
-        code=pkg("scaling"),
+        code=pkg("analysis.scaling"),
         table=lambda w: f"results/metrics/sweep_{SCALING_SWEEP}.parquet",
         base_graduations=lambda w: run_files("graduations.parquet", sorted({b["run"] for b in scaling_bases()})),
         on_data=lambda w: scaling_data("on"),
@@ -173,7 +173,7 @@ rule scaling:
 rule length_stats:
     """The length split over every run: scores, the extension ratio per run, and each ablation's effect on it."""
     input:
-        code=pkg("length"),
+        code=pkg("analysis.length"),
         scores=run_files("length.parquet"),
     output:
         scores="results/metrics/length.parquet",

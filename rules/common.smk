@@ -1,5 +1,4 @@
 # Helpers shared by every rule: config checks, variants, paths, and code inputs.
-import ast
 import os
 from pathlib import Path
 
@@ -13,11 +12,14 @@ os.environ["PYTHONPATH"] = os.pathsep.join(filter(None, [str(SRC), os.environ.ge
 import sys  # noqa: E402
 
 sys.path.insert(0, str(SRC))
-from arithsignal import config as C  # noqa: E402
+from arithsignal.config import experiment as C  # noqa: E402
+from arithsignal.config.checks import check  # noqa: E402
+from arithsignal.core import imports as I  # noqa: E402
+from arithsignal.data import formats as F  # noqa: E402
 
 # A bad config stops here, before any job runs, naming the key.
 validate(config, "../schemas/config.schema.yaml")
-C.check(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
+check(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
 
 STAGES = [s["name"] for s in config["stages"]]
 STAGE_SPEC = {s["name"]: s for s in config["stages"]}
@@ -32,33 +34,17 @@ LENGTH = config.get("length")  # None: no length split
 ABLATIONS = [a["name"] for a in config["ablations"]]
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
-SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # datasets.SPLITS
+SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # data.splits.SPLITS
 MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"
 LEDGER = str(Path(workflow.basedir) / "docs/attempts.csv")  # every attempt at a hypothesis (summary.md reads it)
 
 
-def _imports_within_package(module):
-    """The package modules that ``module`` imports (``from .x import ...``, also inside functions)."""
-    tree = ast.parse((SRC / "arithsignal" / f"{module}.py").read_text())
-    found = set()
-    for node in ast.walk(tree):
-        if isinstance(node, ast.ImportFrom) and node.level == 1:
-            found.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
-    return {m for m in found if (SRC / "arithsignal" / f"{m}.py").exists()}  # "from . import __version__" names no module
-
-
 def pkg(*modules):
-    """Package modules that a job runs, declared as its inputs: the ones named and everything
-    they import, transitively, so editing any of them reruns what uses it."""
-    seen, todo = set(), list(modules)
-    while todo:
-        m = todo.pop()
-        if m not in seen:
-            seen.add(m)
-            todo.extend(_imports_within_package(m))
-    return [str(SRC / "arithsignal" / f"{m}.py") for m in ["__init__"] + sorted(seen - {"__init__"})]
+    """Package modules that a job runs (dotted below arithsignal, e.g. ``train.loop``), declared as its inputs with
+    everything they import, transitively (core/imports.py), so editing any of them reruns what uses it."""
+    return sorted(str(I.module_file(SRC, m)) for m in I.dependencies(SRC, list(modules)))
 
 
 def canon(obj):
@@ -76,7 +62,7 @@ def run_settings(variant):
 
 
 def data_files(variant, split):
-    fmt = C.format_key(run_settings(variant)["factors"])
+    fmt = F.format_key(run_settings(variant)["factors"])
     return [f"results/data/{fmt}/{stage}/{split}.parquet" for stage in STAGES]
 
 
@@ -166,7 +152,7 @@ def analysis_run_files(name):
 
 def length_data(variant):
     """The length split in a variant's format (one file per format, every operation)."""
-    return f"results/data/{C.format_key(run_settings(variant)['factors'])}/length.parquet"
+    return f"results/data/{F.format_key(run_settings(variant)['factors'])}/length.parquet"
 
 
 def ablations_canonical():

@@ -3,12 +3,12 @@
 
 rule make_dataset:
     input:
-        code=pkg("datasets"),
+        code=pkg("data.splits"),
     output:
         **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
     params:
         stage=lambda w: canon(STAGE_SPEC[w.stage]),
-        factors=lambda w: canon(C.parse_format_key(w.fmt)),
+        factors=lambda w: canon(F.parse_format_key(w.fmt)),
         data=canon(config["data"]),
     log:
         "results/logs/make_dataset/{fmt}/{stage}.log",
@@ -25,13 +25,13 @@ rule make_dataset:
 rule make_length_split:
     """The length split (config length:): held-out problems of every operand-length cell, longer ones included."""
     input:
-        code=pkg("datasets"),
+        code=pkg("data.splits"),
     output:
         "results/data/{fmt}/length.parquet",
     params:
         stages=canon(config["stages"]),
         length=canon(LENGTH or {}),
-        factors=lambda w: canon(C.parse_format_key(w.fmt)),
+        factors=lambda w: canon(F.parse_format_key(w.fmt)),
         data=canon(config["data"]),
     log:
         "results/logs/make_length_split/{fmt}.log",

@@ -3,7 +3,7 @@
 
 rule evaluate:
     input:
-        code=pkg("evaluate"),
+        code=pkg("evaluate.held_out"),
         model=f"{RUN_DIR}/model.pt",
         stage_models=f"{RUN_DIR}/stage_models.pt",
         test=lambda w: data_files(w.variant, "test"),
@@ -28,7 +28,7 @@ rule evaluate:
 rule evaluate_length:
     """The final model on the length split (config length:), one row per problem."""
     input:
-        code=pkg("evaluate"),
+        code=pkg("evaluate.held_out"),
         model=f"{RUN_DIR}/model.pt",
         length=lambda w: length_data(w.variant),
     output:

@@ -13,7 +13,7 @@ localrules:
 rule plot_ablation:
     input:
         unpack(ablation_run_tables("graduations", "windows", "eval")),
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         stats="results/metrics/ablation_{ablation}.parquet",
     output:
         report("results/ablation_{ablation}.pdf", category="Ablations", subcategory="{ablation}", caption="../report/ablation.rst"),
@@ -35,7 +35,7 @@ rule plot_ablation:
 
 rule plot_progress:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         logs=lambda w: run_files("train_log.parquet", [w.variant]),
         windows=lambda w: run_files("windows.parquet", [w.variant]),
         graduations=lambda w: run_files("graduations.parquet", [w.variant]),
@@ -55,7 +55,7 @@ rule plot_progress:
 
 rule plot_failures:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         eval=run_files("eval.parquet"),
     output:
         report("results/failures.pdf", category="Failures", caption="../report/failures.rst"),
@@ -73,7 +73,7 @@ rule plot_failures:
 
 rule plot_sweep:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         table="results/metrics/sweep_{sweep}.parquet",
     output:
         report("results/sweep_{sweep}.pdf", category="Sweeps", subcategory="{sweep}", caption="../report/sweep.rst"),
@@ -93,7 +93,7 @@ rule plot_sweep:
 
 rule plot_scaling:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         runs="results/metrics/scaling_runs.parquet",
         fit="results/metrics/scaling_fit.parquet",
     output:
@@ -114,7 +114,7 @@ rule plot_scaling:
 
 rule plot_length:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         scores=lambda w: ablation_runs(w.ablation, "length.parquet"),
     output:
         report("results/length_{ablation}.pdf", category="Length generalisation", subcategory="{ablation}", caption="../report/length.rst"),

@@ -8,7 +8,7 @@ localrules:
 
 rule minimal_model:
     input:
-        code=pkg("minimal"),
+        code=pkg("minimal.experiments"),
     output:
         "results/minimal_model/{experiment}.parquet",
     params:
@@ -27,7 +27,7 @@ rule minimal_model:
 
 rule plot_minimal_model:
     input:
-        code=pkg("plots"),
+        code=pkg("report.plots"),
         data="results/minimal_model/{experiment}.parquet",
     output:
         report("results/minimal_model_{experiment}.pdf", category="Minimal SNR model", caption="../report/minimal.rst"),
@@ -45,7 +45,7 @@ rule plot_minimal_model:
 
 rule minimal_model_summary:
     input:
-        code=pkg("minimal"),
+        code=pkg("minimal.experiments"),
         data=expand("results/minimal_model/{experiment}.parquet", experiment=MINIMAL_EXPERIMENTS),
     output:
         report("results/minimal_model_summary.md", category="Minimal SNR model", caption="../report/minimal.rst"),

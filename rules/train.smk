@@ -3,7 +3,7 @@
 
 rule train:
     input:
-        code=pkg("train"),
+        code=pkg("train.loop"),
         train=lambda w: data_files(w.variant, "train"),
         train_pool=lambda w: data_files(w.variant, "train_pool"),  # steps to fit
         unseen_pool=lambda w: data_files(w.variant, "unseen_pool"),  # steps to generalise (never trained on)

@@ -16,9 +16,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import test_confirm as T  # noqa: E402
 
-from arithsignal import confirm as C  # noqa: E402
-from arithsignal.confirm import Design, relabellings, statistics  # noqa: E402
-from arithsignal.power import Scenario, simulate  # noqa: E402
+from arithsignal.analysis import confirm as C  # noqa: E402
+from arithsignal.analysis.confirm import Design, relabellings, statistics  # noqa: E402
+from arithsignal.analysis.power import Scenario, simulate  # noqa: E402
 
 INTERACTION = replace(Scenario(**T.REAL), median_steps=(1200, 1500, 2000), ratio=2.0, anchor_side="on")
 

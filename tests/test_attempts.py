@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from arithsignal.attempts import LEDGER, REQUIRED, across_attempts, read
+from arithsignal.analysis.attempts import LEDGER, REQUIRED, across_attempts, read
 
 
 def test_the_repository_s_ledger_is_valid_and_counts_every_attempt():

@@ -7,7 +7,7 @@ import pytest
 import yaml
 from conftest import SMOKE, load_yaml, scheduled_jobs
 
-from arithsignal.config import MINIMAL_EXPERIMENTS
+from arithsignal.config.experiment import MINIMAL_EXPERIMENTS
 
 pytestmark = pytest.mark.workflow
 
@@ -124,37 +124,37 @@ def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
 
 
 def test_the_plotting_module_reruns_only_figures(smoke_tree):
-    with edited(smoke_tree / "src/arithsignal/plots.py"):
+    with edited(smoke_tree / "src/arithsignal/report/plots.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
     assert jobs == FIGURE_JOBS
 
 
 def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
-    # config.py runs when the workflow starts (its checks, its variants); no job runs its code, so no job reruns
-    with edited(smoke_tree / "src/arithsignal/config.py"):
+    # config/checks.py runs when the workflow starts (its checks, its variants); no job runs its code, so no job reruns
+    with edited(smoke_tree / "src/arithsignal/config/checks.py"):
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == set()
 
 
 def test_the_length_analysis_reruns_its_table_the_summary_and_the_figures_but_no_run(smoke_tree):
-    with edited(smoke_tree / "src/arithsignal/length.py"):
+    with edited(smoke_tree / "src/arithsignal/analysis/length.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
     assert jobs == FIGURE_JOBS | {("length_stats", ""), ("summary", "")}  # the figures read its cell table
 
 
 def test_the_summary_text_reruns_only_the_summary(smoke_tree):
-    with edited(smoke_tree / "src/arithsignal/summary.py"):
+    with edited(smoke_tree / "src/arithsignal/report/summary.py"):
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == {("summary", ""), ("all", "")}
 
 
 def test_the_model_module_reruns_training_and_what_follows_but_no_data(smoke_tree):
-    with edited(smoke_tree / "src/arithsignal/model.py"):
+    with edited(smoke_tree / "src/arithsignal/model/gpt.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
     assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | sweep_runs() | SWEEP_JOBS
 
 
 def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
-    # progress.py is named by no rule: the rules declare what their modules import, transitively
-    with edited(smoke_tree / "src/arithsignal/progress.py"):
+    # train/measures.py is named by no rule: the rules declare what their modules import, transitively
+    with edited(smoke_tree / "src/arithsignal/train/measures.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
     experiments = MINIMAL_EXPERIMENTS
     minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}

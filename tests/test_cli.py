@@ -6,7 +6,7 @@ import pytest
 from conftest import ROOT
 
 from arithsignal.__main__ import main
-from arithsignal.io import read_parquet, write_parquet
+from arithsignal.core.io import read_parquet, write_parquet
 
 RUN = "runs/baseline/seed0"
 
@@ -59,7 +59,7 @@ def test_compare_says_first_when_the_trees_ran_other_numerics(two_trees, capsys)
     """A planted numerics difference (the second tree's ATen path recorded as AVX-512) is named before any difference."""
     import json
 
-    from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
+    from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
 
     a, b = two_trees
     path = b / RUN / "graduations.parquet"

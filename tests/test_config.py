@@ -6,7 +6,8 @@ import pytest
 import yaml
 from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
-from arithsignal.config import RELATIONS, ConfigError, canonical_variants, check, effective_settings
+from arithsignal.config.checks import RELATIONS, check
+from arithsignal.config.experiment import ConfigError, canonical_variants, effective_settings
 
 SMOKE = load_yaml(ROOT / "tests/config/smoke.yaml")
 
@@ -182,8 +183,8 @@ def test_the_longest_line_is_the_longest_of_every_problem(op, digits):
     """config.check bounds every line by formats.longest_line: it must be the longest of all, in both orders."""
     import itertools
 
-    from arithsignal.datasets import digit_range
-    from arithsignal.formats import Factors, longest_line, render
+    from arithsignal.data.formats import Factors, longest_line, render
+    from arithsignal.data.splits import digit_range
 
     (la, ha), (lb, hb) = digit_range(digits[0]), digit_range(digits[1])
     for bits in [(1, 1, 0, 0, 1, 0), (0, 0, 0, 0, 1, 0), (1, 1, 0, 0, 1, 1), (0, 0, 0, 0, 0, 0)]:
@@ -216,7 +217,7 @@ def test_identical_variants_are_trained_once():
 
 
 def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
-    from arithsignal.config import sweep_points
+    from arithsignal.config.experiment import sweep_points
 
     grid = {"optim.lr": [SMOKE["optim"]["lr"], 0.01], "optim.grad_clip": [SMOKE["optim"]["grad_clip"], None]}
     cfg = mutate(lambda c: c.update(sweeps=[{"name": "s", "from": ["baseline", "carry_off"], "grid": grid}]))
@@ -236,7 +237,7 @@ def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
 
 
 def test_two_sweeps_sharing_a_point_train_it_once():
-    from arithsignal.config import all_variants
+    from arithsignal.config.experiment import all_variants
 
     cfg = mutate(lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01]}), {**sweep({"optim.lr": [0.01, 0.02]}), "name": "t"}]))
     check(cfg)

@@ -8,13 +8,12 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from arithsignal.confirm import (
+from arithsignal.analysis.confirm import (
     OUTCOMES,
     Design,
     Hypothesis,
     assess,
     decide,
-    holm,
     interval,
     intervals,
     outcome,
@@ -23,10 +22,11 @@ from arithsignal.confirm import (
     relabellings,
     statistics,
 )
-from arithsignal.power import Scenario, rejection_rate, simulate
-from arithsignal.power import censored_counts as power_censored
-from arithsignal.summary import interval_text
-from arithsignal.survival import FAMILIES, Intervals, fit_batch, grid_floor, lifelines_fit
+from arithsignal.analysis.power import Scenario, rejection_rate, simulate
+from arithsignal.analysis.power import censored_counts as power_censored
+from arithsignal.analysis.stats import holm
+from arithsignal.analysis.survival import FAMILIES, Intervals, fit_batch, grid_floor, lifelines_fit
+from arithsignal.report.summary import interval_text
 
 ONE_SIZE = (math.log(1e5),)
 TWO_SIZES = (math.log(25_000), math.log(100_000))

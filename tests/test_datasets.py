@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 from conftest import ROOT, load_yaml
 
-from arithsignal.config import effective_settings, factors_of, merged
-from arithsignal.datasets import SPLITS, DataSettings, Stage, build_stage, has_unseen_pool, holdout, stage_problems, write_stage
-from arithsignal.formats import Factors, check
+from arithsignal.config.experiment import effective_settings, factors_of, merged
+from arithsignal.data.formats import Factors, check
+from arithsignal.data.splits import SPLITS, DataSettings, Stage, build_stage, has_unseen_pool, holdout, stage_problems, write_stage
 
 PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml"]
 EVERY_PRESET = sorted([ROOT / "tests/config/smoke.yaml", *(ROOT / "presets").glob("*.yaml")])
@@ -132,7 +132,7 @@ LENGTH_PRESETS = [p for p in EVERY_PRESET if "length" in load_yaml(p)]
 def test_the_length_split_is_never_trained_in_either_order(preset):
     """No problem of the length split is in any training set of any stage, in either order, in any variant's format
     (mixed lengths and commute included), and the split has every cell up to the longest tested, with its kind."""
-    from arithsignal.datasets import build_length, length_cells, longest_trained
+    from arithsignal.data.splits import build_length, length_cells, longest_trained
 
     cfg = merged(ROOT / "config.yaml", [preset])
     st = [Stage.from_config(s) for s in cfg["stages"]]
@@ -156,7 +156,7 @@ def test_the_length_split_is_never_trained_in_either_order(preset):
 
 
 def test_the_length_split_has_the_cells_and_arithmetic_it_says():
-    from arithsignal.datasets import build_length
+    from arithsignal.data.splits import build_length
 
     st = [Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), Stage("sub_2x1", "sub", (2, 1))]
     spec = {"max_digits": {"add": 4, "sub": 3}, "problems_per_cell": 20, "solved_at": 0.9}

@@ -8,7 +8,7 @@ import pytest
 import yaml
 from conftest import ROOT, copy_workflow, snakemake
 
-from arithsignal.config import reference_markdown
+from arithsignal.config.reference import reference_markdown
 
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md")), ROOT / "profiles/README.md"]
 LINK = re.compile(r"\]\(([^)#\s]+)(?:#[^)]*)?\)")

@@ -10,6 +10,10 @@ import pytest
 import yaml
 from conftest import ROOT
 
+from arithsignal.core import imports
+
+SRC = ROOT / "src"
+
 ENV_FILES = sorted((ROOT / "envs").glob("*.yaml"))
 
 
@@ -56,44 +60,28 @@ HOST_ONLY = {"jsonschema", "snakemake"}
 STDLIB = set(sys.stdlib_module_names)
 
 
-def _module_imports(path: Path) -> tuple[set[str], set[str]]:
-    """(third-party top-level imports, package modules) of a file, also imports inside functions;
-    a module that calls DataFrame.to_markdown needs tabulate, which pandas imports for it."""
-    tree = ast.parse(path.read_text())
-    third, ours = set(), set()
-    for node in ast.walk(tree):
+def _third_party(path: Path) -> set[str]:
+    """Third-party top-level imports of a file, also imports inside functions; a module that calls
+    DataFrame.to_markdown needs tabulate, which pandas imports for it."""
+    third = set()
+    for node in ast.walk(ast.parse(path.read_text())):
         if isinstance(node, ast.Import):
             names = [a.name for a in node.names]
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             names = [node.module]
-        elif isinstance(node, ast.ImportFrom):  # relative: a package module
-            ours.update([node.module.split(".")[0]] if node.module else [a.name for a in node.names])
-            continue
         else:
             continue
-        for name in names:
-            top = name.split(".")[0]
-            if top == "arithsignal":
-                ours.add(name.split(".")[1] if "." in name else "__init__")
-            elif top not in STDLIB and top != "__future__":
-                third.add(top)
+        third |= {n.split(".")[0] for n in names} - STDLIB - {"__future__", "arithsignal"}
     if "to_markdown" in path.read_text():
         third.add("tabulate")
-    return third, {m for m in ours if (ROOT / "src/arithsignal" / f"{m}.py").exists()}
+    return third
 
 
 def script_needs(script: Path) -> set[str]:
     """Every distribution a workflow script needs: its imports and, transitively, the package modules'."""
-    needs, todo, seen = set(), [script], set()
-    while todo:
-        path = todo.pop()
-        if path in seen:
-            continue
-        seen.add(path)
-        third, ours = _module_imports(path)
-        needs |= {DISTRIBUTION.get(t, t) for t in third} - HOST_ONLY
-        todo += [ROOT / "src/arithsignal" / f"{m}.py" for m in ours]
-    return needs
+    ours = imports.dependencies(SRC, sorted(imports.imported_modules(SRC, script)))
+    files = [script, *(imports.module_file(SRC, m) for m in ours)]
+    return {DISTRIBUTION.get(t, t) for f in files for t in _third_party(f)} - HOST_ONLY
 
 
 def rules_with_env_and_script():

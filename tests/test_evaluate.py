@@ -2,8 +2,8 @@
 
 import pytest
 
-from arithsignal.decoding import digit_accuracy, first_wrong
-from arithsignal.evaluate import classify_error
+from arithsignal.evaluate.held_out import classify_error, first_wrong
+from arithsignal.model.decode import digit_accuracy
 
 
 def test_first_wrong():

@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from conftest import ROOT, load_yaml
 from test_training import SETTINGS, stages
 
-from arithsignal.datasets import Stage
-from arithsignal.decoding import greedy_decode
-from arithsignal.formats import VOCAB
-from arithsignal.train import Trainer, completion_loss, make_batch
+from arithsignal.data.formats import VOCAB
+from arithsignal.data.splits import Stage
+from arithsignal.model.decode import greedy_decode
+from arithsignal.train.loop import Trainer, completion_loss, make_batch
 
 spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)

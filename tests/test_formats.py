@@ -7,7 +7,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arithsignal.formats import Factors, FormatError, answer_text, check, decode, encode, parse, render
+from arithsignal.data.formats import Factors, FormatError, answer_text, check, decode, encode, parse, render
 
 ALL_FACTORS = [Factors(*bits) for bits in itertools.product([False, True], repeat=6)]  # 64 combinations
 operands = st.integers(min_value=0, max_value=99_999)
@@ -110,8 +110,7 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     """Factors are declared once (formats.Factors); the schema, which cannot import it, is checked against it."""
     from conftest import ROOT, load_yaml
 
-    from arithsignal.config import FORMAT_KEY_PATTERN, format_key, parse_format_key
-    from arithsignal.formats import FACTORS
+    from arithsignal.data.formats import FACTORS, FORMAT_KEY_PATTERN, format_key, parse_format_key
 
     schema = load_yaml(ROOT / "schemas/config.schema.yaml")
     assert tuple(schema["$defs"]["factors"]["properties"]) == FACTORS
@@ -120,4 +119,4 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     assert all(schema["$defs"]["factors"]["properties"][name]["description"] for name in FACTORS)  # documented there, once
     key = format_key({f: True for f in FACTORS})
     assert re.fullmatch(FORMAT_KEY_PATTERN, key) and parse_format_key(key) == {f: True for f in FACTORS}
-    assert "C.FORMAT_KEY_PATTERN" in (ROOT / "Snakefile").read_text()
+    assert "F.FORMAT_KEY_PATTERN" in (ROOT / "Snakefile").read_text()

@@ -4,8 +4,8 @@ import pandas as pd
 import pytest
 import torch
 
-from arithsignal.io import CorruptFileError, provenance, read_parquet, read_provenance, write_parquet
-from arithsignal.train import load_checkpoint, save_checkpoint
+from arithsignal.core.io import CorruptFileError, provenance, read_parquet, read_provenance, write_parquet
+from arithsignal.train.loop import load_checkpoint, save_checkpoint
 
 
 def test_truncated_parquet_is_named(tmp_path):

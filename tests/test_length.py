@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.length import cell_table, comparisons, extension_runs, markdown
+from arithsignal.analysis.length import cell_table, comparisons, extension_runs, markdown
 
 AB = [{"name": "carry", "factor": "carry_mask", "on_variant": "on", "off_variant": "off"}]
 SAME = {"on": "on", "off": "off"}

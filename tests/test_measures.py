@@ -5,7 +5,7 @@ import math
 
 import pandas as pd
 
-from arithsignal.aggregate import stage_measures
+from arithsignal.analysis.outcomes import stage_measures
 
 SETTINGS = json.dumps({"graduation": {"windows": 2, "window_every": 100}, "curriculum": {"stage_budget": 600}})
 

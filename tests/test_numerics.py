@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from conftest import ROOT, SMOKE
 
-from arithsignal.io import read_parquet, read_provenance
+from arithsignal.core.io import read_parquet, read_provenance
 
 
 def _avx2() -> bool:
@@ -46,7 +46,7 @@ def test_portable_numerics_override_the_dispatch_variables_a_user_set():
 
 
 def test_a_pin_that_torch_refuses_fails_naming_the_variable():
-    code = "from arithsignal import numerics as n; n.PINS['ATEN_CPU_CAPABILITY'] = 'sse9'; n.pin(); import torch; n.check()"
+    code = "from arithsignal.core import numerics as n; n.PINS['ATEN_CPU_CAPABILITY'] = 'sse9'; n.pin(); import torch; n.check()"
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
                        env={**os.environ, "ARITHSIGNAL_NUMERICS": "portable"})  # fmt: skip
     if platform.machine() != "x86_64":
@@ -55,7 +55,7 @@ def test_a_pin_that_torch_refuses_fails_naming_the_variable():
 
 
 def test_an_unknown_mode_is_refused():
-    r = subprocess.run([sys.executable, "-c", "from arithsignal import numerics as n; n.pin()"], capture_output=True, text=True,
+    r = subprocess.run([sys.executable, "-c", "from arithsignal.core import numerics as n; n.pin()"], capture_output=True, text=True,
                        env={**os.environ, "ARITHSIGNAL_NUMERICS": "fast"})  # fmt: skip
     assert r.returncode != 0 and "ARITHSIGNAL_NUMERICS='fast'" in r.stderr
 

@@ -9,13 +9,13 @@ import pytest
 import torch
 from test_training import SETTINGS, stages
 
-from arithsignal.aggregate import hold_measures, stage_measures, stage_windows
-from arithsignal.datasets import Stage
-from arithsignal.io import CLOCK_COLUMNS
-from arithsignal.model import GPT, ModelConfig
-from arithsignal.optim import SNRGatedAdamW, build_optimizer, set_lr, snr_gates
-from arithsignal.settings import OptimSettings
-from arithsignal.train import Trainer
+from arithsignal.analysis.outcomes import hold_measures, stage_measures, stage_windows
+from arithsignal.core.io import CLOCK_COLUMNS
+from arithsignal.data.splits import Stage
+from arithsignal.model.gpt import GPT, ModelConfig
+from arithsignal.train.loop import Trainer
+from arithsignal.train.optim import SNRGatedAdamW, build_optimizer, set_lr, snr_gates
+from arithsignal.train.settings import OptimSettings
 
 
 def _train(make_opt, grads_of, steps: int = 300, dim: int = 4) -> list[torch.Tensor]:

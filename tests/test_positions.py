@@ -7,13 +7,13 @@ import pytest
 import torch
 from test_training import SETTINGS, stages
 
-from arithsignal.datasets import Stage
-from arithsignal.decoding import greedy_decode
-from arithsignal.formats import Factors, encode, render
-from arithsignal.model import GPT, ModelConfig
-from arithsignal.positions import abacus_indices
-from arithsignal.settings import RunSettings
-from arithsignal.train import Trainer, completion_loss, make_batch, model_config
+from arithsignal.data.formats import Factors, encode, render
+from arithsignal.data.splits import Stage
+from arithsignal.model.decode import greedy_decode
+from arithsignal.model.gpt import GPT, ModelConfig
+from arithsignal.model.positions import abacus_indices
+from arithsignal.train.loop import Trainer, completion_loss, make_batch, model_config
+from arithsignal.train.settings import RunSettings
 
 
 def indices(line: str, units_first: bool = False) -> list[int]:

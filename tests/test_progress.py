@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from arithsignal.progress import gradient_snr, noise_scale, noise_scale_microbatches
+from arithsignal.train.measures import gradient_snr, noise_scale, noise_scale_microbatches
 
 
 def test_gradient_snr_recovers_known_signal_and_noise():
@@ -63,7 +63,7 @@ def test_estimators_refuse_bad_input():
 
 
 def test_minimal_model_logs_at_the_configured_interval_and_learns():
-    from arithsignal.minimal import snr_gap, train_minimal
+    from arithsignal.minimal.experiments import snr_gap, train_minimal
 
     run = train_minimal(d=4, lr=0.01, weight_decay=0.01, batch_size=16, steps=400, seed=0, snr_every=50, microbatches=4)
     assert list(run["step"]) == list(range(0, 401, 50))

@@ -15,7 +15,7 @@ import torch
 import yaml
 from conftest import ROOT, copy_workflow, load_yaml, snakemake
 
-from arithsignal.io import CLOCK_COLUMNS
+from arithsignal.core.io import CLOCK_COLUMNS
 
 pytestmark = pytest.mark.workflow
 

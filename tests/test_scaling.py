@@ -6,9 +6,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.formats import VOCAB
-from arithsignal.model import GPT, ModelConfig
-from arithsignal.scaling import base_runs, non_embedding_params, reading, scaling_fit_table
+from arithsignal.analysis.scaling import base_runs, reading, scaling_fit_table
+from arithsignal.data.formats import VOCAB
+from arithsignal.model.gpt import GPT, ModelConfig
+from arithsignal.model.size import non_embedding_params
 
 SIZES = [1e4, 4e4, 1.6e5, 6.4e5]
 BUDGET = 1500

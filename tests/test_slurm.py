@@ -18,7 +18,7 @@ import pytest
 import yaml
 from conftest import ROOT, SMOKE, copy_workflow
 
-from arithsignal.io import CLOCK_COLUMNS
+from arithsignal.core.io import CLOCK_COLUMNS
 
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402

@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.stats import format_ratio, median_ratio
+from arithsignal.analysis.stats import format_ratio, median_ratio
 
 
 def test_bootstrap_interval_covers_a_known_ratio():
@@ -62,7 +62,7 @@ def test_censored_on_side_gives_an_upper_bound():
 
 
 def test_complete_separation_at_5_vs_5_reaches_the_exact_minimum_p():
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     r = gehan_test([100, 200, 300, 400, 500], [False] * 5, [600, 700, 800, 900, 1000], [False] * 5)
     assert r["p_method"] == "exact" and r["n_splits"] == 252
@@ -75,21 +75,21 @@ def test_complete_separation_at_5_vs_5_reaches_the_exact_minimum_p():
 
 
 def test_identical_samples_give_p_one():
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     r = gehan_test([400, 500, 600], [False] * 3, [400, 500, 600], [False] * 3)
     assert r["gehan_u"] == 0 and r["p_value"] == 1.0
 
 
 def test_three_against_three_cannot_reach_five_percent():
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     r = gehan_test([1, 2, 3], [False] * 3, [4, 5, 6], [False] * 3)
     assert r["p_value"] == pytest.approx(2 / 20)
 
 
 def test_censoring_makes_pairs_unknown_not_ties_at_the_budget():
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     # a run censored at 300 vs one graduated at 500 (with a larger budget): order unknown, counts 0
     r = gehan_test([300], [True], [500], [False])
@@ -99,7 +99,7 @@ def test_censoring_makes_pairs_unknown_not_ties_at_the_budget():
 
 
 def test_large_samples_use_a_seeded_monte_carlo():
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     a = gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
     assert a["p_method"] == "monte_carlo" and a == gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
@@ -107,21 +107,21 @@ def test_large_samples_use_a_seeded_monte_carlo():
 
 
 def test_kaplan_meier_counts_censored_runs_as_never_graduated():
-    from arithsignal.stats import km_curve
+    from arithsignal.analysis.stats import km_curve
 
     km = km_curve([100, 200, 300, 3000], [False, False, False, True])
     assert km.set_index("step")["graduated"].to_dict() == pytest.approx({0: 0.0, 100: 0.25, 200: 0.5, 300: 0.75, 3000: 0.75})
 
 
 def _row(on, off, c_on, c_off):
-    from arithsignal.stats import gehan_test
+    from arithsignal.analysis.stats import gehan_test
 
     r = gehan_test(on, c_on, off, c_off)
     return {**r, "n_on": len(on), "n_off": len(off), "censored_on": sum(c_on), "censored_off": sum(c_off)}
 
 
 def test_the_verdict_rule():
-    from arithsignal.stats import verdict_of
+    from arithsignal.analysis.stats import verdict_of
 
     fast, slow, c5 = [100, 120, 140, 160, 180], [900, 950, 1000, 1100, 1200], [False] * 5
     assert verdict_of(_row(fast, slow, c5, c5)) == "supported"
@@ -133,7 +133,7 @@ def test_the_verdict_rule():
 
 
 def test_ablation_table_reports_every_measure():
-    from arithsignal.stats import ablation_table
+    from arithsignal.analysis.stats import ablation_table
 
     rows = []
     for side, base in (("on", 100), ("off", 1000)):
@@ -147,7 +147,7 @@ def test_ablation_table_reports_every_measure():
 
 
 def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
-    from arithsignal.summary import progress_markdown
+    from arithsignal.report.summary import progress_markdown
 
     steps = [100, 200, 300, 400]
     logs = pd.DataFrame(
@@ -163,7 +163,7 @@ def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
 
 
 def test_steps_table_marks_censored_runs():
-    from arithsignal.summary import steps_markdown
+    from arithsignal.report.summary import steps_markdown
 
     graduations = pd.DataFrame({"variant": "v", "seed": [0, 0], "stage": ["b", "a"], "steps": [300, 120], "censored": [True, False]})
     table = cells(steps_markdown(graduations, ["a", "b"]))
@@ -177,7 +177,7 @@ def cells(markdown: str) -> list[list[str]]:
 
 
 def test_the_verdict_table_tells_same_data_from_missing_runs():
-    from arithsignal.summary import verdicts_markdown
+    from arithsignal.report.summary import verdicts_markdown
 
     stats = pd.DataFrame({"ablation": ["carry", "carry", "commas"], "stage": ["add_1x1", "mul_1x1", "add_1x1"],
                           "stage_index": [0, 1, 0], "sides_differ": [True, False, True],
@@ -191,7 +191,7 @@ def test_the_verdict_table_tells_same_data_from_missing_runs():
 def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give():
     """4 off runs: 1000, 1600, then two censored at 3000 would be >= 3000 by the budget alone; with one of the middle
     runs censored the median is at least halfway between 1600 and the budget, 2300."""
-    from arithsignal.stats import median_ratio
+    from arithsignal.analysis.stats import median_ratio
 
     r = median_ratio([1000, 1000, 1000, 1000], [False] * 4, [1000, 1600, 3000, 3000], [False, False, True, True], 3000, n_boot=50)
     assert r["ratio_kind"] == "lower_bound" and r["ratio"] == pytest.approx(2300 / 1000)
@@ -200,7 +200,7 @@ def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give(
 
 
 def test_a_stage_where_every_run_sits_at_the_floor_is_read_as_such():
-    from arithsignal.stats import ablation_table
+    from arithsignal.analysis.stats import ablation_table
 
     rows = [{"side": side, "seed": seed, "stage": "s", "budget": 3000, "floor": 400, "window_every": 100, "steps": 400, "censored": False}
             for side in ("on", "off") for seed in range(5)]  # fmt: skip

@@ -6,10 +6,10 @@ import pandas as pd
 import pytest
 import torch
 
-from arithsignal.datasets import DataSettings, Stage, build_stage
-from arithsignal.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
-from arithsignal.io import CLOCK_COLUMNS
-from arithsignal.train import PROGRESS_COLUMNS, RunState, Trainer, make_batch, tensorise
+from arithsignal.core.io import CLOCK_COLUMNS
+from arithsignal.data.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
+from arithsignal.data.splits import DataSettings, Stage, build_stage
+from arithsignal.train.loop import PROGRESS_COLUMNS, RunState, Trainer, make_batch, tensorise
 
 SETTINGS = {
     "factors": {"carry_mask": True, "commas": False, "commute": False, "mixed_lengths": False, "scratchpad": True, "reverse": False},
@@ -148,8 +148,8 @@ def test_the_answer_score_graduates_on_answers_alone():
 
 
 def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor():
-    from arithsignal.settings import OptimSettings
-    from arithsignal.train import learning_rate
+    from arithsignal.train.optim import learning_rate
+    from arithsignal.train.settings import OptimSettings
 
     base = dict(SETTINGS["optim"], warmup_steps=1, lr=1.0, min_lr_ratio=0.1, decay_steps=100)
     const, cos, lin = (OptimSettings(**{**base, "schedule": k}) for k in ("constant", "cosine", "linear"))
@@ -162,7 +162,7 @@ def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor
 
 @pytest.mark.parametrize("use_cache", [True, False])
 def test_greedy_decode_paths_agree(use_cache):
-    from arithsignal.decoding import greedy_decode
+    from arithsignal.model.decode import greedy_decode
 
     torch.manual_seed(0)
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
@@ -279,7 +279,7 @@ def test_a_memorised_stage_fits_but_graduates_only_under_the_train_pool():
 
 def test_a_reversed_run_is_scored_units_digit_first():
     """Windows of a reversed-format run read the answer backwards: digit accuracy is aligned at the units digit."""
-    from arithsignal.decoding import digit_accuracy
+    from arithsignal.model.decode import digit_accuracy
 
     assert digit_accuracy("A2196$", "A2196$", reverse=True) == 1.0
     assert digit_accuracy("A219$", "A2196$", reverse=True) == 0.75  # the thousands digit missing, the rest right

@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import pytest
 from conftest import snakemake
 
-from arithsignal.io import PROVENANCE_COLUMNS, read_provenance
+from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
 
 pytestmark = pytest.mark.workflow
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
@@ -210,7 +210,7 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert fit.set_index("stage")["sides_differ"].to_dict() == {"add_1x1": True, "add_2x2": True, "mul_2x1": False}
     # the confirmatory family comes first, every outcome made of the four
     assert summary.index("## Decisions: the primary family (confirmatory)") < summary.index("## Exploratory analyses")
-    from arithsignal.confirm import OUTCOMES, outcome_parts
+    from arithsignal.analysis.confirm import OUTCOMES, outcome_parts
 
     primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
     members, sizes = primary[primary["member"]], primary[~primary["member"]]
@@ -241,7 +241,7 @@ def test_every_figure_and_the_summary_exist(smoke_run):
 
 def test_figures_have_their_panels(smoke_run, tmp_path):
     """Build each kind of figure again from the smoke tree's files and check its panels' titles and axis labels."""
-    from arithsignal import plots
+    from arithsignal.report import plots
 
     res, stages = smoke_run / "results", ["add_1x1", "add_2x2", "mul_2x1"]
     runs = {t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")] for t in ("graduations", "windows", "eval")}

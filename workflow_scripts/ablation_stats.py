@@ -1,7 +1,7 @@
 """Snakemake adapter: results/metrics/ablation_<name>.parquet (ratio of steps to graduation per stage)."""
 
-from arithsignal.aggregate import ablation_stats_job
-from arithsignal.io import log_to
+from arithsignal.analysis.outcomes import ablation_stats_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

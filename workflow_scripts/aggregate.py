@@ -1,7 +1,7 @@
 """Snakemake adapter: per-run tables -> results/metrics/*.parquet."""
 
-from arithsignal.aggregate import aggregate_job
-from arithsignal.io import log_to
+from arithsignal.analysis.outcomes import aggregate_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

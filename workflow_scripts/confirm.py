@@ -1,7 +1,7 @@
 """Snakemake adapter: results/metrics/confirmatory.parquet (the primary family, decided)."""
 
-from arithsignal.confirm import confirm_job
-from arithsignal.io import log_to
+from arithsignal.analysis.confirm import confirm_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

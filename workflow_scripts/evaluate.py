@@ -1,11 +1,11 @@
 """Snakemake adapter: score a trained model on the test and commutation splits."""
 
-from arithsignal import numerics
+from arithsignal.core import numerics
 
 numerics.pin()  # before torch is imported: the numeric paths are fixed then (ARITHSIGNAL_NUMERICS)
 
-from arithsignal.evaluate import evaluate_job  # noqa: E402
-from arithsignal.io import log_to  # noqa: E402
+from arithsignal.core.io import log_to  # noqa: E402
+from arithsignal.evaluate.held_out import evaluate_job  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

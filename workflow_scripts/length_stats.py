@@ -1,7 +1,7 @@
 """Snakemake adapter: results/metrics/length*.parquet (the length split over every run)."""
 
-from arithsignal.io import log_to
-from arithsignal.length import length_stats_job
+from arithsignal.analysis.length import length_stats_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

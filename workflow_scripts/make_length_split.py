@@ -1,8 +1,8 @@
 """Snakemake adapter: the length split of the curriculum in one data format."""
 
-from arithsignal.config import parse_format_key
-from arithsignal.datasets import write_length
-from arithsignal.io import log_to
+from arithsignal.core.io import log_to
+from arithsignal.data.formats import parse_format_key
+from arithsignal.data.splits import write_length
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

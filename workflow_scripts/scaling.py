@@ -1,7 +1,7 @@
 """Snakemake adapter: results/metrics/scaling_{runs,fit}.parquet and results/scaling.md."""
 
-from arithsignal.io import log_to
-from arithsignal.scaling import scaling_job
+from arithsignal.analysis.scaling import scaling_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

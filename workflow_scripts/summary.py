@@ -1,7 +1,7 @@
 """Snakemake adapter: results/summary.md and results/metrics/ablation_stats.parquet."""
 
-from arithsignal.io import log_to
-from arithsignal.summary import summary_job
+from arithsignal.core.io import log_to
+from arithsignal.report.summary import summary_job
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

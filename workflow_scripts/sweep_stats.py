@@ -1,7 +1,7 @@
 """Snakemake adapter: results/metrics/sweep_<name>.parquet and results/sweep_<name>.md."""
 
-from arithsignal.aggregate import sweep_stats_job
-from arithsignal.io import log_to
+from arithsignal.analysis.sweeps import sweep_stats_job
+from arithsignal.core.io import log_to
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

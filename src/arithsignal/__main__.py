@@ -27,9 +27,10 @@ from pathlib import Path
 
 import yaml
 
-from .config import ConfigError, check, effective_settings, factors_of, merged
-from .datasets import SPLITS, DataSettings, Stage, build_stage
-from .io import CLOCK_COLUMNS
+from .config.checks import check
+from .config.experiment import ConfigError, effective_settings, factors_of, merged
+from .core.io import CLOCK_COLUMNS
+from .data.splits import SPLITS, DataSettings, Stage, build_stage
 
 ROOT = Path(__file__).resolve().parents[2]  # the checkout: config.yaml and the schema
 
@@ -70,7 +71,7 @@ NOT_COMPARED = {*CLOCK_COLUMNS, "settings", "config_hash", "package_version", "n
 def compare(args: argparse.Namespace) -> int:
     """Every per-run table of two results folders, clocks and provenance aside: a table on one side only, a column on
     one side only, a different row count or a different value is a difference (exit 1)."""
-    from .io import read_parquet
+    from .core.io import read_parquet
 
     roots = Path(args.a), Path(args.b)
     found = [{p.relative_to(root) for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}.parquet")} for root in roots]
@@ -109,7 +110,7 @@ def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
     records where they differ. Such trees are expected to differ in their numbers, not in their decisions."""
     import json
 
-    from .io import read_provenance
+    from .core.io import read_provenance
 
     seen = {}
     for rel in paths:
@@ -135,9 +136,9 @@ def _fingerprint(steps: int = 30) -> dict:
 
     import torch
 
-    from . import numerics
-    from .formats import Factors
-    from .train import Trainer, completion_loss, make_batch, tensorise
+    from .core import numerics
+    from .data.formats import Factors
+    from .train.loop import Trainer, completion_loss, make_batch, tensorise
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     torch.set_num_threads(1)
@@ -165,7 +166,7 @@ def fingerprint(args: argparse.Namespace) -> int:
     """A short run of the default shape under this process's numerics, and the hash of its weights and loss."""
     import json
 
-    from . import numerics
+    from .core import numerics
 
     if "torch" in sys.modules:
         print("fingerprint must run in a fresh process (torch is already imported)", file=sys.stderr)
@@ -181,8 +182,8 @@ def fingerprint(args: argparse.Namespace) -> int:
 def timings(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .aggregate import concat
-    from .summary import time_share
+    from .core.io import concat
+    from .report.summary import time_share
 
     root = Path(args.results)
     logs = concat([str(p) for p in sorted(root.glob("runs/*/seed*/train_log.parquet"))])
@@ -211,7 +212,7 @@ def timings(args: argparse.Namespace) -> int:
 
 
 def power(args: argparse.Namespace) -> int:
-    from .power import power_report, save_spread
+    from .analysis.power import power_report, save_spread
 
     cfg = load_config(args.configfile)
     overrides = {k: v for k, v in (("sigma", args.sigma), ("median_steps", args.median_steps), ("run_share", args.run_share),
@@ -219,7 +220,7 @@ def power(args: argparse.Namespace) -> int:
     if args.median_steps is not None:
         overrides["anchor_side"] = args.median_side
         if args.median_d_model is not None:
-            from .scaling import non_embedding_params
+            from .model.size import non_embedding_params
 
             overrides["anchor_log_size"] = math.log(non_embedding_params({**cfg["model"], "d_model": args.median_d_model}))
     try:
@@ -238,8 +239,8 @@ def power(args: argparse.Namespace) -> int:
 def png(args: argparse.Namespace) -> int:
     """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code (with
     --length, an ablation's length figure instead)."""
-    from .io import read_parquet
-    from .plots import plot_scaling
+    from .core.io import read_parquet
+    from .report.plots import plot_scaling
 
     root = Path(args.results) / "metrics"
     if args.length:
@@ -257,9 +258,9 @@ def png(args: argparse.Namespace) -> int:
 def _length_png(root: Path, ablation: str, out: str) -> int:
     """results/length_<ablation>.pdf's figure as a PNG, from the tables length_stats wrote (each run's extension as
     it was read then)."""
-    from .aggregate import ablation_sides
-    from .io import read_parquet
-    from .plots import length_figure
+    from .analysis.outcomes import ablation_sides
+    from .core.io import read_parquet
+    from .report.plots import length_figure
 
     paths = [root / f for f in ("length.parquet", "length_runs.parquet", "length_ablations.parquet")]
     if not all(p.exists() for p in paths):
@@ -283,7 +284,7 @@ def _length_png(root: Path, ablation: str, out: str) -> int:
 
 
 def config_docs(args: argparse.Namespace) -> int:
-    from .config import reference_markdown
+    from .config.reference import reference_markdown
 
     print(reference_markdown(yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())), end="")
     return 0

@@ -16,7 +16,11 @@ At threshold 0 the gate is 1 everywhere and the step is AdamW's, operation for o
 
 from __future__ import annotations
 
+import math
+
 import torch
+
+from .settings import OptimSettings
 
 OPTIMIZERS = ("adamw", "snr_gated")
 
@@ -116,3 +120,19 @@ def set_lr(opt: torch.optim.Optimizer, lr: float) -> None:
     """The schedule's rate for this step: ``lr`` for matrices, ``lr * lr_scale`` for each other group."""
     for g in opt.param_groups:
         g["lr"] = lr * g["lr_scale"]
+
+
+def learning_rate(optim: OptimSettings, budget: int, step: int, stage_step: int) -> float:
+    """The learning rate of global step ``step``, ``stage_step`` steps into its stage.
+
+    A linear warmup over the run's first ``warmup_steps``, times the stage's schedule: it restarts
+    at 1 when a stage starts and, unless constant, decays (cosine or linear) to ``min_lr_ratio``
+    over ``decay_steps`` stage steps (the stage budget when null), then holds that floor.
+    """
+    warm = min(1.0, (step + 1) / max(1, optim.warmup_steps))
+    if optim.schedule == "constant":
+        return optim.lr * warm
+    span = optim.decay_steps or budget
+    done = min(stage_step, span) / span
+    shape = 0.5 * (1 + math.cos(math.pi * done)) if optim.schedule == "cosine" else 1 - done
+    return optim.lr * warm * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * shape)

@@ -1,41 +1,23 @@
-"""The experiment config: checks beyond the JSON schema, variants, and the slices rules depend on.
-
-The JSON schema (``schemas/config.schema.yaml``) checks shapes and types; this
-module checks what a schema cannot (unique names, references between sections,
-budgets against windows) and resolves each variant to its *effective settings*,
-the complete recipe of one training run. Variants whose effective settings are
-equal are trained once (see :func:`canonical_variants`).
+"""The config checks beyond the JSON schema: every relation a schema cannot see (unique names, references
+between sections, budgets against windows), each refused naming the key and the relation (RELATIONS).
 """
 
 from __future__ import annotations
 
-import copy
-import itertools
-import re
-from dataclasses import dataclass
-from pathlib import Path
-
-from .formats import FACTOR_KEYS, FACTORS, Factors, longest_line
-from .io import stable_hash
-
-MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")  # the minimal SNR model's branch
-FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
-# sections a variant may override, and what its training run depends on
-OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")
-RUN_SECTIONS = ("factors", "model", "optim", "curriculum", "graduation", "train")
-SWEEPABLE = ("model", "optim", "curriculum", "graduation")  # a sweep's grid keys are SECTION.KEY
-NULLABLE_SETTINGS = ("optim.grad_clip",)  # setting ablations whose off side is null (off: never clip)
-VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # also the Snakefile's wildcard constraint
-
-
-class ConfigError(ValueError):
-    """A config refused before any job runs: every problem found, each naming the key and the relation it breaks."""
-
-    def __init__(self, problems: list[tuple[str, str]] | str):
-        self.problems = [("", problems)] if isinstance(problems, str) else list(problems)
-        self.relations = {r for r, _ in self.problems if r}
-        super().__init__("invalid config:\n  - " + "\n  - ".join(m for _, m in self.problems))
-
+from ..core.io import stable_hash
+from ..data.formats import FACTORS, Factors, longest_line
+from .experiment import (
+    NULLABLE_SETTINGS,
+    SWEEPABLE,
+    VARIANT_NAME,
+    ConfigError,
+    ablated_value,
+    all_variants,
+    effective_settings,
+    factors_of,
+    scaling_sweep,
+    sweep_points,
+)
 
 # What config.check enforces beyond the schema, one entry per relation (docs/CONFIG.md lists them; every one has a
 # refusal test of its own, tests/test_config.py)
@@ -79,18 +61,6 @@ RELATIONS = {
     "analysis_sizes_known": "a family entry's `sizes` names a sweep",
     "analysis_sizes_sweep": "that sweep varies model keys only and starts from both of the ablation's variants",
 }
-
-
-def merged(base: str | Path, presets: list[str | Path] = ()) -> dict:
-    """The config a Snakemake run sees: ``base`` (the workflow's config.yaml) with every ``--configfile`` preset
-    merged over it in order, by Snakemake's own functions (nested sections merge key by key, lists are replaced)."""
-    from snakemake.common.configfile import load_configfile
-    from snakemake.utils import update_config
-
-    config = load_configfile(str(base))
-    for preset in presets:
-        update_config(config, load_configfile(str(preset)))
-    return config
 
 
 def check(config: dict, schema: dict | None = None) -> None:
@@ -277,101 +247,6 @@ def _length_errors(config: dict) -> list[tuple[str, str]]:
     return errors
 
 
-def ablated_value(config: dict, variant_name: str, factor: str) -> object:
-    """The value an ablation's ``factor`` has in a variant: a format factor, or a SECTION.KEY setting."""
-    settings = effective_settings(config, variant_name)
-    if factor in FACTORS:
-        return settings["factors"][factor]
-    section, key = factor.split(".")
-    return settings[section][key]
-
-
-def _merge(base: dict, override: dict) -> dict:
-    out = copy.deepcopy(base)
-    for k, v in override.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
-    return out
-
-
-def variant(config: dict, name: str) -> dict:
-    for v in all_variants(config):
-        if v["name"] == name:
-            return v
-    raise ConfigError(f"unknown variant {name!r}; expected one of {[v['name'] for v in all_variants(config)]}")
-
-
-# ---------------------------------------------------------------- sweeps
-
-
-@dataclass(frozen=True)
-class SweepPoint:
-    """One point of a sweep's grid: a generated variant, trained like any other."""
-
-    sweep: str
-    base: str  # the variant it starts from
-    values: dict  # SECTION.KEY -> value
-    variant: dict  # name + overrides, as a config variant
-
-    @property
-    def name(self) -> str:
-        return self.variant["name"]
-
-    @property
-    def label(self) -> str:
-        return ", ".join(f"{_key_text(k, '.')}={_value_text(v)}" for k, v in self.values.items())
-
-
-def _key_text(key: str, sep: str = "_") -> str:
-    """A grid key without its section: ``lr`` for optim.lr, ``vectors_lr_scale`` for optim.vectors.lr_scale."""
-    return sep.join(key.split(".")[1:])
-
-
-def _value_text(v: object) -> str:
-    if v is None:
-        return "none"
-    if isinstance(v, bool):
-        return str(v).lower()
-    return str(v)
-
-
-def sweep_points(config: dict) -> list[SweepPoint]:
-    """Every sweep's grid (the product of its keys' values) for every variant it starts from.
-
-    A point is named ``<base>-<key>_<value>...`` (the key without its section: every sweepable
-    key's name is unique across sections), e.g. ``baseline-lr_0.003-schedule_cosine``; a key inside
-    a setting (optim.vectors.lr_scale) joins its parts with ``_``. Keys are taken in sorted order,
-    so the order they are written in changes no name (it is not a change of settings).
-    """
-    points = []
-    by_name = {v["name"]: v for v in config["variants"]}
-    for sw in config.get("sweeps", []):
-        keys = sorted(sw["grid"])
-        for base in sw["from"]:
-            if base not in by_name or not all(k.count(".") in (1, 2) and k.split(".")[0] in SWEEPABLE for k in keys):
-                continue  # reported by _sweep_errors
-            for combo in itertools.product(*(sw["grid"][k] for k in keys)):
-                var = copy.deepcopy(by_name[base])
-                var["name"] = base + "".join(f"-{_key_text(k)}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
-                for k, v in zip(keys, combo, strict=True):
-                    *path, key = k.split(".")
-                    node = var
-                    for part in path:
-                        node = node.setdefault(part, {})
-                    node[key] = v
-                points.append(SweepPoint(sw["name"], base, dict(zip(keys, combo, strict=True)), var))
-    return points
-
-
-def all_variants(config: dict) -> list[dict]:
-    """The config's variants, then every sweep point not already named there (points shared by two sweeps once)."""
-    out, seen = list(config["variants"]), {v["name"] for v in config["variants"]}
-    for p in sweep_points(config):
-        if p.name not in seen:
-            seen.add(p.name)
-            out.append(p.variant)
-    return out
-
-
 def _sweep_errors(config: dict, schema: dict | None) -> list[str]:
     errors = []
     names = {v["name"] for v in config["variants"]}
@@ -488,8 +363,8 @@ def _stage_data_differ(config: dict, ablation: dict, stage: dict) -> bool:
     problems (of a commutative operation), mixed_lengths problems of a shorter shape (there is none below 1x1); the
     other factors write the same problems differently: read on the stage's extreme problems and a seeded sample of
     its others (what the data job would write, without writing it)."""
-    from .datasets import mixed_shape
-    from .formats import COMMUTATIVE
+    from ..data.formats import COMMUTATIVE
+    from ..data.splits import mixed_shape
 
     if ablation["factor"] == "commute":
         return stage["op"] in COMMUTATIVE
@@ -505,7 +380,7 @@ def _renders_differ(stage: dict, first: Factors, second: Factors) -> bool:
     of its others."""
     import random
 
-    from .formats import render
+    from ..data.formats import render
 
     da, db = stage["digits"]
     rng = random.Random(0)
@@ -548,38 +423,6 @@ def _duplicate_ablation_errors(config: dict) -> list[tuple[str, str]]:
     return errors
 
 
-def analysis_runs(config: dict, entry: dict) -> list[dict]:
-    """The runs a family entry is judged on: each side's variant and, with ``sizes``, every point of that sweep that
-    starts from it; one row per distinct run: {variant, run (its canonical name), side, model}."""
-    ablation = next(a for a in config["ablations"] if a["name"] == entry["ablation"])
-    canonical = canonical_variants(config)
-    out, seen = [], set()
-    for side in ("on", "off"):
-        base = ablation[f"{side}_variant"]
-        names = [base] + [p.name for p in sweep_points(config) if p.sweep == entry.get("sizes") and p.base == base]
-        for name in names:
-            if canonical[name] not in seen:
-                seen.add(canonical[name])
-                out.append({"variant": name, "run": canonical[name], "side": side, "model": effective_settings(config, name)["model"]})
-    return out
-
-
-def scaling_sweep(config: dict) -> dict | None:
-    """The sweep named by ``scaling.sweep`` (None without one, or when no sweep has that name)."""
-    if config.get("scaling", {}).get("sweep") is None:
-        return None
-    return next((sw for sw in config.get("sweeps", []) if sw["name"] == config["scaling"]["sweep"]), None)
-
-
-def scaling_comparisons(config: dict) -> list[dict]:
-    """The ablations whose two variants the scaling sweep starts from: their scaling curves are compared."""
-    sweep = scaling_sweep(config)
-    if sweep is None:
-        return []
-    return [{"name": a["name"], "factor": a["factor"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
-            if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
-
-
 def _has_key(config: dict, section: str, path: list[str]) -> bool:
     """Does config[section][path...] exist (its value may be null)?"""
     node = config.get(section)
@@ -600,120 +443,3 @@ def _value_errors(where: str, values: list, key_schema: dict) -> list[str]:
         except jsonschema.ValidationError as e:
             out.append(f"{where}: value {v!r} is invalid: {e.message}")
     return out
-
-
-def effective_settings(config: dict, name: str) -> dict:
-    """The complete recipe of a variant's training run (everything but the seed)."""
-    base = {k: config[k] for k in RUN_SECTIONS if k != "factors"}
-    base["factors"] = config["factors"]
-    base = _merge(base, {k: v for k, v in variant(config, name).items() if k in OVERRIDABLE})
-    base["stages"] = config["stages"]
-    base["data"] = config["data"]
-    return base
-
-
-def canonical_variants(config: dict) -> dict[str, str]:
-    """Map every variant to the first variant (config order) with equal effective settings."""
-    first: dict[str, str] = {}
-    out = {}
-    for v in all_variants(config):
-        key = stable_hash(effective_settings(config, v["name"]), 64)
-        out[v["name"]] = first.setdefault(key, v["name"])
-    return out
-
-
-def factors_of(settings_or_factors: dict) -> Factors:
-    f = settings_or_factors.get("factors", settings_or_factors)
-    return Factors(**{k: bool(f[k]) for k in FACTORS})
-
-
-def format_key(factors: dict) -> str:
-    """The data-format directory name, e.g. ``carry1-commas0-commute0-mixed0``."""
-    return "-".join(f"{FACTOR_KEYS[k]}{int(bool(factors[k]))}" for k in FACTORS)
-
-
-def parse_format_key(key: str) -> dict:
-    parts = key.split("-")
-    if len(parts) != len(FACTORS):
-        raise ConfigError(f"bad data format key {key!r}")
-    return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}
-
-
-# ---------------------------------------------------------------- the config's reference page (docs/CONFIG.md)
-
-
-def _resolve(schema: dict, node: dict) -> dict:
-    """A schema node with its $ref and allOf folded in (the config schema uses both to share section definitions)."""
-    out = dict(node)
-    if "$ref" in out:
-        out = {**_resolve(schema, schema["$defs"][out.pop("$ref").split("/")[-1]]), **out}
-    for part in out.pop("allOf", []):
-        part = _resolve(schema, part)
-        out = {**part, **out, "properties": {**part.get("properties", {}), **out.get("properties", {})}}
-    return out
-
-
-def _kind(node: dict) -> str:
-    if "enum" in node:
-        return " \\| ".join(f"`{v}`" for v in node["enum"])
-    kinds = node.get("type", "object" if "properties" in node else "")
-    text = " or ".join(kinds) if isinstance(kinds, list) else kinds
-    bounds = [f"{sym} {node[k]}" for k, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
-              if k in node]  # fmt: skip
-    return text + (f" ({', '.join(bounds)})" if bounds else "")
-
-
-def _rows(schema: dict, node: dict, prefix: str) -> list[str]:
-    node = _resolve(schema, node)
-    required = set(node.get("required", []))
-    rows = []
-    for key, raw in node.get("properties", {}).items():
-        sub = _resolve(schema, raw)
-        name = f"{prefix}{key}"
-        if "[]" in prefix and "$ref" in raw and "properties" in sub:  # a variant's overrides: any key of that section
-            rows.append(f"| `{name}` | section (optional) | {' '.join(sub.get('description', '').split())}: any of its keys |")
-            continue
-        need = "" if key in required or not required else " (optional)"
-        default = f" Default: `{sub['default']}`." if "default" in sub else ""
-        if sub.get("type") == "array" and "properties" in _resolve(schema, sub.get("items", {})):
-            rows.append(f"| `{name}` | list{need} | {' '.join(sub.get('description', '').split())}{default} |")
-            rows += _rows(schema, sub["items"], f"{name}[].")
-        elif "properties" in sub:
-            rows.append(f"| `{name}` | section{need} | {' '.join(sub.get('description', '').split())} |")
-            rows += _rows(schema, sub, f"{name}.")
-        else:
-            rows.append(f"| `{name}` | {_kind(sub)}{need} | {' '.join(sub.get('description', '').split())}{default} |")
-    return rows
-
-
-def reference_markdown(schema: dict) -> str:
-    """docs/CONFIG.md: every key of the config from the schema's own descriptions (their one home), and every relation
-    config.check enforces beyond it. Written by ``python -m arithsignal config-docs``; a test keeps the page current."""
-    out = [
-        "# The config",
-        "",
-        "<!-- Generated from schemas/config.schema.yaml and arithsignal.config.RELATIONS by",
-        "     `python -m arithsignal config-docs > docs/CONFIG.md`: edit those, not this page. -->",
-        "",
-        "`config.yaml` is the default experiment; a preset given with `--configfile=FILE` is merged over it (sections key",
-        "by key, lists replaced), as `python -m arithsignal show --configfile FILE` shows. The whole config is checked",
-        "against `schemas/config.schema.yaml` and then by `arithsignal.config.check` before any job runs: an unknown",
-        "key, a wrong type, a value out of range or a broken relation stops the workflow with a message naming the key.",
-        "",
-        " ".join(schema.get("description", "").split()),
-        "",
-    ]
-    for section, node in schema["properties"].items():
-        node = _resolve(schema, node)
-        optional = "" if section in schema.get("required", []) else " (optional)"
-        out += [f"## `{section}`{optional}", "", " ".join(node.get("description", "").split()), ""]
-        rows = _rows(schema, node, f"{section}.") if "properties" in node else []
-        if node.get("type") == "array" and "properties" in _resolve(schema, node.get("items", {})):
-            rows = _rows(schema, node["items"], f"{section}[].")
-        if rows:
-            out += ["| key | value | meaning |", "| --- | --- | --- |", *rows, ""]
-        else:
-            out += [f"Value: {_kind(node)}.", ""]
-    out += ["## Relations checked before any job", "", "Beyond the schema, `config.check` refuses a config unless:", ""]
-    out += [f"- {text} (`{relation}`)" for relation, text in RELATIONS.items()]
-    return "\n".join(out) + "\n"

@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .formats import END, END_ID, PAD_ID, VOCAB, answer_part, answer_text, encode
-from .model import GPT
+from ..data.formats import END, END_ID, PAD_ID, VOCAB, answer_part, answer_text, encode
+from .gpt import GPT
 
 
 @torch.no_grad()
@@ -78,14 +78,6 @@ def greedy_decode(
                     topi[i], topv[i] = ti[r], tv[r]
     model.train(was_training)
     return completions, topi, topv
-
-
-def first_wrong(prediction: str, target: str) -> int:
-    """Index of the first character where prediction and target differ, -1 if equal."""
-    for i, (p, t) in enumerate(zip(prediction, target, strict=False)):
-        if p != t:
-            return i
-    return -1 if len(prediction) == len(target) else min(len(prediction), len(target))
 
 
 def digit_accuracy(prediction: str, target: str, reverse: bool = False) -> float:

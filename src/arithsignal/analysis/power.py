@@ -212,8 +212,8 @@ def measured_scenario(config: dict, entry: dict, results: str | None) -> tuple[S
     model: the scenario (None where no run is there), where it came from, and the censored cells it saw."""
     from pathlib import Path
 
-    from .aggregate import concat
-    from .config import analysis_runs
+    from ..config.experiment import analysis_runs
+    from ..core.io import concat
     from .confirm import design_of
 
     runs = analysis_runs(config, entry)
@@ -266,8 +266,8 @@ def design_scenario(config: dict, entry: dict, results: str | None, overrides: d
     import json
     from pathlib import Path
 
-    from .config import analysis_runs, effective_settings
-    from .scaling import non_embedding_params
+    from ..config.experiment import analysis_runs, effective_settings
+    from ..model.size import non_embedding_params
 
     runs = analysis_runs(config, entry)
     on = next(r for r in runs if r["side"] == "on")
@@ -338,9 +338,9 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
     detected with 80% power, and the interval width the design predicts."""
     from scipy.stats import norm
 
-    from .config import analysis_runs
+    from ..config.experiment import analysis_runs
+    from ..model.size import non_embedding_params
     from .confirm import hypotheses, size_names
-    from .scaling import non_embedding_params
 
     analysis = config.get("analysis")
     if not analysis or not analysis.get("family"):

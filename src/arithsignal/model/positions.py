@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import torch
 
-from .formats import STOI
+from ..data.formats import STOI
 
 DIGIT_IDS = torch.tensor([STOI[d] for d in "0123456789"])
 COMMA_ID = STOI[","]

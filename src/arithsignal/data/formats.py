@@ -260,3 +260,19 @@ def completion_roles(completion: str) -> list[int]:
         if ch == ";" and role == ROLE_CARRY:
             role = ROLE_SCRATCH
     return roles
+
+
+FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
+
+
+def format_key(factors: dict) -> str:
+    """The data-format directory name, e.g. ``carry1-commas0-commute0-mixed0``."""
+    return "-".join(f"{FACTOR_KEYS[k]}{int(bool(factors[k]))}" for k in FACTORS)
+
+
+def parse_format_key(key: str) -> dict:
+    """The factors a data-format directory name stands for (the inverse of :func:`format_key`)."""
+    parts = key.split("-")
+    if len(parts) != len(FACTORS):
+        raise ValueError(f"bad data format key {key!r}; expected {len(FACTORS)} parts like {format_key(dict.fromkeys(FACTORS, True))!r}")
+    return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}

@@ -9,9 +9,9 @@ from __future__ import annotations
 import pandas as pd
 import torch
 
-from .decoding import first_wrong, score_exact
-from .formats import VOCAB, answer_text
-from .model import GPT
+from ..data.formats import VOCAB, answer_text
+from ..model.decode import score_exact
+from ..model.gpt import GPT
 
 
 def classify_error(predicted: str, true: int) -> str:
@@ -70,8 +70,8 @@ def score(
 
 def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inputs: dict, output: str, threads: int = 1) -> None:
     """Job entry point: score each stage's test and commute splits at its stage end and with the final model."""
-    from .io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
-    from .modelio import load_model, load_stage_models, pick_device
+    from ..core.io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
+    from ..model.store import load_model, load_stage_models, pick_device
 
     torch.set_num_threads(threads)
     device = pick_device()
@@ -96,8 +96,8 @@ def length_job(settings: dict, evaluation: dict, variant: str, seed: int, model_
                threads: int = 1) -> None:  # fmt: skip
     """Job entry point: score the final model on the length split (datasets.build_length), one row per problem,
     with each problem's cell (digits of a, digits of b) and kind."""
-    from .io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
-    from .modelio import load_model, pick_device
+    from ..core.io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
+    from ..model.store import load_model, pick_device
 
     torch.set_num_threads(threads)
     device = pick_device()
@@ -112,3 +112,11 @@ def length_job(settings: dict, evaluation: dict, variant: str, seed: int, model_
         print(f"{variant} seed {seed} {op} [{kind}]: exact match {g['correct'].mean():.3f} on {len(g)}; "
               f"per cell from {cells.min():.3f} to {cells.max():.3f} over {len(cells)} cells", flush=True)  # fmt: skip
     write_parquet(res, output, provenance(variant, seed, settings, stable_hash(settings)))
+
+
+def first_wrong(prediction: str, target: str) -> int:
+    """Index of the first character where prediction and target differ, -1 if equal."""
+    for i, (p, t) in enumerate(zip(prediction, target, strict=False)):
+        if p != t:
+            return i
+    return -1 if len(prediction) == len(target) else min(len(prediction), len(target))

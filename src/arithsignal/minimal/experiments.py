@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from .progress import gradient_snr
+from ..train.measures import gradient_snr
 
 SETTLED_SHARE = 0.5  # W has settled while gamma moves when W's relative change is under half of gamma's
 SETTLES = "gamma keeps moving while W settles, as predicted"
@@ -128,10 +128,10 @@ def run_experiment(experiment: str, cfg: dict, log=print) -> pd.DataFrame:
 
 def minimal_job(experiment: str, cfg: dict, out: str) -> None:
     """Job entry point: results/minimal_model/<experiment>.parquet."""
-    from .io import provenance, stable_hash, write_parquet
+    from ..core.io import provenance, stable_hash, write_parquet
 
     torch.set_num_threads(1)
-    from .numerics import check
+    from ..core.numerics import check
 
     check()  # the pinned numeric paths, or a clear failure
     df = run_experiment(experiment, cfg, log=lambda m: print(m, flush=True))

@@ -36,15 +36,15 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from .decoding import score_exact
-from .formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
-from .io import CorruptFileError, atomic_path, read_parquet, stable_hash
-from .model import GPT, ModelConfig
-from .modelio import pick_device, save_model, save_stage_models
-from .numerics import recorded
-from .optim import build_optimizer, set_lr
-from .progress import gradient_snr, noise_scale_microbatches
-from .settings import GraduationSettings, OptimSettings, RunSettings
+from ..core.io import CorruptFileError, atomic_path, read_parquet, stable_hash
+from ..core.numerics import recorded
+from ..data.formats import PAD_ID, ROLE_ANSWER, ROLE_CARRY, ROLE_NONE, ROLE_SCRATCH, VOCAB, completion_roles, encode
+from ..model.decode import score_exact
+from ..model.gpt import GPT, ModelConfig
+from ..model.store import pick_device, save_model, save_stage_models
+from .measures import gradient_snr, noise_scale_microbatches
+from .optim import build_optimizer, learning_rate, set_lr
+from .settings import GraduationSettings, RunSettings
 
 CHECKPOINT_FORMAT = 4  # 4: two graduation pools and the weights at each stage's end
 POOLS = ("train", "unseen")  # the graduation pools every window decodes (datasets.SPLITS: train_pool, unseen_pool)
@@ -123,22 +123,6 @@ def make_batch(stages: list[StageTensors], current: int, batch_size: int, replay
     y = torch.where(roles[:, 1:] != ROLE_NONE, ids[:, 1:], -100)
     real = torch.arange(width - 1)[None, :] < (lengths[:, None] - 1)  # the end marker is only ever a target
     return Batch(ids[:, :-1], y, roles[:, 1:], real)
-
-
-def learning_rate(optim: OptimSettings, budget: int, step: int, stage_step: int) -> float:
-    """The learning rate of global step ``step``, ``stage_step`` steps into its stage.
-
-    A linear warmup over the run's first ``warmup_steps``, times the stage's schedule: it restarts
-    at 1 when a stage starts and, unless constant, decays (cosine or linear) to ``min_lr_ratio``
-    over ``decay_steps`` stage steps (the stage budget when null), then holds that floor.
-    """
-    warm = min(1.0, (step + 1) / max(1, optim.warmup_steps))
-    if optim.schedule == "constant":
-        return optim.lr * warm
-    span = optim.decay_steps or budget
-    done = min(stage_step, span) / span
-    shape = 0.5 * (1 + math.cos(math.pi * done)) if optim.schedule == "cosine" else 1 - done
-    return optim.lr * warm * (optim.min_lr_ratio + (1 - optim.min_lr_ratio) * shape)
 
 
 def completion_loss(model: GPT, b: Batch, device: torch.device):
@@ -613,7 +597,7 @@ def stderr_log(prefix: str):
 
 def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: dict, threads: int = 1) -> None:
     """Job entry point: train one (variant, seed) and write its Parquet logs and final model."""
-    from .io import provenance, write_parquet
+    from ..core.io import provenance, write_parquet
 
     torch.set_num_threads(threads)
     device = pick_device()

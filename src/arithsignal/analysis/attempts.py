@@ -15,7 +15,7 @@ import pandas as pd
 
 from .confirm import OUTCOMES, outcome_parts
 
-LEDGER = Path(__file__).resolve().parents[2] / "docs" / "attempts.csv"
+LEDGER = Path(__file__).resolve().parents[3] / "docs" / "attempts.csv"
 REQUIRED = ("hypothesis", "attempt", "date", "commit", "seeds", "sizes", "stages", "budget", "model", "machine", "numerics",
             "estimate_ci", "p_value", "holm_p", "outcome", "source")  # fmt: skip
 OPTIONAL = ("data_hash", "changed_after_seeing")

@@ -242,3 +242,16 @@ def format_ratio(row: dict | pd.Series) -> str:
         return "undefined (both medians censored)"
     prefix = {"estimate": "", "lower_bound": ">= ", "upper_bound": "<= "}[kind]
     return f"{prefix}{num(row['ratio'])} [{num(row['ci_low'])}, {num(row['ci_high'])}]"
+
+
+def holm(p_values) -> np.ndarray:
+    """Holm's step-down adjusted p-values (each at most 1): FWER control over the family, no assumption on dependence."""
+    p = np.asarray(p_values, float)
+    order = np.argsort(p)
+    m = len(p)
+    adjusted = np.empty(m)
+    running = 0.0
+    for rank, i in enumerate(order):
+        running = max(running, min(1.0, (m - rank) * p[i]))
+        adjusted[i] = running
+    return adjusted

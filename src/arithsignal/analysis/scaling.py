@@ -25,20 +25,13 @@ import math
 import numpy as np
 import pandas as pd
 
-from .aggregate import rule_reading
+from ..model.size import non_embedding_params
+from .outcomes import rule_reading
 from .survival import Intervals, fit_batch, grid_floor, loglik
 
 BAND_POINTS = 25  # sizes at which the ratio curve's band is stored (for the figure)
 Z95 = 1.959963984540054
 LN2 = math.log(2)
-
-
-def non_embedding_params(model: dict) -> int:
-    """Parameters of model.GPT outside the token and position embeddings (the output head is tied to the token
-    embedding): per block, attention 4d^2 + 4d, MLP 8d^2 + 5d, two LayerNorms 4d; and the final LayerNorm, 2d.
-    A test counts the real model's parameters against it."""
-    d, layers = model["d_model"], model["n_layer"]
-    return layers * (12 * d * d + 13 * d) + 2 * d
 
 
 SCALING_RUN_COLUMNS = ["base", "point", "n_params", "model_seed", "stage", "stage_index", "steps", "censored", "budget",
@@ -208,8 +201,8 @@ def scaling_job(sweep_table: str, base_graduations: list[str], data: dict[str, l
     """Job entry point: results/metrics/scaling_{runs,fit}.parquet and results/scaling.md. ``data``: the training sets
     of each side ("on", "off") of every comparison, comparison by comparison, stage by stage; ``bases``: the variants
     the sweep starts from ({variant, run}), whose own runs (``base_graduations``) are sizes of the axis too."""
-    from .aggregate import concat, sides_differ
-    from .io import provenance, read_parquet, stable_hash, write_parquet
+    from ..core.io import concat, provenance, read_parquet, stable_hash, write_parquet
+    from .outcomes import sides_differ
 
     sweep = read_parquet(sweep_table)
     bases = [b for b in bases if b["run"] not in set(sweep["run"])]

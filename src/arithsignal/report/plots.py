@@ -87,7 +87,7 @@ def _steps_panel(ax, runs: pd.DataFrame, stats: pd.DataFrame, ablation: dict, st
 
 def _km_panels(axes, runs: pd.DataFrame, stage_order: list[str]) -> None:
     """Per stage, the Kaplan-Meier share of seeds graduated against steps (lifelines), factor on vs off."""
-    from .stats import km_curve
+    from ..analysis.stats import km_curve
 
     for ax, stage in zip(axes, stage_order, strict=True):
         for side, ls in (("on", "-"), ("off", "--")):
@@ -236,7 +236,7 @@ def _memorisation_panel(ax, windows: pd.DataFrame, graduations: pd.DataFrame) ->
 def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
     """Left: error taxonomy of wrong answers per variant. Right: where the correct token ranked at the first wrong token.
     Held-out problems of each stage, with the model as it was when that stage ended."""
-    from .aggregate import failure_table
+    from ..analysis.outcomes import failure_table
 
     _theme()
     f = failure_table(evals[evals["when"] == "stage_end"])
@@ -262,8 +262,8 @@ def failure_figure(evals: pd.DataFrame, out: str) -> list[str]:
 
 def plot_ablation(inputs: dict, ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> list[str]:
     """Job entry point: results/ablation_<name>.pdf from the runs of the ablation's two variants."""
-    from .aggregate import ablation_sides, concat, stage_measures
-    from .io import read_parquet
+    from ..analysis.outcomes import ablation_sides, stage_measures
+    from ..core.io import concat, read_parquet
 
     runs = ablation_sides(stage_measures(concat(inputs["graduations"]), concat(inputs["windows"])), ablation, canonical)
     evals = ablation_sides(concat(inputs["eval"]), ablation, canonical)
@@ -273,14 +273,14 @@ def plot_ablation(inputs: dict, ablation: dict, canonical: dict[str, str], stage
 
 def plot_progress(log_paths: list[str], window_paths: list[str], graduation_paths: list[str], variant: str, out: str) -> list[str]:
     """Job entry point: results/progress_<variant>.pdf."""
-    from .aggregate import concat
+    from ..core.io import concat
 
     return progress_figure(concat(log_paths), concat(window_paths), concat(graduation_paths), variant, out)
 
 
 def plot_failures(eval_paths: list[str], out: str) -> list[str]:
     """Job entry point: results/failures.pdf."""
-    from .aggregate import concat
+    from ..core.io import concat
 
     return failure_figure(concat(eval_paths), out)
 
@@ -324,7 +324,7 @@ def sweep_figure(table: pd.DataFrame, stage_order: list[str], sweep: str, out: s
 
 def plot_sweep(table_path: str, stage_order: list[str], sweep: str, out: str) -> list[str]:
     """Job entry point: results/sweep_<name>.pdf."""
-    from .io import read_parquet
+    from ..core.io import read_parquet
 
     return sweep_figure(read_parquet(table_path), stage_order, sweep, out)
 
@@ -384,7 +384,7 @@ def scaling_figure(runs: pd.DataFrame, fit: pd.DataFrame, stage_order: list[str]
 
 def plot_scaling(runs_table: str, fit_table: str, stage_order: list[str], out: str) -> list[str]:
     """Job entry point: results/scaling.pdf."""
-    from .io import read_parquet
+    from ..core.io import read_parquet
 
     return scaling_figure(read_parquet(runs_table), read_parquet(fit_table), stage_order, out)
 
@@ -447,7 +447,7 @@ def minimal_figure(experiment: str, df: pd.DataFrame, out: str) -> list[str]:
 
 def plot_minimal(experiment: str, path: str, out: str) -> list[str]:
     """Job entry point: results/minimal_model_<experiment>.pdf."""
-    from .io import read_parquet
+    from ..core.io import read_parquet
 
     return minimal_figure(experiment, read_parquet(path), out)
 
@@ -455,7 +455,7 @@ def plot_minimal(experiment: str, path: str, out: str) -> list[str]:
 def length_figure(scores: pd.DataFrame, runs: pd.DataFrame, ablation: dict, out: str) -> list[str]:
     """results/length_<ablation>.pdf: per operation, exact match per (digits of a, digits of b) for every run of both
     sides (a row per side, a column per seed; trained cells outlined), and each run's extension ratio."""
-    from .length import cell_table
+    from ..analysis.length import cell_table
 
     _theme()
     cells = cell_table(scores)
@@ -502,8 +502,9 @@ def length_figure(scores: pd.DataFrame, runs: pd.DataFrame, ablation: dict, out:
 
 def plot_length(score_paths: list[str], ablation: dict, canonical: dict[str, str], solved_at: float, out: str) -> list[str]:
     """Job entry point: results/length_<ablation>.pdf from the length scores of the ablation's two variants."""
-    from .aggregate import ablation_sides, concat
-    from .length import extension_runs
+    from ..analysis.length import extension_runs
+    from ..analysis.outcomes import ablation_sides
+    from ..core.io import concat
 
     scores = concat(score_paths)
     runs = ablation_sides(extension_runs(scores, solved_at), ablation, canonical)

@@ -50,6 +50,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from .stats import holm
 from .survival import FAMILIES, Intervals, fit_batch, grid_floor
 
 EXACT_LIMIT = 5000  # relabellings enumerated exactly up to this many; a Monte Carlo sample beyond
@@ -392,19 +393,6 @@ def interval(design: Design, kind: str, family: str, labels: np.ndarray, level: 
     return (-math.inf if iv.low_open else iv.low), (math.inf if iv.high_open else iv.high)
 
 
-def holm(p_values) -> np.ndarray:
-    """Holm's step-down adjusted p-values (each at most 1): FWER control over the family, no assumption on dependence."""
-    p = np.asarray(p_values, float)
-    order = np.argsort(p)
-    m = len(p)
-    adjusted = np.empty(m)
-    running = 0.0
-    for rank, i in enumerate(order):
-        running = max(running, min(1.0, (m - rank) * p[i]))
-        adjusted[i] = running
-    return adjusted
-
-
 def to_ratio(kind: str, log_value: float) -> float:
     """The reported scale: the steps ratio off/on exp(-beta); for the interaction its change per doubling of N."""
     return math.exp(-log_value * (1 if kind == "effect" else LN2))
@@ -615,7 +603,7 @@ def detectable_text(kind: str, ratio: float) -> str:
 
 def size_names(runs: list[dict]) -> dict[str, str]:
     """A label of each run's model size from the model keys that differ between the runs ("d_model 16"), else N."""
-    from .scaling import non_embedding_params
+    from ..model.size import non_embedding_params
 
     keys = sorted({k for r in runs for k in r["model"]})
     varying = [k for k in keys if len({json.dumps(r["model"].get(k)) for r in runs}) > 1]
@@ -632,7 +620,7 @@ def design_rows(graduations, runs: list[dict], stages: list[str]):
 def data_hash(graduations, runs: list[dict], stages: list[str]) -> str:
     """A hash of exactly the data a hypothesis is decided on (run, seed, stage, steps, censored): the same runs read
     again give the same hash, on any machine, so the ledger can tell a new attempt from a re-reading."""
-    from .io import stable_hash
+    from ..core.io import stable_hash
 
     d = design_rows(graduations, runs, stages)
     return stable_hash([[str(v), int(s), str(st), int(n), bool(c)] for v, s, st, n, c in
@@ -641,7 +629,7 @@ def data_hash(graduations, runs: list[dict], stages: list[str]) -> str:
 
 def design_of(graduations, runs: list[dict], stages: list[str]) -> Design:
     """The design of a family entry from the gathered graduations table: its runs ({run, side, model}) at its stages."""
-    from .scaling import non_embedding_params
+    from ..model.size import non_embedding_params
 
     meta = {r["run"]: r for r in runs}
     d = design_rows(graduations, runs, stages)
@@ -689,8 +677,7 @@ def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, lis
     the per-size effects of each entry whose runs span model sizes."""
     import pandas as pd
 
-    from .aggregate import concat
-    from .io import provenance, stable_hash, write_parquet
+    from ..core.io import concat, provenance, stable_hash, write_parquet
 
     graduations = concat(graduation_paths)
     family = hypotheses(analysis)

@@ -234,7 +234,7 @@ def build_length(stages: list[Stage], length: dict, factors: Factors, data: Data
 
 def write_length(stages: list[dict], length: dict, factors: dict, data: dict, output: str) -> None:
     """Job entry point: the length split of the curriculum in one format (``build_length``)."""
-    from .io import provenance, stable_hash, write_parquet
+    from ..core.io import provenance, stable_hash, write_parquet
 
     settings = {"stages": stages, "length": length, "factors": factors, "data": data}
     prov = provenance(variant="", seed=None, settings=settings, config_hash=stable_hash(settings))
@@ -260,7 +260,7 @@ def build_stage(stage: Stage, factors: Factors, data: DataSettings) -> dict[str,
 
 def write_stage(stage: dict, factors: dict, data: dict, outputs: dict[str, str]) -> None:
     """Job entry point: build one stage in one format and write each split to ``outputs[split]``."""
-    from .io import provenance, stable_hash, write_parquet
+    from ..core.io import provenance, stable_hash, write_parquet
 
     st = Stage.from_config(stage)
     f = Factors(**factors)

@@ -19,7 +19,7 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from . import __version__
+from .. import __version__
 
 META_KEY = b"arithsignal"
 PROVENANCE_COLUMNS = ["variant", "seed", "config_hash", "settings", "package_version", "numerics"]
@@ -107,3 +107,10 @@ def log_to(path: str | os.PathLike):
         except BaseException:
             traceback.print_exc()
             raise
+
+
+def concat(paths: list[str]) -> pd.DataFrame:
+    """Concatenate per-run tables; each row keeps its run's provenance columns."""
+    frames = [read_parquet(p) for p in paths]
+    frames = [f for f in frames if not f.empty]
+    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

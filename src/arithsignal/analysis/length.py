@@ -27,8 +27,7 @@ import math
 import numpy as np
 import pandas as pd
 
-from .confirm import holm
-from .stats import format_ratio, gehan_test, median_ratio
+from .stats import format_ratio, gehan_test, holm, median_ratio
 
 RUN_KEYS = ["variant", "seed", "op"]
 
@@ -202,8 +201,7 @@ def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: d
                      outputs: dict[str, str]) -> None:  # fmt: skip
     """Job entry point: results/metrics/length.parquet (every run's scores, one row per problem), length_runs.parquet
     (extension per run) and length_ablations.parquet (the comparisons)."""
-    from .aggregate import concat
-    from .io import provenance, stable_hash, write_parquet
+    from ..core.io import concat, provenance, stable_hash, write_parquet
 
     settings = {"ablations": ablations, "canonical": canonical, "solved_at": solved_at, "alpha": alpha}
     prov = provenance("length", None, settings, stable_hash(settings))

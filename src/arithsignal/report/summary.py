@@ -8,9 +8,9 @@ import math
 import numpy as np
 import pandas as pd
 
-from .aggregate import HOLD_DROP, concat, failure_table, hold_measures, stage_end_accuracy, stage_measures
-from .io import write_parquet
-from .stats import ALPHA, AT_FLOOR, UNDECIDED, sign_flip_p
+from ..analysis.outcomes import HOLD_DROP, failure_table, hold_measures, stage_end_accuracy, stage_measures
+from ..analysis.stats import ALPHA, AT_FLOOR, UNDECIDED, sign_flip_p
+from ..core.io import concat, write_parquet
 
 CLAIMS = {
     "carry_mask": (
@@ -402,7 +402,7 @@ def summary_markdown(
     if confirmatory is not None:
         out += primary_section(confirmatory, meta.get("alpha", ALPHA))
         if ledger is not None:
-            from .attempts import markdown as attempts_markdown
+            from ..analysis.attempts import markdown as attempts_markdown
 
             out += attempts_markdown(ledger, confirmatory[confirmatory["member"]], meta.get("alpha", ALPHA))
     out += [
@@ -611,9 +611,9 @@ def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = N
     """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (with ``confirmatory``, the
     primary family's table first; with ``length`` (its ``scores``, ``runs`` and ``ablations`` tables), the length section; with
     ``scaling``, results/scaling.md, the scaling section, appended)."""
-    from .io import read_parquet
-    from .length import cell_table
-    from .length import markdown as length_markdown
+    from ..analysis.length import cell_table
+    from ..analysis.length import markdown as length_markdown
+    from ..core.io import read_parquet
 
     stats = concat(inputs["stats"])
     write_parquet(stats, outputs["table"])
@@ -621,7 +621,7 @@ def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = N
     primary = read_parquet(confirmatory) if confirmatory is not None else None
     ledger = None
     if attempts is not None:
-        from .attempts import read as read_ledger
+        from ..analysis.attempts import read as read_ledger
 
         ledger = read_ledger(attempts)
     text = summary_markdown(stats, *tables, meta, concat(inputs["train_log"]), concat(inputs["windows"]), primary, ledger)

@@ -8,14 +8,14 @@ from pathlib import Path
 
 import torch
 
-from .io import CorruptFileError, atomic_path
-from .model import GPT, ModelConfig
+from ..core.io import CorruptFileError, atomic_path
+from .gpt import GPT, ModelConfig
 
 
 def pick_device() -> torch.device:
     """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU. On a CPU, the numeric
     paths are checked first (numerics.check: a pinned path torch refused fails the job, naming it)."""
-    from .numerics import check
+    from ..core.numerics import check
 
     wanted = os.environ.get("ARITHSIGNAL_DEVICE", "auto")
     device = torch.device(("cuda" if torch.cuda.is_available() else "cpu") if wanted == "auto" else wanted)

@@ -1,0 +1,205 @@
+"""The experiment config: checks beyond the JSON schema, variants, and the slices rules depend on.
+
+The JSON schema (``schemas/config.schema.yaml``) checks shapes and types; this
+module checks what a schema cannot (unique names, references between sections,
+budgets against windows) and resolves each variant to its *effective settings*,
+the complete recipe of one training run. Variants whose effective settings are
+equal are trained once (see :func:`canonical_variants`).
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..core.io import stable_hash
+from ..data.formats import FACTORS, Factors
+
+MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")  # the minimal SNR model's branch
+# sections a variant may override, and what its training run depends on
+OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")
+RUN_SECTIONS = ("factors", "model", "optim", "curriculum", "graduation", "train")
+SWEEPABLE = ("model", "optim", "curriculum", "graduation")  # a sweep's grid keys are SECTION.KEY
+NULLABLE_SETTINGS = ("optim.grad_clip",)  # setting ablations whose off side is null (off: never clip)
+VARIANT_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")  # also the Snakefile's wildcard constraint
+
+
+class ConfigError(ValueError):
+    """A config refused before any job runs: every problem found, each naming the key and the relation it breaks."""
+
+    def __init__(self, problems: list[tuple[str, str]] | str):
+        self.problems = [("", problems)] if isinstance(problems, str) else list(problems)
+        self.relations = {r for r, _ in self.problems if r}
+        super().__init__("invalid config:\n  - " + "\n  - ".join(m for _, m in self.problems))
+
+
+def merged(base: str | Path, presets: list[str | Path] = ()) -> dict:
+    """The config a Snakemake run sees: ``base`` (the workflow's config.yaml) with every ``--configfile`` preset
+    merged over it in order, by Snakemake's own functions (nested sections merge key by key, lists are replaced)."""
+    from snakemake.common.configfile import load_configfile
+    from snakemake.utils import update_config
+
+    config = load_configfile(str(base))
+    for preset in presets:
+        update_config(config, load_configfile(str(preset)))
+    return config
+
+
+def ablated_value(config: dict, variant_name: str, factor: str) -> object:
+    """The value an ablation's ``factor`` has in a variant: a format factor, or a SECTION.KEY setting."""
+    settings = effective_settings(config, variant_name)
+    if factor in FACTORS:
+        return settings["factors"][factor]
+    section, key = factor.split(".")
+    return settings[section][key]
+
+
+def _merge(base: dict, override: dict) -> dict:
+    out = copy.deepcopy(base)
+    for k, v in override.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else copy.deepcopy(v)
+    return out
+
+
+def variant(config: dict, name: str) -> dict:
+    for v in all_variants(config):
+        if v["name"] == name:
+            return v
+    raise ConfigError(f"unknown variant {name!r}; expected one of {[v['name'] for v in all_variants(config)]}")
+
+
+# ---------------------------------------------------------------- sweeps
+
+
+@dataclass(frozen=True)
+class SweepPoint:
+    """One point of a sweep's grid: a generated variant, trained like any other."""
+
+    sweep: str
+    base: str  # the variant it starts from
+    values: dict  # SECTION.KEY -> value
+    variant: dict  # name + overrides, as a config variant
+
+    @property
+    def name(self) -> str:
+        return self.variant["name"]
+
+    @property
+    def label(self) -> str:
+        return ", ".join(f"{_key_text(k, '.')}={_value_text(v)}" for k, v in self.values.items())
+
+
+def _key_text(key: str, sep: str = "_") -> str:
+    """A grid key without its section: ``lr`` for optim.lr, ``vectors_lr_scale`` for optim.vectors.lr_scale."""
+    return sep.join(key.split(".")[1:])
+
+
+def _value_text(v: object) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    return str(v)
+
+
+def sweep_points(config: dict) -> list[SweepPoint]:
+    """Every sweep's grid (the product of its keys' values) for every variant it starts from.
+
+    A point is named ``<base>-<key>_<value>...`` (the key without its section: every sweepable
+    key's name is unique across sections), e.g. ``baseline-lr_0.003-schedule_cosine``; a key inside
+    a setting (optim.vectors.lr_scale) joins its parts with ``_``. Keys are taken in sorted order,
+    so the order they are written in changes no name (it is not a change of settings).
+    """
+    points = []
+    by_name = {v["name"]: v for v in config["variants"]}
+    for sw in config.get("sweeps", []):
+        keys = sorted(sw["grid"])
+        for base in sw["from"]:
+            if base not in by_name or not all(k.count(".") in (1, 2) and k.split(".")[0] in SWEEPABLE for k in keys):
+                continue  # reported by _sweep_errors
+            for combo in itertools.product(*(sw["grid"][k] for k in keys)):
+                var = copy.deepcopy(by_name[base])
+                var["name"] = base + "".join(f"-{_key_text(k)}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
+                for k, v in zip(keys, combo, strict=True):
+                    *path, key = k.split(".")
+                    node = var
+                    for part in path:
+                        node = node.setdefault(part, {})
+                    node[key] = v
+                points.append(SweepPoint(sw["name"], base, dict(zip(keys, combo, strict=True)), var))
+    return points
+
+
+def all_variants(config: dict) -> list[dict]:
+    """The config's variants, then every sweep point not already named there (points shared by two sweeps once)."""
+    out, seen = list(config["variants"]), {v["name"] for v in config["variants"]}
+    for p in sweep_points(config):
+        if p.name not in seen:
+            seen.add(p.name)
+            out.append(p.variant)
+    return out
+
+
+def analysis_runs(config: dict, entry: dict) -> list[dict]:
+    """The runs a family entry is judged on: each side's variant and, with ``sizes``, every point of that sweep that
+    starts from it; one row per distinct run: {variant, run (its canonical name), side, model}."""
+    ablation = next(a for a in config["ablations"] if a["name"] == entry["ablation"])
+    canonical = canonical_variants(config)
+    out, seen = [], set()
+    for side in ("on", "off"):
+        base = ablation[f"{side}_variant"]
+        names = [base] + [p.name for p in sweep_points(config) if p.sweep == entry.get("sizes") and p.base == base]
+        for name in names:
+            if canonical[name] not in seen:
+                seen.add(canonical[name])
+                out.append({"variant": name, "run": canonical[name], "side": side, "model": effective_settings(config, name)["model"]})
+    return out
+
+
+def scaling_sweep(config: dict) -> dict | None:
+    """The sweep named by ``scaling.sweep`` (None without one, or when no sweep has that name)."""
+    if config.get("scaling", {}).get("sweep") is None:
+        return None
+    return next((sw for sw in config.get("sweeps", []) if sw["name"] == config["scaling"]["sweep"]), None)
+
+
+def scaling_comparisons(config: dict) -> list[dict]:
+    """The ablations whose two variants the scaling sweep starts from: their scaling curves are compared."""
+    sweep = scaling_sweep(config)
+    if sweep is None:
+        return []
+    return [{"name": a["name"], "factor": a["factor"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
+            if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
+
+
+def effective_settings(config: dict, name: str) -> dict:
+    """The complete recipe of a variant's training run (everything but the seed)."""
+    base = {k: config[k] for k in RUN_SECTIONS if k != "factors"}
+    base["factors"] = config["factors"]
+    base = _merge(base, {k: v for k, v in variant(config, name).items() if k in OVERRIDABLE})
+    base["stages"] = config["stages"]
+    base["data"] = config["data"]
+    return base
+
+
+def canonical_variants(config: dict) -> dict[str, str]:
+    """Map every variant to the first variant (config order) with equal effective settings."""
+    first: dict[str, str] = {}
+    out = {}
+    for v in all_variants(config):
+        key = stable_hash(effective_settings(config, v["name"]), 64)
+        out[v["name"]] = first.setdefault(key, v["name"])
+    return out
+
+
+def factors_of(settings_or_factors: dict) -> Factors:
+    f = settings_or_factors.get("factors", settings_or_factors)
+    return Factors(**{k: bool(f[k]) for k in FACTORS})
+
+
+# ---------------------------------------------------------------- the config's reference page (docs/CONFIG.md)
+
+

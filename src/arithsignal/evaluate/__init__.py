@@ -1,0 +1,1 @@
+"""Evaluation of a trained run on held-out problems: the test split, unseen operand orders, the length split."""

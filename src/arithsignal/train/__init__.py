@@ -1,0 +1,1 @@
+"""Training: settings, optimiser and schedule, batches, the graduation rule, progress measures, checkpoints, the loop."""
