@@ -2,6 +2,7 @@
 # Stages: data -> train -> evaluate -> aggregate -> figures (one file per stage in rules/).
 # Execution settings (cores, cluster, resources) live in profiles/, the experiment in config.yaml.
 
+
 configfile: "config.yaml"
 
 
@@ -30,6 +31,7 @@ include: "rules/minimal.smk"
 
 
 rule all:
+    default_target: True
     input:
         metrics=expand("results/metrics/{table}.parquet", table=METRIC_TABLES),
         ablations=expand("results/ablation_{ablation}.pdf", ablation=ABLATIONS),
@@ -40,8 +42,11 @@ rule all:
         minimal_summary="results/minimal_model_summary.md",
         sweeps=expand("results/sweep_{sweep}.{ext}", sweep=SWEEPS, ext=["pdf", "md"]),
         scaling=["results/scaling.pdf", "results/scaling.md"] if SCALING_SWEEP else [],
-        length=(["results/metrics/length.parquet"] + expand("results/length_{ablation}.pdf", ablation=ABLATIONS)) if LENGTH else [],
-    default_target: True
+        length=(
+            (["results/metrics/length.parquet"] + expand("results/length_{ablation}.pdf", ablation=ABLATIONS))
+            if LENGTH
+            else []
+        ),
 
 
 rule sweeps:

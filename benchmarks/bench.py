@@ -50,7 +50,8 @@ from arithsignal.data.formats import VOCAB, Factors  # noqa: E402
 from arithsignal.data.splits import DataSettings, Stage, build_stage  # noqa: E402
 from arithsignal.model.decode import greedy_decode  # noqa: E402
 from arithsignal.model.size import non_embedding_params  # noqa: E402
-from arithsignal.train.loop import Trainer, make_batch, tensorise  # noqa: E402
+from arithsignal.train.batches import make_batch, tensorise  # noqa: E402
+from arithsignal.train.loop import Trainer  # noqa: E402
 
 
 class RefBlock(nn.Module):
@@ -102,7 +103,9 @@ def settings_of(cfg: dict) -> dict:
     return {"factors": asdict(FACTORS), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
 
 
-def last_stage_trainer(name: str, n: int = 500, device: str = "cpu", optim: dict | None = None, model: dict | None = None) -> Trainer:
+def last_stage_trainer(
+    name: str, n: int = 500, device: str = "cpu", optim: dict | None = None, model: dict | None = None
+) -> Trainer:
     """A trainer of the preset at its last (longest) stage, replaying all earlier ones, as training sees it
     (``optim``, ``model``: settings to override, e.g. the optimiser or the width)."""
     cfg = preset(name)
@@ -149,7 +152,9 @@ def model_flops_per_token(m: dict, seq_len: float) -> float:
     return 6 * n + 12 * m["n_layer"] * m["d_model"] * seq_len
 
 
-def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", peak_tflops: float | None = None) -> list[dict]:
+def bench_training(
+    name: str, steps: int, repeats: int, device: str = "cpu", peak_tflops: float | None = None
+) -> list[dict]:
     trainer = last_stage_trainer(name, device=device)
     m, o, c = trainer.s.model, trainer.s.optim, trainer.s.curriculum
     ref = RefGPT(len(VOCAB), m["block_size"], m["n_layer"], m["n_head"], m["d_model"]).to(device)
@@ -157,7 +162,9 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     gen = torch.Generator().manual_seed(0)  # the reference draws batches from the same distribution
 
     def ref_step():
-        b = make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen).to(torch.device(device))
+        b = make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen).to(
+            torch.device(device)
+        )
         loss = F.cross_entropy(ref(b.x).reshape(-1, len(VOCAB)), b.y.reshape(-1), ignore_index=-100)
         ref_opt.zero_grad(set_to_none=True)
         loss.backward()
@@ -171,13 +178,16 @@ def bench_training(name: str, steps: int, repeats: int, device: str = "cpu", pea
     for _ in range(repeats):  # interleaved, so drift in machine load hits both
         ours.append(time_it(trainer.train_step, steps, device))
         theirs.append(time_it(ref_step, steps, device))
-    sample = [make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen) for _ in range(50)]
+    sample = [
+        make_batch(trainer.stages, trainer.state.stage_index, o.batch_size, c.replay_share, gen) for _ in range(50)
+    ]
     tokens = statistics.mean(int(b.real.sum()) for b in sample)  # problem tokens per batch
     padded = statistics.mean(b.x.numel() for b in sample)  # what the reference computes on
     seq_len = statistics.mean(b.real.sum(1).float().mean().item() for b in sample)
     a, b = statistics.median(t for t, _ in ours), statistics.median(t for t, _ in theirs)
     model_tflops = model_flops_per_token(m, seq_len) * tokens / a / 1e12  # useful work: problem tokens only
-    row = {"benchmark": f"training_{name}", "device": device, "ours_s_per_step": a, "reference_s_per_step": b, "speedup": b / a,
+    row = {"benchmark": f"training_{name}", "device": device, "ours_s_per_step": a, "reference_s_per_step": b,
+           "speedup": b / a,
            "ours_steps_per_s": 1 / a, "ours_tokens_per_s": tokens / a, "reference_tokens_per_s": tokens / b,
            "batch": o.batch_size, "padding_share": 1 - tokens / padded, "model_tflops_per_s": model_tflops,
            "ours_page_faults_per_step": statistics.median(f for _, f in ours),
@@ -237,7 +247,8 @@ def bench_decoding(repeats: int, n: int) -> list[dict]:
     a, b = statistics.median(fast), statistics.median(slow)
     mean_len = sum(map(len, out_fast)) / len(out_fast)
     return [{"benchmark": "decoding_kv_cache_paper_mul_4x4", "ours_s": a, "reference_s": b, "speedup": b / a,
-             "problems_per_s": len(prompts) / a, "mean_generated_tokens": mean_len, "problems": len(prompts)}]  # fmt: skip
+             "problems_per_s": len(prompts) / a, "mean_generated_tokens": mean_len,
+             "problems": len(prompts)}]  # fmt: skip
 
 
 def model_sizes() -> list[dict]:
@@ -297,7 +308,9 @@ def bench_progress_overhead(groups: int) -> list[dict]:
         trainer.progress.measure(trainer.stages, trainer.state.stage_index, trainer.state.step)
 
     share, secs = _share_of_training(trainer, every, measure, groups)
-    return [{"benchmark": "progress_measures_overhead_default", "share": share, "seconds": secs, "steps_between": every}]
+    return [
+        {"benchmark": "progress_measures_overhead_default", "share": share, "seconds": secs, "steps_between": every}
+    ]
 
 
 PEAK_MEMORY_JOB = """
@@ -316,7 +329,8 @@ print(next(line.split()[1] for line in open("/proc/self/status") if line.startsw
 
 
 def bench_peak_memory(name: str, steps: int) -> list[dict]:
-    """Peak RSS of a fresh process that trains the preset's last stage (with replay), measures progress and runs a window."""
+    """Peak RSS of a fresh process that trains the preset's last stage (with replay), measures progress and runs a
+    window."""
     n = preset(name)["data"]["train_size"]
     code = PEAK_MEMORY_JOB.format(bench=str(ROOT / "benchmarks"), name=name, n=n, steps=steps)
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
@@ -345,7 +359,7 @@ def bench_workflow(jobs: int, repeats: int) -> list[dict]:
             shutil.rmtree(Path(tmp, "out"), ignore_errors=True)
             per_job.append(_snakemake(["--cores", "1", "--quiet"], Path(tmp)) / jobs)
     rows.append({"benchmark": "snakemake_per_job", "seconds": statistics.median(per_job), "jobs": jobs})
-    start = [_python_start(["arithsignal.train"]) for _ in range(repeats)]
+    start = [_python_start(["arithsignal.train.loop"]) for _ in range(repeats)]
     rows.append({"benchmark": "job_python_startup_train", "seconds": statistics.median(start)})
     return rows
 
@@ -388,11 +402,14 @@ def bench_numerics(steps: int, repeats: int) -> list[dict]:
             for mode in times:
                 code = _STEP_TIMER.format(src=str(ROOT / "src"), bench=str(ROOT / "benchmarks"), name=name, steps=n)
                 env = {**os.environ, "ARITHSIGNAL_NUMERICS": mode}
-                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True).stdout
+                out = subprocess.run(
+                    [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+                ).stdout
                 times[mode].append(float(out.strip().splitlines()[-1]))
         med = {m: statistics.median(t) for m, t in times.items()}
-        rows.append({"benchmark": f"numerics_{name}", "portable_ms": 1000 * med["portable"], "native_ms": 1000 * med["native"],
-                     "portable_over_native": med["portable"] / med["native"], "steps": n, "repeats": repeats})  # fmt: skip
+        rows.append({"benchmark": f"numerics_{name}", "portable_ms": 1000 * med["portable"],
+                     "native_ms": 1000 * med["native"], "portable_over_native": med["portable"] / med["native"],
+                     "steps": n, "repeats": repeats})  # fmt: skip
     return rows
 
 
@@ -403,10 +420,16 @@ def main() -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("--quick", action="store_true", help="fewer steps and repeats (a smoke check of the script)")
     p.add_argument("--only", nargs="+", choices=GROUPS, default=GROUPS, help="run only these groups")
-    p.add_argument("--device", default="cpu", help="device of the training comparison, e.g. cuda (the rest runs on CPU)")
-    p.add_argument("--peak-tflops", type=float, help="the device's peak dense TFLOP/s at the training precision, for MFU")
+    p.add_argument(
+        "--device", default="cpu", help="device of the training comparison, e.g. cuda (the rest runs on CPU)"
+    )
+    p.add_argument(
+        "--peak-tflops", type=float, help="the device's peak dense TFLOP/s at the training precision, for MFU"
+    )
     p.add_argument("--out", default=str(ROOT / "benchmarks/results.csv"))
-    p.add_argument("--default-allocator", action="store_true", help="leave glibc's allocator as it is (see pin_allocator)")
+    p.add_argument(
+        "--default-allocator", action="store_true", help="leave glibc's allocator as it is (see pin_allocator)"
+    )
     args = p.parse_args()
     pinned = False if args.default_allocator else pin_allocator()
     torch.set_num_threads(1)  # as the workflow's training jobs

@@ -22,12 +22,12 @@ rule aggregate:
         **{t: f"results/metrics/{t}.parquet" for t in METRIC_TABLES},
     log:
         "results/logs/aggregate.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/aggregate.py"
 
@@ -40,18 +40,18 @@ rule ablation_stats:
         off_data=lambda w: ablation_data(w.ablation, "off"),
     output:
         "results/metrics/ablation_{ablation}.parquet",
-    params:
-        ablation=ablation_spec,
-        canonical=ablation_canonical,
-        stage_order=STAGES,
     log:
         "results/logs/ablation_stats/{ablation}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
+        stage_order=STAGES,
     script:
         "../workflow_scripts/ablation_stats.py"
 
@@ -60,29 +60,27 @@ rule confirm:
     """The confirmatory analysis: the declared family of primary hypotheses, decided with Holm's correction."""
     input:
         code=pkg("analysis.confirm"),
-        graduations=lambda w: analysis_run_files("graduations.parquet"),
+        graduations=lambda w: family_run_files("graduations.parquet"),
     output:
         "results/metrics/confirmatory.parquet",
-    params:
-        analysis=canon(ANALYSIS or {}),
-        runs=analysis_runs(),
     log:
         "results/logs/confirm.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=60,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        analysis=canon(ANALYSIS or {}),
+        runs=family_runs(),
     script:
         "../workflow_scripts/confirm.py"
 
 
 rule summary:
     input:
-        unpack(lambda w: {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}),
-        unpack(lambda w: {"confirmatory": "results/metrics/confirmatory.parquet", "attempts": LEDGER} if ANALYSIS else {}),
-        unpack(lambda w: {"length_scores": "results/metrics/length.parquet", "length_runs": "results/metrics/length_runs.parquet", "length_ablations": "results/metrics/length_ablations.parquet"} if LENGTH else {}),
+        unpack(summary_extras),
         code=pkg("report.summary"),
         stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
         eval=run_files("eval.parquet"),
@@ -92,6 +90,14 @@ rule summary:
     output:
         markdown=report("results/summary.md", category="Summary", caption="../report/summary.rst"),
         table="results/metrics/ablation_stats.parquet",
+    log:
+        "results/logs/summary.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         meta=canon(
             {
@@ -104,14 +110,6 @@ rule summary:
                 **({"length_solved_at": LENGTH["solved_at"]} if LENGTH else {}),
             }
         ),
-    log:
-        "results/logs/summary.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/summary.py"
 
@@ -125,17 +123,17 @@ rule sweep_stats:
     output:
         table="results/metrics/sweep_{sweep}.parquet",
         markdown="results/sweep_{sweep}.md",
-    params:
-        points=lambda w: sweep_params(w.sweep),
-        stage_order=STAGES,
     log:
         "results/logs/sweep_stats/{sweep}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        points=lambda w: sweep_params(w.sweep),
+        stage_order=STAGES,
     script:
         "../workflow_scripts/sweep_stats.py"
 
@@ -151,6 +149,14 @@ rule scaling:
         runs="results/metrics/scaling_runs.parquet",
         fit="results/metrics/scaling_fit.parquet",
         markdown=report("results/scaling.md", category="Scaling", caption="../report/scaling.rst"),
+    log:
+        "results/logs/scaling.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=20,
     params:
         points=lambda w: sweep_params(SCALING_SWEEP),
         bases=lambda w: scaling_bases(),
@@ -158,14 +164,6 @@ rule scaling:
         comparisons=canon(C.scaling_comparisons(config)),
         stage_order=STAGES,
         sweep=SCALING_SWEEP,
-    log:
-        "results/logs/scaling.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=20,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/scaling.py"
 
@@ -179,18 +177,18 @@ rule length_stats:
         scores="results/metrics/length.parquet",
         runs="results/metrics/length_runs.parquet",
         ablations="results/metrics/length_ablations.parquet",
+    log:
+        "results/logs/length_stats.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
     params:
         ablations=canon(config["ablations"]),
         canonical=ablations_canonical(),
         solved_at=LENGTH["solved_at"] if LENGTH else None,
         alpha=config.get("analysis", {}).get("alpha", 0.05),
-    log:
-        "results/logs/length_stats.log",
-    threads: 1
-    resources:
-        mem_mb=2000,
-        runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/length_stats.py"

@@ -97,13 +97,32 @@ def ablation_data(ablation, side):
 
 
 def scaling_data(side):
-    """The training sets of one side of every ablation the scaling fit compares, ablation by ablation, stage by stage."""
+    """The training sets of one side of every ablation the scaling fit compares, ablation by ablation,
+    stage by stage."""
     return [f for c in C.scaling_comparisons(config) for f in ablation_data(c["name"], side)]
 
 
 def ablation_runs_of_sides():
     """Per ablation: its factor and the run each side is trained under (for the summary's tables)."""
-    return {a["name"]: {"factor": a["factor"], "on": CANONICAL[a["on_variant"]], "off": CANONICAL[a["off_variant"]]} for a in config["ablations"]}
+    return {
+        a["name"]: {"factor": a["factor"], "on": CANONICAL[a["on_variant"]], "off": CANONICAL[a["off_variant"]]}
+        for a in config["ablations"]
+    }
+
+
+def summary_extras(wildcards):
+    """Input function: the summary's optional inputs, each where the config asks for it: the scaling report, the
+    confirmatory table with the ledger of attempts, the length tables."""
+    extras = {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}
+    if ANALYSIS:
+        extras |= {"confirmatory": "results/metrics/confirmatory.parquet", "attempts": LEDGER}
+    if LENGTH:
+        extras |= {
+            "length_scores": "results/metrics/length.parquet",
+            "length_runs": "results/metrics/length_runs.parquet",
+            "length_ablations": "results/metrics/length_ablations.parquet",
+        }
+    return extras
 
 
 def ablation_runs(ablation, name):
@@ -123,13 +142,15 @@ def sweep_params(sweep):
 
 
 def scaling_bases():
-    """Params: the variants the scaling sweep starts from and the runs they train under; their own size is on the axis."""
+    """Params: the variants the scaling sweep starts from and the runs they train under;
+    their own size is on the axis."""
     sweep = C.scaling_sweep(config)
     return canon([{"variant": v, "run": CANONICAL[v]} for v in sweep["from"]]) if sweep else []
 
 
 def scaling_models():
-    """Params: the model settings of every size on the scaling axis, the sweep's points and the variants it starts from."""
+    """Params: the model settings of every size on the scaling axis, the sweep's points
+    and the variants it starts from."""
     variants = [p.name for p in SWEEP_POINTS if p.sweep == SCALING_SWEEP] + [b["variant"] for b in scaling_bases()]
     return canon({v: run_settings(v)["model"] for v in variants})
 
@@ -138,15 +159,15 @@ def sweep_runs(sweep, name):
     return run_files(name, sorted({CANONICAL[p.name] for p in SWEEP_POINTS if p.sweep == sweep}))
 
 
-def analysis_runs():
+def family_runs():
     """Params of the confirmatory analysis: per family entry (by ablation), the runs it is judged on with their side
     and model settings."""
     return canon({h["ablation"]: C.analysis_runs(config, h) for h in ANALYSIS["family"]}) if ANALYSIS else {}
 
 
-def analysis_run_files(name):
+def family_run_files(name):
     """The per-run tables of every run the confirmatory analysis reads."""
-    runs = sorted({r["run"] for entries in analysis_runs().values() for r in entries})
+    runs = sorted({r["run"] for entries in family_runs().values() for r in entries})
     return run_files(name, runs)
 
 

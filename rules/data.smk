@@ -1,4 +1,5 @@
-# Data: one job per (data format, stage) writes its train/valid/test/commute splits.
+# Data: one job per (data format, stage) writes its splits (train, train_pool, unseen_pool, test, commute:
+# data.splits.SPLITS); one job per data format writes the length split.
 
 
 rule make_dataset:
@@ -6,18 +7,18 @@ rule make_dataset:
         code=pkg("data.splits"),
     output:
         **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
-    params:
-        stage=lambda w: canon(STAGE_SPEC[w.stage]),
-        factors=lambda w: canon(F.parse_format_key(w.fmt)),
-        data=canon(config["data"]),
     log:
         "results/logs/make_dataset/{fmt}/{stage}.log",
+    conda:
+        "../envs/data.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/data.yaml"
+    params:
+        stage=lambda w: canon(STAGE_SPEC[w.stage]),
+        factors=lambda w: canon(F.parse_format_key(w.fmt)),
+        data=canon(config["data"]),
     script:
         "../workflow_scripts/make_dataset.py"
 
@@ -28,18 +29,18 @@ rule make_length_split:
         code=pkg("data.splits"),
     output:
         "results/data/{fmt}/length.parquet",
+    log:
+        "results/logs/make_length_split/{fmt}.log",
+    conda:
+        "../envs/data.yaml"
+    threads: 1
+    resources:
+        mem_mb=1000,
+        runtime=10,
     params:
         stages=canon(config["stages"]),
         length=canon(LENGTH or {}),
         factors=lambda w: canon(F.parse_format_key(w.fmt)),
         data=canon(config["data"]),
-    log:
-        "results/logs/make_length_split/{fmt}.log",
-    threads: 1
-    resources:
-        mem_mb=1000,
-        runtime=10,
-    conda:
-        "../envs/data.yaml"
     script:
         "../workflow_scripts/make_length_split.py"

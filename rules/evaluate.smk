@@ -1,4 +1,5 @@
-# Evaluation: greedy decoding of every stage's test and commutation (b x a) splits, at the stage's end and after the last stage.
+# Evaluation: greedy decoding of every stage's test and commutation (b x a) splits,
+# at the stage's end and after the last stage.
 
 
 rule evaluate:
@@ -10,17 +11,17 @@ rule evaluate:
         commute=lambda w: data_files(w.variant, "commute"),
     output:
         f"{RUN_DIR}/eval.parquet",
-    params:
-        settings=lambda w: run_settings(w.variant),
-        evaluation=canon(config["evaluation"]),
     log:
         "results/logs/evaluate/{variant}/seed{seed}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=lambda w: run_settings(w.variant),
+        evaluation=canon(config["evaluation"]),
     script:
         "../workflow_scripts/evaluate.py"
 
@@ -33,16 +34,16 @@ rule evaluate_length:
         length=lambda w: length_data(w.variant),
     output:
         f"{RUN_DIR}/length.parquet",
-    params:
-        settings=lambda w: run_settings(w.variant),
-        evaluation=canon(config["evaluation"]),
     log:
         "results/logs/evaluate_length/{variant}/seed{seed}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=lambda w: run_settings(w.variant),
+        evaluation=canon(config["evaluation"]),
     script:
         "../workflow_scripts/evaluate_length.py"

@@ -13,122 +13,137 @@ localrules:
 rule plot_ablation:
     input:
         unpack(ablation_run_tables("graduations", "windows", "eval")),
-        code=pkg("report.plots"),
+        code=pkg("report.figures.ablation"),
         stats="results/metrics/ablation_{ablation}.parquet",
     output:
-        report("results/ablation_{ablation}.pdf", category="Ablations", subcategory="{ablation}", caption="../report/ablation.rst"),
-    params:
-        ablation=ablation_spec,
-        canonical=ablation_canonical,
-        stage_order=STAGES,
+        report(
+            "results/ablation_{ablation}.pdf",
+            category="Ablations",
+            subcategory="{ablation}",
+            caption="../report/ablation.rst",
+        ),
     log:
         "results/logs/plot_ablation/{ablation}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
+        stage_order=STAGES,
     script:
         "../workflow_scripts/plot_ablation.py"
 
 
 rule plot_progress:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.progress"),
         logs=lambda w: run_files("train_log.parquet", [w.variant]),
         windows=lambda w: run_files("windows.parquet", [w.variant]),
         graduations=lambda w: run_files("graduations.parquet", [w.variant]),
     output:
-        report("results/progress_{variant}.pdf", category="Progress", subcategory="{variant}", caption="../report/progress.rst"),
+        report(
+            "results/progress_{variant}.pdf",
+            category="Progress",
+            subcategory="{variant}",
+            caption="../report/progress.rst",
+        ),
     log:
         "results/logs/plot_progress/{variant}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_progress.py"
 
 
 rule plot_failures:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.failures"),
         eval=run_files("eval.parquet"),
     output:
         report("results/failures.pdf", category="Failures", caption="../report/failures.rst"),
     log:
         "results/logs/plot_failures.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_failures.py"
 
 
 rule plot_sweep:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.sweep"),
         table="results/metrics/sweep_{sweep}.parquet",
     output:
         report("results/sweep_{sweep}.pdf", category="Sweeps", subcategory="{sweep}", caption="../report/sweep.rst"),
-    params:
-        stage_order=STAGES,
     log:
         "results/logs/plot_sweep/{sweep}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        stage_order=STAGES,
     script:
         "../workflow_scripts/plot_sweep.py"
 
 
 rule plot_scaling:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.scaling"),
         runs="results/metrics/scaling_runs.parquet",
         fit="results/metrics/scaling_fit.parquet",
     output:
         report("results/scaling.pdf", category="Scaling", caption="../report/scaling.rst"),
-    params:
-        stage_order=STAGES,
     log:
         "results/logs/plot_scaling.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        stage_order=STAGES,
     script:
         "../workflow_scripts/plot_scaling.py"
 
 
 rule plot_length:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.length"),
         scores=lambda w: ablation_runs(w.ablation, "length.parquet"),
     output:
-        report("results/length_{ablation}.pdf", category="Length generalisation", subcategory="{ablation}", caption="../report/length.rst"),
-    params:
-        ablation=ablation_spec,
-        canonical=ablation_canonical,
-        solved_at=LENGTH["solved_at"] if LENGTH else None,
+        report(
+            "results/length_{ablation}.pdf",
+            category="Length generalisation",
+            subcategory="{ablation}",
+            caption="../report/length.rst",
+        ),
     log:
         "results/logs/plot_length/{ablation}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=2000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
+    params:
+        ablation=ablation_spec,
+        canonical=ablation_canonical,
+        solved_at=LENGTH["solved_at"] if LENGTH else None,
     script:
         "../workflow_scripts/plot_length.py"

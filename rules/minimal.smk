@@ -11,51 +11,51 @@ rule minimal_model:
         code=pkg("minimal.experiments"),
     output:
         "results/minimal_model/{experiment}.parquet",
-    params:
-        settings=canon(config["minimal_model"]),
     log:
         "results/logs/minimal_model/{experiment}.log",
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=30,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=canon(config["minimal_model"]),
     script:
         "../workflow_scripts/minimal_model.py"
 
 
 rule plot_minimal_model:
     input:
-        code=pkg("report.plots"),
+        code=pkg("report.figures.minimal"),
         data="results/minimal_model/{experiment}.parquet",
     output:
         report("results/minimal_model_{experiment}.pdf", category="Minimal SNR model", caption="../report/minimal.rst"),
     log:
         "results/logs/plot_minimal_model/{experiment}.log",
+    conda:
+        "../envs/plot.yaml"
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/plot.yaml"
     script:
         "../workflow_scripts/plot_minimal_model.py"
 
 
 rule minimal_model_summary:
     input:
-        code=pkg("minimal.experiments"),
+        code=pkg("minimal.summary"),
         data=expand("results/minimal_model/{experiment}.parquet", experiment=MINIMAL_EXPERIMENTS),
     output:
         report("results/minimal_model_summary.md", category="Minimal SNR model", caption="../report/minimal.rst"),
     log:
         "results/logs/minimal_model_summary.log",
+    conda:
+        "../envs/train.yaml"  # minimal/summary.py reads constants of minimal/experiments.py, which imports torch
     threads: 1
     resources:
         mem_mb=1000,
         runtime=10,
-    conda:
-        "../envs/train.yaml"  # the summary reuses arithsignal.minimal, which imports torch
     script:
         "../workflow_scripts/minimal_model_summary.py"

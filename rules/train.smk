@@ -13,17 +13,17 @@ rule train:
         graduations=f"{RUN_DIR}/graduations.parquet",
         model=f"{RUN_DIR}/model.pt",
         stage_models=f"{RUN_DIR}/stage_models.pt",  # the weights at each stage's end, for the evaluation at stage end
-    params:
-        settings=lambda w: run_settings(w.variant),
     log:
         "results/logs/train/{variant}/seed{seed}.log",
     benchmark:
         "results/benchmarks/train/{variant}/seed{seed}.tsv"
+    conda:
+        "../envs/train.yaml"
     threads: 1
     resources:
         mem_mb=4000,
         runtime=120,
-    conda:
-        "../envs/train.yaml"
+    params:
+        settings=lambda w: run_settings(w.variant),
     script:
         "../workflow_scripts/train.py"

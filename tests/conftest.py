@@ -40,7 +40,9 @@ def workflow_copy(tmp_path: Path) -> Path:
 
 
 def snakemake(cwd: Path, *args: str, timeout: int = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "snakemake", *args], cwd=cwd, capture_output=True, text=True, timeout=timeout
+    )
 
 
 SMOKE = "--configfile=tests/config/smoke.yaml"
@@ -53,6 +55,15 @@ def smoke_tree(tmp_path_factory) -> Path:
     r = snakemake(root, "all", "--cores", "2", SMOKE, timeout=1800)  # a hang guard: about 5 minutes on 2 free cores
     assert r.returncode == 0, r.stderr[-4000:]
     return root
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that uses the smoke tree runs on one xdist worker, in one process: the tree is built once, and the
+    caching tests that edit it for a moment never run beside a test that reads it. The SLURM tests join them: one
+    test cluster at a time (its daemons own fixed ports), and one of them reads the tree."""
+    for item in items:
+        if "smoke_tree" in getattr(item, "fixturenames", ()) or item.path.name == "test_slurm.py":
+            item.add_marker(pytest.mark.xdist_group("smoke_tree"))
 
 
 def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:

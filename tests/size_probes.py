@@ -16,9 +16,11 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).parent))
 import test_confirm as T  # noqa: E402
 
-from arithsignal.analysis import confirm as C  # noqa: E402
-from arithsignal.analysis.confirm import Design, relabellings, statistics  # noqa: E402
+from arithsignal.analysis import permutation  # noqa: E402
+from arithsignal.analysis.design import Design  # noqa: E402
+from arithsignal.analysis.permutation import relabellings, statistics  # noqa: E402
 from arithsignal.analysis.power import Scenario, simulate  # noqa: E402
+from arithsignal.analysis.survival import fit_batch, grid_floor  # noqa: E402
 
 INTERACTION = replace(Scenario(**T.REAL), median_steps=(1200, 1500, 2000), ratio=2.0, anchor_side="on")
 
@@ -34,8 +36,9 @@ def rows_as_runs(sc: Scenario, seed: int) -> list[float]:
     rng, out = np.random.default_rng(seed), []
     for i in range(T.SIZE_SIMS):
         d = simulate(sc, rng)
-        rows = Design(d.y, np.arange(len(d.stage)), d.stage, d.z[d.row_run], d.stratum[d.row_run], d.log_size[d.row_run],
-                      d.graduated, d.window_every, d.log_size_mean, d.stage_names, d.size_names)  # fmt: skip
+        rows = Design(d.y, np.arange(len(d.stage)), d.stage, d.z[d.row_run], d.stratum[d.row_run],
+                      d.log_size[d.row_run], d.graduated, d.window_every, d.log_size_mean, d.stage_names,
+                      d.size_names)  # fmt: skip
         labels, _ = relabellings(rows.z, rows.stratum, limit=100, n_mc=99, seed=seed + i)
         out.append(statistics(rows, "effect", "lognormal", labels).p_two_sided())
     return out
@@ -48,14 +51,16 @@ def no_window(design, kind, family, value):
         return design.y.shifted(-value * on), True
     y = design.y.shifted(-value * on * design.log_size[design.row_run])
     red = np.hstack([design.base(), on[:, None]])
-    f = C.fit_batch(family, y, red, design.stage_onehot(), C.grid_floor(design.y, design.stage))
+    f = fit_batch(family, y, red, design.stage_onehot(), grid_floor(design.y, design.stage))
     return y.shifted(-f.beta[0, -1] * on), True
 
 
 if __name__ == "__main__":
     show("pooled effect (the test)", T._null_p_values(Scenario(**T.REAL), "effect", 40)[0])
     show("interaction (the test)", T._null_p_values(INTERACTION, "size_interaction", 41)[0])
-    show("interaction, permuted across sizes (broken)", T._null_p_values(INTERACTION, "size_interaction", 41, strata=False)[0])
-    show("pooled effect, stages as runs, run share 0.35 (broken)", rows_as_runs(replace(Scenario(**T.REAL), run_share=0.35), 40))
-    C._shifted = no_window
+    across = T._null_p_values(INTERACTION, "size_interaction", 41, strata=False)[0]
+    show("interaction, permuted across sizes (broken)", across)
+    show("pooled effect, stages as runs, run share 0.35 (broken)",
+         rows_as_runs(replace(Scenario(**T.REAL), run_share=0.35), 40))  # fmt: skip
+    permutation.shifted = no_window  # what statistics() calls
     show("interaction, no common window (broken)", T._null_p_values(INTERACTION, "size_interaction", 41)[0])

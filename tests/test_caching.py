@@ -12,12 +12,14 @@ from arithsignal.config.experiment import MINIMAL_EXPERIMENTS
 pytestmark = pytest.mark.workflow
 
 STAGES = ["add_1x1", "add_2x2", "mul_2x1"]
-VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off", "snr_gated",
-            "vectors_own", "abacus"]  # fmt: skip
-ABLATIONS_OF = {"baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"],
-                "carry_off": ["carry"], "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"],
-                "scratchpad_off": ["scratchpad"], "reverse_on": ["reverse"], "clip_off": ["clip"], "snr_gated": ["snr_gate"],
-                "vectors_own": ["vectors"], "abacus": []}  # fmt: skip
+VARIANTS = ["baseline", "carry_off", "commas_on", "commute_on", "mixed_on", "scratchpad_off", "reverse_on", "clip_off",
+            "snr_gated", "vectors_own", "abacus"]  # fmt: skip
+ABLATIONS_OF = {
+    "baseline": ["carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"],
+    "carry_off": ["carry"], "commas_on": ["commas"], "commute_on": ["commute"], "mixed_on": ["mixed"],
+    "scratchpad_off": ["scratchpad"], "reverse_on": ["reverse"], "clip_off": ["clip"], "snr_gated": ["snr_gate"],
+    "vectors_own": ["vectors"], "abacus": []
+}  # fmt: skip
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("length_stats", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 # the smoke preset's sweeps: recipe (one point equals the baseline, one clip_off, two are runs of their own) and size
@@ -40,7 +42,13 @@ FIGURE_JOBS = (
     {(r, f"ablation={a}") for a in ABLATIONS_OF["baseline"] for r in ("plot_ablation", "plot_length")}
     | {("plot_progress", f"variant={v}") for v in VARIANTS}
     | {("plot_minimal_model", f"experiment={e}") for e in MINIMAL_EXPERIMENTS}
-    | {("plot_failures", ""), ("plot_sweep", "sweep=recipe"), ("plot_sweep", "sweep=size"), ("plot_scaling", ""), ("all", "")}
+    | {
+        ("plot_failures", ""),
+        ("plot_sweep", "sweep=recipe"),
+        ("plot_sweep", "sweep=size"),
+        ("plot_scaling", ""),
+        ("all", ""),
+    }
 )
 
 
@@ -104,7 +112,9 @@ def test_a_new_variant_trains_only_that_variant(smoke_tree):
 def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"][1].update(optim={"lr": 0.002}))
     # and the size sweep's point that starts from carry_off (it inherits the rate), with the scaling fit that reads it
-    expected = runs("carry_off") | after_runs_of("carry_off") | sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
+    expected = (
+        runs("carry_off") | after_runs_of("carry_off") | sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
+    )
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
@@ -123,10 +133,18 @@ def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
     assert scheduled_jobs(smoke_tree, "all", arg) == expected | sweep_runs(seeds=[1]) | SWEEP_JOBS
 
 
-def test_the_plotting_module_reruns_only_figures(smoke_tree):
-    with edited(smoke_tree / "src/arithsignal/report/plots.py"):
+def test_the_figures_shared_style_reruns_every_figure_and_nothing_else(smoke_tree):
+    # every figure's module imports report/style.py
+    with edited(smoke_tree / "src/arithsignal/report/style.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
     assert jobs == FIGURE_JOBS
+
+
+def test_one_figure_s_module_reruns_only_that_figure(smoke_tree):
+    # each figure's rule declares its own module only (report/figures/), and no other module imports this one
+    with edited(smoke_tree / "src/arithsignal/report/figures/ablation.py"):
+        jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
+    assert jobs == {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]} | {("all", "")}
 
 
 def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
@@ -135,10 +153,17 @@ def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == set()
 
 
-def test_the_length_analysis_reruns_its_table_the_summary_and_the_figures_but_no_run(smoke_tree):
+def test_the_length_analysis_reruns_its_table_the_summary_and_the_length_figures_but_no_run(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/analysis/length.py"):
         jobs = scheduled_jobs(smoke_tree, "all", SMOKE)
-    assert jobs == FIGURE_JOBS | {("length_stats", ""), ("summary", "")}  # the figures read its cell table
+    length_figures = {("plot_length", f"ablation={a}") for a in ABLATIONS_OF["baseline"]}  # they read its cell table
+    assert jobs == length_figures | {("length_stats", ""), ("summary", ""), ("all", "")}
+
+
+def test_a_helper_imported_through_a_subpackage_reruns_the_rule_that_uses_it_and_no_other(smoke_tree):
+    # analysis/attempts.py is named by no rule: report/summary.py imports it from the analysis subpackage
+    with edited(smoke_tree / "src/arithsignal/analysis/attempts.py"):
+        assert scheduled_jobs(smoke_tree, "all", SMOKE) == {("summary", ""), ("all", "")}
 
 
 def test_the_summary_text_reruns_only_the_summary(smoke_tree):
@@ -159,7 +184,10 @@ def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
     experiments = MINIMAL_EXPERIMENTS
     minimal = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
     minimal |= {("minimal_model_summary", "")}
-    assert jobs == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal | sweep_runs() | SWEEP_JOBS
+    assert (
+        jobs
+        == set().union(*(runs(v) for v in VARIANTS)) | after_runs_of(*VARIANTS) | minimal | sweep_runs() | SWEEP_JOBS
+    )
 
 
 def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
@@ -167,8 +195,13 @@ def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
 
     jobs = scheduled_jobs(workflow_copy, "results/sweep_recipe.pdf", SMOKE)
     # the points equal to the baseline and to clip_off are their runs
-    train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs(points=SWEEP_POINTS[:2])
-    assert jobs == data_jobs(BASELINE_FORMAT) | train_only | {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
+    train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs(
+        points=SWEEP_POINTS[:2]
+    )
+    assert jobs == data_jobs(BASELINE_FORMAT) | train_only | {
+        ("sweep_stats", "sweep=recipe"),
+        ("plot_sweep", "sweep=recipe"),
+    }
 
 
 def test_a_new_sweep_value_trains_only_its_points(smoke_tree):

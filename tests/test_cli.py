@@ -56,7 +56,8 @@ def test_compare_fails_on_every_kind_of_difference(two_trees, capsys, plant, sai
 
 
 def test_compare_says_first_when_the_trees_ran_other_numerics(two_trees, capsys):
-    """A planted numerics difference (the second tree's ATen path recorded as AVX-512) is named before any difference."""
+    """A planted numerics difference (the second tree's ATen path recorded as AVX-512) is named before any
+    difference."""
     import json
 
     from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
@@ -74,17 +75,19 @@ def test_compare_says_first_when_the_trees_ran_other_numerics(two_trees, capsys)
 
 def test_compare_ignores_clocks_and_provenance(two_trees):
     a, b = two_trees
-    _rewrite(b / RUN / "train_log.parquet", lambda df: df.assign(wall_time_s=df["wall_time_s"] * 2, package_version="other"))
+    _rewrite(b / RUN / "train_log.parquet",
+             lambda df: df.assign(wall_time_s=df["wall_time_s"] * 2, package_version="other"))  # fmt: skip
     assert main(["compare", str(a), str(b)]) == 0
 
 
 def test_show_merges_a_partial_preset_over_the_config(capsys):
     """presets/new_claims.yaml sets only its variants and ablations: shown as Snakemake would run it."""
-    assert main(["show", "--configfile", str(ROOT / "presets/new_claims.yaml"), "--variant", "scratchpad_off", "--stage", "mul_2x2",
-                 "-n", "2"]) == 0  # fmt: skip
+    assert main(["show", "--configfile", str(ROOT / "presets/new_claims.yaml"), "--variant", "scratchpad_off",
+                 "--stage", "mul_2x2", "-n", "2"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if not line.startswith("#")]
-    assert len(lines) == 2 and all(" | A" in line and "P" not in line.split(" | ")[1] for line in lines)  # no scratchpad
+    assert len(lines) == 2
+    assert all(" | A" in line and "P" not in line.split(" | ")[1] for line in lines)  # no scratchpad
 
 
 def test_show_names_an_unknown_stage(capsys):
@@ -102,18 +105,36 @@ def test_the_readme_s_power_command_works_from_a_fresh_clone(tmp_path, capsys):
     """No results folder (a fresh clone): the spread recorded in docs/spreads from the default's last run stands in for
     it, and the report says so, with the design's power."""
     assert not (tmp_path / "results").exists()
-    assert main(["power", f"--configfile={ROOT / 'config.yaml'}", "--results", str(tmp_path / "results"), "--sims", "1"]) == 0
+    args = ["power", f"--configfile={ROOT / 'config.yaml'}", "--results", str(tmp_path / "results"), "--sims", "1"]
+    assert main(args) == 0
     out = capsys.readouterr().out
     assert "docs/spreads/carry.json (recorded from" in out and "no runs under" in out
     for name in ("## carry: pooled effect", "## carry: effect x model size"):
         assert name in out
-    assert "| power | share of open intervals |" in out and "Smallest effect detected" in out or "No effect on the grid" in out
+    table = "| power | share of open intervals |" in out
+    assert table and "Smallest effect detected" in out or "No effect on the grid" in out
 
 
 def test_the_power_analysis_simulates_the_smoke_design_from_its_own_runs(smoke_tree, capsys):
-    args = ["power", "--configfile", str(smoke_tree / "tests/config/smoke.yaml"), "--results", str(smoke_tree / "results"), "--sims", "4"]
+    args = ["power", "--configfile", str(smoke_tree / "tests/config/smoke.yaml"), "--results",
+            str(smoke_tree / "results"), "--sims", "4"]  # fmt: skip
     assert main(args) == 0
     out = capsys.readouterr().out
     for name in ("## carry: pooled effect", "## carry: effect x model size", "## commute: pooled effect"):
         assert name in out
     assert "Spread from 4 runs in" in out and "| 1 | " in out and "Predicted" in out
+
+
+def test_code_inputs_names_the_rules_an_edit_reruns(capsys):
+    assert main(["code-inputs", str(ROOT / "src/arithsignal/report/figures/ablation.py")]) == 0
+    assert capsys.readouterr().out.split("reruns: ")[1].split() == ["plot_ablation"]
+    assert main(["code-inputs", str(ROOT / "src/arithsignal/config/relations.py")]) == 0  # only the host runs checks
+    assert "no rule" in capsys.readouterr().out
+    assert main(["code-inputs", str(ROOT / "README.md")]) == 2
+
+
+def test_code_inputs_lists_every_rule_with_its_modules(capsys):
+    assert main(["code-inputs"]) == 0
+    rules = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
+    assert "train.loop" in rules["train"].split() and "analysis.confirm" in rules["confirm"].split()
+    assert not any(m.startswith(("train", "report")) for m in rules["confirm"].split())

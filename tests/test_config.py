@@ -1,6 +1,7 @@
 """A bad config stops the workflow before any job runs, with a message naming the key."""
 
 import copy
+import itertools
 
 import pytest
 import yaml
@@ -64,7 +65,11 @@ BAD = [
     ("scaling_without_a_sweep", lambda c: c.update(scaling={}), "sweep"),
     ("family_error_rate_above_one", lambda c: c["analysis"].update(alpha=2), "alpha"),
     ("block_size_below_the_longest_line", lambda c: c["model"].update(block_size=20), "model.block_size (20"),
-    ("block_size_below_the_length_split", lambda c: c["length"]["max_digits"].update(add=9), "the length split renders lines"),
+    (
+        "block_size_below_the_length_split",
+        lambda c: c["length"]["max_digits"].update(add=9),
+        "the length split renders lines",
+    ),
 ]
 
 
@@ -101,7 +106,8 @@ def _sweeps(*sweeps):
 
 
 def _analysis(**entry):
-    return lambda c: c["analysis"]["family"].append({"ablation": "carry", "stages": ["add_2x2"], "smallest_effect": 1.25, **entry})
+    entry = {"ablation": "carry", "stages": ["add_2x2"], "smallest_effect": 1.25, **entry}
+    return lambda c: c["analysis"]["family"].append(entry)
 
 
 # One case per relation config.check enforces (config.RELATIONS): the mutated smoke config breaks that relation alone
@@ -129,7 +135,9 @@ RELATION_CASES = {
     # without a scratchpad the carry mask has nowhere to be written: "bare" is scratchpad_off's data under another name
     "ablations_differ": lambda c: (
         c["variants"].append({"name": "bare", "factors": {"scratchpad": False, "carry_mask": False}}),
-        c["ablations"].append({"name": "scratchpad_bare", "factor": "scratchpad", "on_variant": "baseline", "off_variant": "bare"}),
+        c["ablations"].append(
+            {"name": "scratchpad_bare", "factor": "scratchpad", "on_variant": "baseline", "off_variant": "bare"},
+        ),
     ),  # fmt: skip
     "sweep_names_unique": _sweeps(sweep({"optim.lr": [0.01]}), sweep({"optim.lr": [0.02]})),
     "sweep_base_known": _sweeps(sweep({"optim.lr": [0.1]}, base="nope")),
@@ -140,10 +148,14 @@ RELATION_CASES = {
         c["variants"].append({"name": "baseline-lr_0.01", "optim": {"lr": 0.02}}),
         c.update(sweeps=[sweep({"optim.lr": [0.01]})]),
     ),  # fmt: skip
-    "sweep_points_agree": _sweeps(sweep({"optim.grad_clip": [None]}), {**sweep({"optim.grad_clip": ["none"]}), "name": "t"}),
+    "sweep_points_agree": _sweeps(
+        sweep({"optim.grad_clip": [None]}),
+        {**sweep({"optim.grad_clip": ["none"]}), "name": "t"},
+    ),
     "scaling_sweep_known": lambda c: c["scaling"].update(sweep="nope"),
     "scaling_sweep_model_keys": lambda c: c["scaling"].update(sweep="recipe"),
-    "scaling_sweep_two_sizes": lambda c: c["sweeps"][1]["grid"].update({"model.d_model": [32]}),  # the variants' own size
+    # the variants' own size
+    "scaling_sweep_two_sizes": lambda c: c["sweeps"][1]["grid"].update({"model.d_model": [32]}),
     "analysis_ablation_known": _analysis(ablation="nope"),
     "analysis_ablation_once": _analysis(),
     "analysis_stage_known": lambda c: c["analysis"]["family"][0].update(stages=["add_1x1", "nope"]),
@@ -170,19 +182,40 @@ def test_each_relation_is_refused_alone_naming_the_key(relation):
     assert all(":" in m for _, m in e.value.problems)  # "key (value): what was expected"
 
 
+def _breaking(*relations):
+    return mutate(lambda c: [RELATION_CASES[r](c) for r in relations])
+
+
+def test_every_broken_relation_is_refused_at_once_and_the_late_ones_after_the_rest():
+    # the late relations resolve every variant, sweep points too: they are checked once the rest hold
+    with pytest.raises(ConfigError) as e:
+        check(_breaking("seeds_unique", "sweep_base_known", "heads_divide_width"))
+    assert e.value.relations == {"seeds_unique", "sweep_base_known"}
+    with pytest.raises(ConfigError) as e:
+        check(_breaking("heads_divide_width", "progress_on_log_grid"))
+    assert e.value.relations == {"heads_divide_width", "progress_on_log_grid"}
+
+
+def test_a_relation_is_registered_once():
+    from arithsignal.config.relations import REGISTRY, relation
+
+    with pytest.raises(ValueError, match="seeds_unique"):
+        relation("seeds_unique", "seeds are unique, again")(lambda config: ())
+    assert [r.name for r in REGISTRY] == list(RELATIONS)  # the second one was not registered
+
+
 def test_presets_pass():
     for p in [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml"]:
         check(load_yaml(p))
     # the bound is the variant's own format's: without masks the longest smoke line is 24 tokens
-    check(mutate(lambda c: c["variants"].append({"name": "tight", "factors": {"carry_mask": False}, "model": {"block_size": 24}})))
+    tight = {"name": "tight", "factors": {"carry_mask": False}, "model": {"block_size": 24}}
+    check(mutate(lambda c: c["variants"].append(tight)))
 
 
 @pytest.mark.parametrize("digits", [(1, 1), (2, 1), (2, 2)])
 @pytest.mark.parametrize("op", ["add", "sub", "mul"])
 def test_the_longest_line_is_the_longest_of_every_problem(op, digits):
     """config.check bounds every line by formats.longest_line: it must be the longest of all, in both orders."""
-    import itertools
-
     from arithsignal.data.formats import Factors, longest_line, render
     from arithsignal.data.splits import digit_range
 
@@ -224,10 +257,10 @@ def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
     check(cfg)
     points = sweep_points(cfg)
     # keys in sorted order (grad_clip before lr), whatever order the grid was written in
-    assert [p.name for p in points] == [
-        f"{base}-grad_clip_{clip}-lr_{lr}" for base in ("baseline", "carry_off") for clip in ("1.0", "none") for lr in (0.003, 0.01)
-    ]
-    assert points[3].label == "grad_clip=none, lr=0.01" and points[3].values == {"optim.grad_clip": None, "optim.lr": 0.01}
+    names = itertools.product(("baseline", "carry_off"), ("1.0", "none"), (0.003, 0.01))
+    assert [p.name for p in points] == [f"{base}-grad_clip_{clip}-lr_{lr}" for base, clip, lr in names]
+    assert points[3].label == "grad_clip=none, lr=0.01"
+    assert points[3].values == {"optim.grad_clip": None, "optim.lr": 0.01}
     canon = canonical_variants(cfg)
     assert canon["baseline-grad_clip_1.0-lr_0.003"] == "baseline"  # equal settings: trained once
     assert canon["carry_off-grad_clip_1.0-lr_0.003"] == "carry_off"
@@ -239,7 +272,8 @@ def test_sweeps_expand_into_named_variants_and_share_runs_with_equal_settings():
 def test_two_sweeps_sharing_a_point_train_it_once():
     from arithsignal.config.experiment import all_variants
 
-    cfg = mutate(lambda c: c.update(sweeps=[sweep({"optim.lr": [0.01]}), {**sweep({"optim.lr": [0.01, 0.02]}), "name": "t"}]))
+    sweeps = [sweep({"optim.lr": [0.01]}), {**sweep({"optim.lr": [0.01, 0.02]}), "name": "t"}]
+    cfg = mutate(lambda c: c.update(sweeps=sweeps))
     check(cfg)
     names = [v["name"] for v in all_variants(cfg)]
     assert names.count("baseline-lr_0.01") == 1 and "baseline-lr_0.02" in names
@@ -250,7 +284,8 @@ PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml", *sorted((ROOT
 
 @pytest.mark.parametrize("preset", PRESETS, ids=lambda p: p.name)
 def test_presets_are_valid_and_their_longest_line_fits_the_model(preset):
-    """Every preset passes the schema and every relation (config.check bounds each variant's longest line by its block size)."""
+    """Every preset passes the schema and every relation (config.check bounds each variant's longest line by its
+    block size)."""
     from snakemake.utils import validate
 
     cfg = merged(preset)

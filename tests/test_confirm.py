@@ -8,21 +8,11 @@ from dataclasses import replace
 import numpy as np
 import pytest
 
-from arithsignal.analysis.confirm import (
-    OUTCOMES,
-    Design,
-    Hypothesis,
-    assess,
-    decide,
-    interval,
-    intervals,
-    outcome,
-    outcome_parts,
-    per_size,
-    relabellings,
-    statistics,
-)
-from arithsignal.analysis.power import Scenario, rejection_rate, simulate
+from arithsignal.analysis.confidence import intervals
+from arithsignal.analysis.confirm import OUTCOMES, assess, decide, outcome, outcome_parts, per_size
+from arithsignal.analysis.design import Design, Hypothesis
+from arithsignal.analysis.permutation import relabellings, statistics
+from arithsignal.analysis.power import SPREAD_KEYS, Scenario, rejection_rate, simulate
 from arithsignal.analysis.power import censored_counts as power_censored
 from arithsignal.analysis.stats import holm
 from arithsignal.analysis.survival import FAMILIES, Intervals, fit_batch, grid_floor, lifelines_fit
@@ -33,8 +23,8 @@ TWO_SIZES = (math.log(25_000), math.log(100_000))
 
 
 def scenario(**kw) -> Scenario:
-    base = dict(median_steps=(1500, 2500), sigma=(0.25, 0.3), run_share=0.5, seeds=4, log_sizes=ONE_SIZE, size_slope=(0.0, 0.0),
-                budget=3000, window_every=100, windows=4)  # fmt: skip
+    base = dict(median_steps=(1500, 2500), sigma=(0.25, 0.3), run_share=0.5, seeds=4, log_sizes=ONE_SIZE,
+                size_slope=(0.0, 0.0), budget=3000, window_every=100, windows=4)  # fmt: skip
     return Scenario(**{**base, **kw})
 
 
@@ -53,9 +43,10 @@ def test_the_fit_recovers_a_planted_pooled_effect_and_interaction():
     labels, _ = relabellings(d.z, d.stratum, n_mc=199)
     st = statistics(d, "effect", "lognormal", labels)
     assert math.exp(-st.estimate) == pytest.approx(2.0, rel=0.1) and st.p_two_sided() < 0.01
-    lo, hi = interval(d, "effect", "lognormal", labels, 0.95, st.estimate)
-    assert lo < -math.log(2.0) < hi
-    sc = scenario(ratio=2.0, per_doubling=0.6, seeds=8, sigma=(0.15, 0.15), budget=20_000, log_sizes=TWO_SIZES, size_slope=(0.2, 0.2))
+    (iv,) = intervals(d, "effect", "lognormal", labels, [0.95], st.estimate)
+    assert (iv.low_open or iv.low < -math.log(2.0)) and (iv.high_open or -math.log(2.0) < iv.high)  # open: unbounded
+    sc = scenario(ratio=2.0, per_doubling=0.6, seeds=8, sigma=(0.15, 0.15), budget=20_000, log_sizes=TWO_SIZES,
+                  size_slope=(0.2, 0.2))  # fmt: skip
     d = simulate(sc, np.random.default_rng(3))
     labels, _ = relabellings(d.z, d.stratum, n_mc=199)
     st = statistics(d, "size_interaction", "lognormal", labels)
@@ -67,7 +58,8 @@ def test_the_fit_recovers_a_planted_pooled_effect_and_interaction():
 # are drawn (99) rather than enumerated (4,900) so that 300 simulated data sets take about a minute each.
 REAL_SIZES = (math.log(6_592), math.log(100_096))
 REAL = dict(median_steps=(2700, 3300, 5200), sigma=(0.23, 0.34, 0.29), run_share=0.0, seeds=4, log_sizes=REAL_SIZES,
-            size_slope=(0.28, 0.33, 0.66), budget=6000, window_every=100, windows=4, anchor_log_size=REAL_SIZES[1])  # fmt: skip
+            size_slope=(0.28, 0.33, 0.66), budget=6000, window_every=100, windows=4,
+            anchor_log_size=REAL_SIZES[1])  # fmt: skip
 SIZE_SIMS = 300
 
 
@@ -120,7 +112,8 @@ def test_the_permutation_test_detects_a_large_effect():
 def test_simulated_power_is_not_capped_by_too_few_relabellings():
     """At 5 runs a side the real test enumerates 252 relabellings (smallest two-sided p 2/252); a simulation drawing
     199 could not resolve p below about 1/200 and capped the power near 0.73 at alpha/3, whatever the effect."""
-    assert rejection_rate(scenario(ratio=5.0, seeds=5), "effect", 0.05 / 3, n_sims=30, n_mc=199, seed=7)["power"] >= 0.95
+    found = rejection_rate(scenario(ratio=5.0, seeds=5), "effect", 0.05 / 3, n_sims=30, n_mc=199, seed=7)
+    assert found["power"] >= 0.95
 
 
 def _hypothesis_outcome(sc: Scenario, seed: int) -> dict:
@@ -131,21 +124,24 @@ def _hypothesis_outcome(sc: Scenario, seed: int) -> dict:
 
 def test_equivalence_is_declared_on_tight_null_data_and_not_on_wide():
     tight = _hypothesis_outcome(scenario(sigma=(0.03, 0.03), seeds=6, budget=20_000), 7)
-    assert "equivalent" in outcome_parts(tight["outcome"]) and "claimed size excluded from above" in outcome_parts(tight["outcome"])
+    parts = outcome_parts(tight["outcome"])
+    assert "equivalent" in parts and "claimed size excluded from above" in parts
     assert tight["ci_low"] > 0.8 and tight["ci_high"] < 1.25
     wide = _hypothesis_outcome(scenario(sigma=(0.6, 0.6), seeds=4, budget=20_000), 8)
     assert "equivalent" not in outcome_parts(wide["outcome"]) and "effect" not in outcome_parts(wide["outcome"])
 
 
 def test_a_variant_graduated_at_one_size_is_not_identified():
-    """The factor-off side graduates only at the larger size: its size slope, and so the interaction, cannot be fixed."""
+    """The factor-off side graduates only at the larger size: its size slope, and so the interaction, cannot be
+    fixed."""
     rows = {k: [] for k in ("run", "stage", "z", "log_n", "steps", "censored")}
     run = 0
     for log_n in TWO_SIZES:
         for z in (0, 1):
             for i in range(3):
                 graduated = z == 1 or log_n == TWO_SIZES[1]
-                for k, v in zip(rows, (run, 0, z, log_n, 1000 + 100 * i if graduated else 3000, not graduated), strict=True):
+                steps = 1000 + 100 * i if graduated else 3000
+                for k, v in zip(rows, (run, 0, z, log_n, steps, not graduated), strict=True):
                     rows[k].append(v)
                 run += 1
     d = Design.from_rows(*rows.values(), 100, 3000, 400)
@@ -160,8 +156,9 @@ def test_holm_on_a_hand_made_family():
 
 
 def test_every_outcome_is_made_of_the_rule_s_words():
-    cases = [(0.01, (2.0, 3.0), (2.1, 2.9), 4.8), (0.01, (3.0, 6.0), (3.2, 5.5), 4.8), (0.5, (0.9, 1.1), (0.92, 1.08), 4.8),
-             (0.5, (0.5, 2.0), (0.6, 1.8), None), (0.5, (0.5, 6.0), (0.6, 5.5), 4.8), (0.01, (5.0, 9.0), (5.5, 8.0), 4.8),
+    cases = [(0.01, (2.0, 3.0), (2.1, 2.9), 4.8), (0.01, (3.0, 6.0), (3.2, 5.5), 4.8),
+             (0.5, (0.9, 1.1), (0.92, 1.08), 4.8), (0.5, (0.5, 2.0), (0.6, 1.8), None),
+             (0.5, (0.5, 6.0), (0.6, 5.5), 4.8), (0.01, (5.0, 9.0), (5.5, 8.0), 4.8),
              (0.5, (0.5, math.inf), (0.6, math.inf), 4.8)]  # fmt: skip
     got = [outcome("effect", p, ci, tost, 1.25, claimed, 0.05) for p, ci, tost, claimed in cases]
     assert got == ["effect; claimed size excluded from above", "effect; consistent with the claimed size",
@@ -181,8 +178,8 @@ def test_the_floor_and_the_budget_are_read_as_censoring():
 
 
 def test_the_batched_fit_finds_lifelines_maximum_for_the_interaction_model():
-    """The interaction model (stage means, a size slope per stage, the factor and factor x size) on heavily censored data
-    at two sizes: the twin finds lifelines' maximum, for both distributions."""
+    """The interaction model (stage means, a size slope per stage, the factor and factor x size) on heavily censored
+    data at two sizes: the twin finds lifelines' maximum, for both distributions."""
     d = simulate(replace(Scenario(**REAL), ratio=2.0, seeds=5), np.random.default_rng(11))
     assert (~d.graduated).sum() >= 10  # heavy censoring
     on, x = d.z[d.row_run].astype(float), d.log_size[d.row_run]
@@ -193,7 +190,8 @@ def test_the_batched_fit_finds_lifelines_maximum_for_the_interaction_model():
         fit = fit_batch(family, d.y, X, S, grid_floor(d.y, d.stage))
         beta, ll, _ = lifelines_fit(family, d.y, columns, d.stage)
         assert fit.loglik[0] == pytest.approx(ll, abs=1e-5)
-        assert fit.beta[0, -1] == pytest.approx(beta["z_size"], abs=1e-3) and fit.beta[0, -2] == pytest.approx(beta["z"], abs=1e-3)
+        assert fit.beta[0, -1] == pytest.approx(beta["z_size"], abs=1e-3)
+        assert fit.beta[0, -2] == pytest.approx(beta["z"], abs=1e-3)
 
 
 def _rows(cells):
@@ -215,7 +213,8 @@ def test_an_interval_end_outside_the_testable_range_reads_unbounded_not_zero():
     for log_n in REAL_SIZES:
         for z in (0, 1):
             for i in range(4):
-                base = np.array([2600, 3200]) * (1.6 if log_n == REAL_SIZES[0] else 1.0) * np.exp(rng.normal(0, 0.15, 2))
+                slower = 1.6 if log_n == REAL_SIZES[0] else 1.0
+                base = np.array([2600, 3200]) * slower * np.exp(rng.normal(0, 0.15, 2))
                 steps = np.minimum(6000, np.ceil(base / 100) * 100)
                 if log_n == REAL_SIZES[0] and z == 0:  # the small size, factor off
                     steps = np.array([5100 if i == 0 else 6000, 6000])
@@ -227,15 +226,17 @@ def test_an_interval_end_outside_the_testable_range_reads_unbounded_not_zero():
     assert 0.2 < row["testable_low"] < row["ci_high"]  # an end of the testable range, not 0
     assert f"unbounded below {row['testable_low']:.2f}" in interval_text(row)
     labels = relabellings(d.z, d.stratum, n_mc=199)[0]
-    lo, hi = interval(d, "size_interaction", "lognormal", labels, 0.975, statistics(d, "size_interaction", "lognormal", labels).estimate)
-    assert hi == math.inf and math.isfinite(lo)  # on the term's scale: a ratio open below is a term open above
+    est = statistics(d, "size_interaction", "lognormal", labels).estimate
+    (iv,) = intervals(d, "size_interaction", "lognormal", labels, [0.975], est)
+    assert iv.high_open and not iv.low_open and math.isfinite(iv.low)  # a ratio open below is a term open above
 
 
 def test_the_effect_is_stated_per_size_where_the_runs_span_sizes():
     """1.0 at the large size and 3.0 at the small one: the size-averaged effect says nothing about the claimed 4.8x,
     and the per-size rows show the difference; the small size's interval does not exclude the claim."""
-    sc = Scenario(median_steps=(1500, 2500), sigma=(0.35, 0.35), run_share=0.3, seeds=5, log_sizes=TWO_SIZES, size_slope=(0.2, 0.2),
-                  budget=40_000, window_every=100, windows=4, ratio=math.sqrt(3.0), per_doubling=1 / math.sqrt(3.0))  # fmt: skip
+    sc = Scenario(median_steps=(1500, 2500), sigma=(0.35, 0.35), run_share=0.3, seeds=5, log_sizes=TWO_SIZES,
+                  size_slope=(0.2, 0.2), budget=40_000, window_every=100, windows=4, ratio=math.sqrt(3.0),
+                  per_doubling=1 / math.sqrt(3.0))  # fmt: skip
     d = simulate(sc, np.random.default_rng(13))
     h = Hypothesis("carry", "effect", ("a", "b"), 1.25, 4.8)
     pooled = decide([assess(d, h, m=2, alpha=0.05, n_mc=199)], 0.05)[0]
@@ -267,6 +268,15 @@ def test_a_decision_resting_on_one_stage_is_fragile_and_one_across_stages_is_not
     assert "effect" in outcome_parts(every["outcome"]) and every["fragility"] == "robust"
     checks = json.loads(every["checks"])
     assert [c["check"] for c in checks] == ["without s0", "without s1", "without s2", "weibull AFT"]
+
+
+def test_a_recorded_spread_reads_back_as_the_scenario_it_was_recorded_from():
+    """save_spread writes a scenario's spread as JSON (tuples as lists); Scenario.from_record reads it back onto the
+    design given."""
+    sc = replace(Scenario(**REAL), family="weibull", anchor_side="on")
+    record = json.loads(json.dumps({k: getattr(sc, k) for k in SPREAD_KEYS}))
+    design = {k: getattr(sc, k) for k in ("seeds", "log_sizes", "budget", "window_every", "windows")}
+    assert Scenario.from_record(record, **design) == sc
 
 
 def test_intervals_share_one_scan_and_nest():

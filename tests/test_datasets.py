@@ -9,7 +9,16 @@ from conftest import ROOT, load_yaml
 
 from arithsignal.config.experiment import effective_settings, factors_of, merged
 from arithsignal.data.formats import Factors, check
-from arithsignal.data.splits import SPLITS, DataSettings, Stage, build_stage, has_unseen_pool, holdout, stage_problems, write_stage
+from arithsignal.data.splits import (
+    SPLITS,
+    DataSettings,
+    Stage,
+    build_stage,
+    has_unseen_pool,
+    holdout,
+    stage_problems,
+    write_stage,
+)
 
 PRESETS = [ROOT / "config.yaml", ROOT / "tests/config/smoke.yaml"]
 EVERY_PRESET = sorted([ROOT / "tests/config/smoke.yaml", *(ROOT / "presets").glob("*.yaml")])
@@ -43,13 +52,20 @@ def test_every_example_of_the_presets_checks_out(preset):
 @pytest.mark.parametrize("factors", ALL_FACTORS, ids=str)
 def test_splits_are_leak_free(stage, factors):
     sp = stage_problems(stage, factors, SMALL)
-    unordered = lambda arr: {frozenset(map(int, r)) if stage.op != "sub" else tuple(map(int, r)) for r in arr}  # noqa: E731
+
+    def unordered(arr):
+        return {frozenset(map(int, r)) if stage.op != "sub" else tuple(map(int, r)) for r in arr}
+
     train = {tuple(map(int, r)) for r in sp["train"]}
     assert not unordered(sp["test"]) & unordered(sp["train"]), "a test problem (in some order) is trained on"
     assert not unordered(sp["commute"]) & unordered(sp["train"])
     assert {tuple(map(int, r)) for r in sp["train_pool"]} <= train, "the train pool samples training problems"
     unseen = unordered(sp["unseen_pool"])
-    assert not unseen & unordered(sp["train"]) and not unseen & unordered(sp["test"]) and not unseen & unordered(sp["commute"])
+    assert (
+        not unseen & unordered(sp["train"])
+        and not unseen & unordered(sp["test"])
+        and not unseen & unordered(sp["commute"])
+    )
     assert bool(len(sp["unseen_pool"])) == has_unseen_pool(stage.op, stage.digits)
     if not factors.commute:
         assert not {tuple(map(int, r)) for r in sp["commute"]} & train
@@ -85,7 +101,9 @@ def test_test_problems_do_not_depend_on_the_format():
 def test_same_config_gives_byte_identical_files(tmp_path):
     def digest(out_dir):
         outputs = {s: str(out_dir / f"{s}.parquet") for s in SPLITS}
-        write_stage({"name": "mul_2x2", "op": "mul", "digits": [2, 2]}, Factors(commas=True).__dict__, SMALL.__dict__, outputs)
+        write_stage(
+            {"name": "mul_2x2", "op": "mul", "digits": [2, 2]}, Factors(commas=True).__dict__, SMALL.__dict__, outputs
+        )
         return [hashlib.sha256(open(p, "rb").read()).hexdigest() for p in outputs.values()]
 
     assert digest(tmp_path / "a") == digest(tmp_path / "b")
@@ -104,7 +122,9 @@ def test_every_preset_graduates_on_problems_never_trained_on(preset):
     cfg = merged(ROOT / "config.yaml", [preset])
     data = DataSettings(**cfg["data"])
     no_pool = DataSettings(**{**cfg["data"], "pool_size": 1})
-    formats = {(f.commute, f.mixed_lengths) for v in cfg["variants"] for f in [factors_of(effective_settings(cfg, v["name"]))]}
+    formats = {
+        (f.commute, f.mixed_lengths) for v in cfg["variants"] for f in [factors_of(effective_settings(cfg, v["name"]))]
+    }
     for s in map(Stage.from_config, cfg["stages"]):
         for commute, mixed in sorted(formats):
             factors = Factors(commute=commute, mixed_lengths=mixed)
@@ -120,7 +140,9 @@ def test_every_preset_graduates_on_problems_never_trained_on(preset):
 def test_only_the_1_digit_facts_fall_back_to_their_training_problems():
     """The stages of the presets whose shapes cannot spare an unseen pool (docs/FORMAT.md lists them)."""
     shapes = {
-        (s["op"], tuple(s["digits"])) for p in [ROOT / "config.yaml", *EVERY_PRESET] for s in merged(ROOT / "config.yaml", [p])["stages"]
+        (s["op"], tuple(s["digits"]))
+        for p in [ROOT / "config.yaml", *EVERY_PRESET]
+        for s in merged(ROOT / "config.yaml", [p])["stages"]
     }
     assert {shape for shape in shapes if not has_unseen_pool(*shape)} == {(op, (1, 1)) for op, _ in shapes}
 
@@ -174,7 +196,10 @@ def test_the_length_split_has_the_cells_and_arithmetic_it_says():
         assert set(sub.loc[sub["kind"] == "trained", "shape"]) == {"2x1"}
         assert (add.groupby("shape").size().drop("1x1") == 20).all()
     # the same problems in every format, and a trained cell's problems are that stage's test set
-    plain, other = build_length(st, spec, Factors(), data), build_length(st, spec, Factors(reverse=True, commas=True), data)
+    plain, other = (
+        build_length(st, spec, Factors(), data),
+        build_length(st, spec, Factors(reverse=True, commas=True), data),
+    )
     assert plain[["op", "a", "b"]].equals(other[["op", "a", "b"]])
     test = stage_problems(st[1], Factors(), data)["test"][:20].tolist()
     assert plain[(plain["op"] == "add") & (plain["shape"] == "2x2")][["a", "b"]].to_numpy().tolist() == test

@@ -30,7 +30,9 @@ def test_the_readme_is_a_front_door():
 
 def test_the_config_reference_is_generated_from_the_schema():
     schema = yaml.safe_load((ROOT / "schemas/config.schema.yaml").read_text())
-    assert (ROOT / "docs/CONFIG.md").read_text() == reference_markdown(schema), "docs/CONFIG.md is stale: python -m arithsignal config-docs"
+    assert (ROOT / "docs/CONFIG.md").read_text() == reference_markdown(schema), (
+        "docs/CONFIG.md is stale: python -m arithsignal config-docs"
+    )
 
 
 def _commands(section: str) -> list[str]:
@@ -52,5 +54,7 @@ def test_the_quick_start_and_preset_commands_parse(tmp_path):
                 r = snakemake(tree, "-n", *words[1:])
                 assert r.returncode == 0, (part, r.stderr[-2000:])
             elif words[:3] == ["python", "-m", "arithsignal"]:
-                r = subprocess.run([sys.executable, "-m", "arithsignal", words[3], "--help"], capture_output=True, text=True)
+                r = subprocess.run(
+                    [sys.executable, "-m", "arithsignal", words[3], "--help"], capture_output=True, text=True
+                )
                 assert r.returncode == 0, (part, r.stderr)

@@ -43,7 +43,9 @@ def test_env_pins_agree_with_pyproject(path):
     pins = _pins(pip)
     assert pins, path
     for name, pin in pins.items():
-        assert PYPROJECT_PINS.get(name) == pin, f"{path.name}: {name}{pin} but pyproject.toml has {PYPROJECT_PINS.get(name)}"
+        assert PYPROJECT_PINS.get(name) == pin, (
+            f"{path.name}: {name}{pin} but pyproject.toml has {PYPROJECT_PINS.get(name)}"
+        )
 
 
 def test_rules_name_their_env():
@@ -95,7 +97,9 @@ def rules_with_env_and_script():
     return out
 
 
-@pytest.mark.parametrize("rule, env, script", rules_with_env_and_script(), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    "rule, env, script", rules_with_env_and_script(), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_each_rules_env_provides_what_its_script_imports(rule, env, script):
     assert env and script, f"rule {rule} names no conda env or no script"
     pip = next(d["pip"] for d in yaml.safe_load((ROOT / env).read_text())["dependencies"] if isinstance(d, dict))
@@ -106,7 +110,15 @@ def test_each_rules_env_provides_what_its_script_imports(rule, env, script):
 
 def test_the_import_check_sees_a_missing_package():
     # minimal_model_summary used to run in the plot env, which lacks the torch that arithsignal.minimal imports
-    plot = set(_pins(next(d["pip"] for d in yaml.safe_load((ROOT / "envs/plot.yaml").read_text())["dependencies"] if isinstance(d, dict))))
+    plot = set(
+        _pins(
+            next(
+                d["pip"]
+                for d in yaml.safe_load((ROOT / "envs/plot.yaml").read_text())["dependencies"]
+                if isinstance(d, dict)
+            )
+        )
+    )
     assert "torch" in script_needs(ROOT / "workflow_scripts/minimal_model_summary.py") - plot
 
 
@@ -115,4 +127,6 @@ def test_pyproject_names_only_env_files_that_exist():
     assert mentioned
     for names in mentioned:
         for name in names.strip("{}").split(","):
-            assert (ROOT / "envs" / f"{name}.yaml").exists(), f"pyproject.toml names envs/{name}.yaml, which does not exist"
+            assert (ROOT / "envs" / f"{name}.yaml").exists(), (
+                f"pyproject.toml names envs/{name}.yaml, which does not exist"
+            )

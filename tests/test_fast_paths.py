@@ -14,7 +14,8 @@ from test_training import SETTINGS, stages
 from arithsignal.data.formats import VOCAB
 from arithsignal.data.splits import Stage
 from arithsignal.model.decode import greedy_decode
-from arithsignal.train.loop import Trainer, completion_loss, make_batch
+from arithsignal.train.batches import completion_loss, make_batch
+from arithsignal.train.loop import Trainer
 
 spec = importlib.util.spec_from_file_location("bench", ROOT / "benchmarks" / "bench.py")
 bench = importlib.util.module_from_spec(spec)
@@ -41,7 +42,15 @@ def reference_of(tr) -> bench.RefGPT:
     """The benchmark's reference model with the trainer's weights (its head untied, holding a copy)."""
     m = tr.model.cfg
     ref = bench.RefGPT(len(VOCAB), m.block_size, m.n_layer, m.n_head, m.d_model)
-    rename = {"tok_emb": "tok", "pos_emb": "pos", "ln_f": "ln", "attn.qkv": "qkv", "attn.proj": "proj", "mlp.fc": "fc", "mlp.proj": "out"}
+    rename = {
+        "tok_emb": "tok",
+        "pos_emb": "pos",
+        "ln_f": "ln",
+        "attn.qkv": "qkv",
+        "attn.proj": "proj",
+        "mlp.fc": "fc",
+        "mlp.proj": "out",
+    }
     state = {}
     for k, v in tr.model.state_dict().items():
         for a, b in rename.items():
@@ -78,9 +87,15 @@ def test_training_loss_and_gradients_equal_the_reference_step(trainer):
     ref_grads = {n: p.grad for n, p in ref.named_parameters()}
     ours = dict(trainer.model.named_parameters())
     # the tied embedding collects the gradient of the reference's embedding and head
-    torch.testing.assert_close(ours["tok_emb.weight"].grad, ref_grads["tok.weight"] + ref_grads["head.weight"], rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(ours["blocks.1.mlp.fc.weight"].grad, ref_grads["blocks.1.fc.weight"], rtol=1e-4, atol=1e-6)
-    torch.testing.assert_close(ours["blocks.0.attn.qkv.bias"].grad, ref_grads["blocks.0.qkv.bias"], rtol=1e-4, atol=1e-6)
+    torch.testing.assert_close(
+        ours["tok_emb.weight"].grad, ref_grads["tok.weight"] + ref_grads["head.weight"], rtol=1e-4, atol=1e-6
+    )
+    torch.testing.assert_close(
+        ours["blocks.1.mlp.fc.weight"].grad, ref_grads["blocks.1.fc.weight"], rtol=1e-4, atol=1e-6
+    )
+    torch.testing.assert_close(
+        ours["blocks.0.attn.qkv.bias"].grad, ref_grads["blocks.0.qkv.bias"], rtol=1e-4, atol=1e-6
+    )
     torch.testing.assert_close(ours["ln_f.weight"].grad, ref_grads["ln.weight"], rtol=1e-4, atol=1e-6)
     trainer.model.zero_grad(set_to_none=True)
 
@@ -126,6 +141,8 @@ def test_the_benchmark_times_every_size_of_the_scaling_preset_and_d128():
     want = {f"size_d{d}_l{n}" for d in grid["model.d_model"] + [128] for n in grid["model.n_layer"]}
     assert set(rows) == want
     # each trainer really has the size it is named by
-    assert rows["size_d128_l2"]["non_embedding_params"] == 396_800 and rows["size_d16_l1"]["non_embedding_params"] == 3_312
+    assert (
+        rows["size_d128_l2"]["non_embedding_params"] == 396_800 and rows["size_d16_l1"]["non_embedding_params"] == 3_312
+    )
     assert rows["size_d16_l1"]["time_per_step_vs_smallest"] == 1.0
     assert all(r["ours_steps_per_s"] > 0 for r in rows.values())

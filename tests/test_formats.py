@@ -71,7 +71,11 @@ def test_examples_from_the_format_doc():
         ("1234+5678=C1100;A6912$", Factors(reverse=True), "answer"),  # reversed mask, answer written forwards
         ("23*45=P511;P029;C001;S5301;A5311$", Factors(reverse=True), "answer"),  # reversed: wrong digit in the answer
         ("23*45=P511;P029;C100;S5301;A5301$", Factors(reverse=True), "step 2"),  # reversed: mask out of order
-        ("1,234+5,678=C1100;A2,196$", Factors(reverse=True, commas=True), "written"),  # reversed: comma counted from the wrong end
+        (
+            "1,234+5,678=C1100;A2,196$",
+            Factors(reverse=True, commas=True),
+            "written",
+        ),  # reversed: comma counted from the wrong end
         ("23*45=A1036$", Factors(scratchpad=False), "answer"),  # no scratchpad: wrong answer
         ("23*45=P115;P920;C100;S1035;A1035$", Factors(scratchpad=False), "steps"),  # a scratchpad where none belongs
         ("23*45=A1035$", Factors(), "steps"),  # the scratchpad missing
@@ -116,7 +120,9 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     assert tuple(schema["$defs"]["factors"]["properties"]) == FACTORS
     assert tuple(schema["properties"]["factors"]["required"]) == FACTORS
     assert tuple(schema["properties"]["ablations"]["items"]["properties"]["factor"]["enum"])[: len(FACTORS)] == FACTORS
-    assert all(schema["$defs"]["factors"]["properties"][name]["description"] for name in FACTORS)  # documented there, once
+    assert all(
+        schema["$defs"]["factors"]["properties"][name]["description"] for name in FACTORS
+    )  # documented there, once
     key = format_key({f: True for f in FACTORS})
     assert re.fullmatch(FORMAT_KEY_PATTERN, key) and parse_format_key(key) == {f: True for f in FACTORS}
     assert "F.FORMAT_KEY_PATTERN" in (ROOT / "Snakefile").read_text()

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from arithsignal.core.io import CorruptFileError, provenance, read_parquet, read_provenance, write_parquet
-from arithsignal.train.loop import load_checkpoint, save_checkpoint
+from arithsignal.train.checkpoint import load_checkpoint, save_checkpoint
 
 
 def test_truncated_parquet_is_named(tmp_path):

@@ -19,11 +19,18 @@ def scores(variant, seed, diagonal_exact_match, trained=3, per_cell=10):
     for da in range(1, tested + 1):
         for db in range(1, tested + 1):
             em = diagonal_exact_match[da - 1] if da == db else 0.0
-            kind = "trained" if da == db and da <= trained else "interpolation" if max(da, db) <= trained else "extrapolation"
+            kind = (
+                "trained"
+                if da == db and da <= trained
+                else "interpolation"
+                if max(da, db) <= trained
+                else "extrapolation"
+            )
             right = round(em * per_cell)
             for i in range(per_cell):
-                rows.append({"variant": variant, "seed": seed, "op": "add", "digits_a": da, "digits_b": db, "kind": kind,
-                             "correct": i < right, "digit_accuracy": 1.0 if i < right else 0.5})  # fmt: skip
+                rows.append({"variant": variant, "seed": seed, "op": "add", "digits_a": da, "digits_b": db,
+                             "kind": kind, "correct": i < right,
+                             "digit_accuracy": 1.0 if i < right else 0.5})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -48,8 +55,8 @@ def test_a_run_solves_the_longest_unbroken_diagonal_from_the_trained_length_at_t
 
 
 def runs_of(on, off, tested=6, trained=3):
-    rows = [{"variant": v, "seed": i, "op": "add", "solved": n, "censored": n == tested, "trained": trained, "tested": tested,
-             "extension": n / trained, "beyond_exact_match": 0.0}
+    rows = [{"variant": v, "seed": i, "op": "add", "solved": n, "censored": n == tested, "trained": trained,
+             "tested": tested, "extension": n / trained, "beyond_exact_match": 0.0}
             for v, values in (("on", on), ("off", off)) for i, n in enumerate(values)]  # fmt: skip
     return pd.DataFrame(rows)
 
@@ -88,10 +95,14 @@ def test_the_outcomes_a_test_cannot_reach():
 
 def test_the_comparison_holds_its_size_under_no_effect_and_detects_a_planted_one():
     rng = np.random.default_rng(0)
-    null = [comparisons(runs_of(rng.integers(2, 6, 5), rng.integers(2, 6, 5)), AB, SAME, n_boot=50).iloc[0]["holm_p"] for _ in range(200)]
+    null = [
+        comparisons(runs_of(rng.integers(2, 6, 5), rng.integers(2, 6, 5)), AB, SAME, n_boot=50).iloc[0]["holm_p"]
+        for _ in range(200)
+    ]
     assert np.mean(np.array(null) < 0.05) <= 0.06  # exact, so at most alpha (discreteness makes it smaller)
     planted = [
-        comparisons(runs_of(rng.integers(4, 7, 5), rng.integers(1, 4, 5)), AB, SAME, n_boot=50).iloc[0]["holm_p"] for _ in range(100)
+        comparisons(runs_of(rng.integers(4, 7, 5), rng.integers(1, 4, 5)), AB, SAME, n_boot=50).iloc[0]["holm_p"]
+        for _ in range(100)
     ]
     assert np.mean(np.array(planted) < 0.05) > 0.8
 

@@ -24,11 +24,13 @@ def graduations(**columns):
 
 
 def test_answer_only_graduates_earlier_and_first_good_window_is_found():
-    grads = graduations(stage=["a", "b"], steps=[500, 600], censored=[False, True], fit_steps=[400, 300], fit_censored=[False, False],
-                        generalise_steps=[500, 600], generalise_censored=[False, True])  # fmt: skip
+    grads = graduations(stage=["a", "b"], steps=[500, 600], censored=[False, True], fit_steps=[400, 300],
+                        fit_censored=[False, False], generalise_steps=[500, 600],
+                        generalise_censored=[False, True])  # fmt: skip
     w = pd.concat(
         [
-            # stage a: answers all right from window 2 on, whole completions from window 4: graduates at 500 (2 in a row)
+            # stage a: answers all right from window 2 on, whole completions from window 4: graduates at 500
+            # (2 in a row)
             windows("a", [0.5, 0.8, 0.92, 1.0, 1.0], [0.9, 1.0, 1.0, 1.0, 1.0]),
             # stage b: never two perfect answer windows in a row, never 0.9: both censored at the stage's end
             windows("b", [0.1, 0.2, 0.3, 0.2, 0.1, 0.3], [1.0, 0.9, 1.0, 0.5, 1.0, 0.8]),
@@ -53,10 +55,13 @@ def test_the_memorisation_phase_runs_from_fitting_to_generalising():
         generalise_steps=[500, 300, 600, 600, 200, 400],
         generalise_censored=[False, False, True, True, False, False],
     )
-    m = stage_measures(grads, pd.DataFrame(columns=["variant", "seed", "stage", "window", "stage_step"])).set_index("stage")
-    assert m.loc["a", "memorisation_steps"] == 300 and not m.loc["a", "memorisation_censored"]  # fitted at 200, generalised at 500
+    no_windows = pd.DataFrame(columns=["variant", "seed", "stage", "window", "stage_step"])
+    m = stage_measures(grads, no_windows).set_index("stage")
+    # fitted at 200, generalised at 500
+    assert m.loc["a", "memorisation_steps"] == 300 and not m.loc["a", "memorisation_censored"]
     assert m.loc["b", "memorisation_steps"] == 0  # both in the same window: no memorisation phase
-    assert m.loc["c", "memorisation_steps"] == 200 and m.loc["c", "memorisation_censored"]  # fitted, never generalised: >= 200
+    # fitted, never generalised: >= 200
+    assert m.loc["c", "memorisation_steps"] == 200 and m.loc["c", "memorisation_censored"]
     assert math.isnan(m.loc["d", "memorisation_steps"])  # never fitted: no phase to measure
     assert math.isnan(m.loc["e", "memorisation_steps"])  # no unseen pool (1-digit facts): not measured
     # generalised at 400 while the training sample had not yet passed (the stage ends there): no phase

@@ -44,7 +44,10 @@ def test_threshold_zero_is_adamw_bit_for_bit():
     twin = copy.deepcopy(model)
 
     def groups(m):
-        return [{"params": [m[0].weight, m[2].weight], "weight_decay": 0.1}, {"params": [m[0].bias, m[1].weight], "weight_decay": 0.0}]
+        return [
+            {"params": [m[0].weight, m[2].weight], "weight_decay": 0.1},
+            {"params": [m[0].bias, m[1].weight], "weight_decay": 0.0},
+        ]
 
     ref = torch.optim.AdamW(groups(model), lr=3e-3, betas=(0.9, 0.99), foreach=True)
     ours = SNRGatedAdamW(groups(twin), lr=3e-3, betas=(0.9, 0.99), snr_threshold=0.0)

@@ -12,7 +12,8 @@ from arithsignal.data.splits import Stage
 from arithsignal.model.decode import greedy_decode
 from arithsignal.model.gpt import GPT, ModelConfig
 from arithsignal.model.positions import abacus_indices
-from arithsignal.train.loop import Trainer, completion_loss, make_batch, model_config
+from arithsignal.train.batches import completion_loss, make_batch
+from arithsignal.train.loop import Trainer, model_config
 from arithsignal.train.settings import RunSettings
 
 
@@ -88,7 +89,11 @@ def test_unpadded_forward_equals_the_padded_one_under_every_scheme(trainer):
 
 
 def test_the_abacus_offset_shifts_every_digit_of_a_row_alike_in_training_only():
-    model = GPT(ModelConfig(vocab_size=22, block_size=32, n_layer=1, n_head=2, d_model=8, positions="abacus", abacus_max_offset=7))
+    model = GPT(
+        ModelConfig(
+            vocab_size=22, block_size=32, n_layer=1, n_head=2, d_model=8, positions="abacus", abacus_max_offset=7
+        )
+    )
     idx = torch.tensor([encode("123+45=C000;A168$")] * 64)
     plain = abacus_indices(idx, False)
     model.eval()

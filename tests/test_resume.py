@@ -20,7 +20,8 @@ from arithsignal.core.io import CLOCK_COLUMNS
 pytestmark = pytest.mark.workflow
 
 TARGET = "results/runs/baseline/seed0/graduations.parquet"
-EVALUATED = "results/runs/baseline/seed0/eval.parquet"  # training, then the evaluation at each stage's end and after the last
+# training, then the evaluation at each stage's end and after the last
+EVALUATED = "results/runs/baseline/seed0/eval.parquet"
 RUN = "results/runs/baseline/seed0"
 
 
@@ -52,7 +53,8 @@ def logged_step(log_path) -> int:
 
 
 def readme_recovery_commands() -> list[str]:
-    """The commands of the recovery block (docs/TROUBLESHOOTING.md), before the line that reruns the user's own command."""
+    """The commands of the recovery block (docs/TROUBLESHOOTING.md), before the line that reruns the user's own
+    command."""
     text = (ROOT / "docs/TROUBLESHOOTING.md").read_text()
     block = text.split("## After a crash or a kill", 1)[1].split("```bash", 1)[1].split("```", 1)[0]
     lines = [line.split("#")[0].strip() for line in block.strip().splitlines() if "your own command" not in line]
@@ -66,7 +68,10 @@ TABLES = ("train_log", "windows", "graduations")
 
 def tables(root, names=TABLES):
     """The run's tables, clocks aside (graduations holds both times, fit and generalise; eval both evaluations)."""
-    return {name: pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=CLOCK_COLUMNS, errors="ignore") for name in names}
+    return {
+        name: pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=CLOCK_COLUMNS, errors="ignore")
+        for name in names
+    }
 
 
 def test_killed_training_resumes_to_identical_results(tmp_path):
@@ -99,7 +104,9 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     # what docs/TROUBLESHOOTING.md tells a user after a hard kill, typed as it stands there: its commands, then
     # the same command as before, unchanged (profiles/default has rerun-incomplete)
     for command in readme_recovery_commands():
-        r = subprocess.run([sys.executable, "-m", *command.split()], cwd=killed, capture_output=True, text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-m", *command.split()], cwd=killed, capture_output=True, text=True, timeout=120
+        )
         assert r.returncode == 0, (command, r.stderr[-3000:])
     r = snakemake(killed, EVALUATED, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
@@ -113,7 +120,8 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
     wb = torch.load(killed / RUN / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
     sa, sb = (torch.load(root / RUN / "stage_models.pt", weights_only=True) for root in (ref, killed))
-    assert sa["stages"] == sb["stages"] and len(sa["models"]) == 3  # the weights at each stage's end, the killed run's too
+    # the weights at each stage's end, the killed run's too
+    assert sa["stages"] == sb["stages"] and len(sa["models"]) == 3
     assert all(torch.equal(x[k], y[k]) for x, y in zip(sa["models"], sb["models"], strict=True) for k in x)
     # and the datasets of both trees are byte-identical
     for f in (ref / "results/data").rglob("*.parquet"):
@@ -131,8 +139,9 @@ def test_a_stopped_training_job_checkpoints_at_the_signal_and_resumes(tmp_path, 
     r = snakemake(ref, TARGET, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
 
-    p = subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg], cwd=stopped,
-                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)  # fmt: skip
+    command = [sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg]
+    p = subprocess.Popen(command, cwd=stopped, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                         start_new_session=True)  # fmt: skip
     log = stopped / "results/logs/train/baseline/seed0.log"
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None and logged_step(log) < 200:

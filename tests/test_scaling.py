@@ -15,7 +15,9 @@ SIZES = [1e4, 4e4, 1.6e5, 6.4e5]
 BUDGET = 1500
 
 
-def synthetic(alpha: float, a: float, seeds: int = 8, sigma: float = 0.2, seed: int = 0, variant: str = "v") -> pd.DataFrame:
+def synthetic(
+    alpha: float, a: float, seeds: int = 8, sigma: float = 0.2, seed: int = 0, variant: str = "v"
+) -> pd.DataFrame:
     """steps = a N^-alpha x lognormal noise, read as the rule reads it: rounded up to the 100-step window, censored at
     BUDGET (recorded at the budget, as training does)."""
     rng = np.random.default_rng(seed)
@@ -23,8 +25,9 @@ def synthetic(alpha: float, a: float, seeds: int = 8, sigma: float = 0.2, seed: 
     for s in range(seeds):
         for n in SIZES:
             t = math.ceil(a * n**-alpha * math.exp(rng.normal(0, sigma)) / 100) * 100
-            rows.append({"base": variant, "model_seed": s, "n_params": n, "steps": max(200, min(t, BUDGET)), "censored": t > BUDGET,
-                         "budget": BUDGET, "window_every": 100, "floor": 200, "stage": "s", "stage_index": 0})  # fmt: skip
+            rows.append({"base": variant, "model_seed": s, "n_params": n, "steps": max(200, min(t, BUDGET)),
+                         "censored": t > BUDGET, "budget": BUDGET, "window_every": 100, "floor": 200, "stage": "s",
+                         "stage_index": 0})  # fmt: skip
     return pd.DataFrame(rows)
 
 
@@ -33,7 +36,10 @@ def fit_of(on: pd.DataFrame, off: pd.DataFrame) -> pd.Series:
 
 
 def test_the_fit_recovers_each_sides_exponent_with_censored_runs_as_lower_bounds():
-    on, off = synthetic(0.3, 2e4, seeds=20, variant="on"), synthetic(0.5, 3e5, seeds=20, sigma=0.3, seed=1, variant="off")
+    on, off = (
+        synthetic(0.3, 2e4, seeds=20, variant="on"),
+        synthetic(0.5, 3e5, seeds=20, sigma=0.3, seed=1, variant="off"),
+    )
     assert 0.2 < off["censored"].mean() < 0.6  # the small models of the off side are mostly censored
     r = fit_of(on, off)
     assert r["identified"] and r["alpha_on_lo"] < 0.3 < r["alpha_on_hi"] and r["alpha_off_lo"] < 0.5 < r["alpha_off_hi"]
@@ -46,10 +52,15 @@ def test_the_fit_recovers_each_sides_exponent_with_censored_runs_as_lower_bounds
 
 def test_the_ratio_curve_and_where_the_lines_cross():
     """Steeper off side, equal at N = 1.6e5: the fitted lines cross inside the sizes, near there."""
-    on, off = synthetic(0.2, 1.6e5**0.2 * 800, seeds=12, variant="on"), synthetic(0.5, 1.6e5**0.5 * 800, seeds=12, seed=1, variant="off")
+    on, off = (
+        synthetic(0.2, 1.6e5**0.2 * 800, seeds=12, variant="on"),
+        synthetic(0.5, 1.6e5**0.5 * 800, seeds=12, seed=1, variant="off"),
+    )
     r = fit_of(on, off)
     assert 0.8e5 < r["crossing_n"] < 3.2e5
-    assert len(r["band_ratio"]) == 25 and all(lo <= x <= hi for lo, x, hi in zip(r["band_lo"], r["band_ratio"], r["band_hi"], strict=True))
+    assert len(r["band_ratio"]) == 25 and all(
+        lo <= x <= hi for lo, x, hi in zip(r["band_lo"], r["band_ratio"], r["band_hi"], strict=True)
+    )
 
 
 def test_a_side_graduated_at_one_size_is_not_identified():
@@ -61,8 +72,11 @@ def test_a_side_graduated_at_one_size_is_not_identified():
     assert reading(r) == "not identified: the factor-off side graduated at 1 size(s)"
 
 
-@pytest.mark.parametrize("model", [{"n_layer": 2, "n_head": 4, "d_model": 64, "block_size": 48, "dropout": 0.0},
-                                   {"n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 32, "dropout": 0.0}])  # fmt: skip
+@pytest.mark.parametrize(
+    "model",
+    [{"n_layer": 2, "n_head": 4, "d_model": 64, "block_size": 48, "dropout": 0.0},
+     {"n_layer": 1, "n_head": 2, "d_model": 16, "block_size": 32, "dropout": 0.0}]
+)  # fmt: skip
 def test_non_embedding_parameters_leave_out_the_embeddings_only(model):
     gpt = GPT(ModelConfig(vocab_size=len(VOCAB), **model))
     every = sum(p.numel() for p in gpt.parameters())  # the head is tied to the token embedding: counted once
@@ -73,8 +87,9 @@ def test_non_embedding_parameters_leave_out_the_embeddings_only(model):
 def test_the_variants_a_sweep_starts_from_are_a_size_of_the_axis():
     """A grid of d_model [32] from variants at 64 has two sizes: the variants' own runs join the sweep's points."""
     settings = '{"graduation": {"window_every": 100, "windows": 4}, "curriculum": {"stage_budget": 6000}}'
-    grads = pd.DataFrame({"variant": ["base_run", "base_run", "other"], "seed": [0, 1, 0], "stage": "s", "stage_index": 0,
-                          "steps": [900, 6000, 500], "censored": [False, True, False], "settings": settings})  # fmt: skip
+    grads = pd.DataFrame({"variant": ["base_run", "base_run", "other"], "seed": [0, 1, 0], "stage": "s",
+                          "stage_index": 0, "steps": [900, 6000, 500], "censored": [False, True, False],
+                          "settings": settings})  # fmt: skip
     runs = base_runs(grads, [{"variant": "baseline", "run": "base_run"}], {"baseline": 100_096})
     assert runs["model_seed"].tolist() == [0, 1] and set(runs["base"]) == set(runs["point"]) == {"baseline"}
     assert runs["n_params"].tolist() == [100_096] * 2 and runs["censored"].tolist() == [False, True]

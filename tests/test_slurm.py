@@ -24,7 +24,8 @@ sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402
 
 pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
-TIMEOUT = 1500  # a hang (e.g. a status command that never answers) fails the test, not the CI run; the smoke preset takes minutes
+# a hang (e.g. a status command that never answers) fails the test, not the CI run; the smoke preset takes minutes
+TIMEOUT = 1500
 
 
 @pytest.fixture(scope="module")
@@ -90,11 +91,21 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
     # 15 training runs: 11 variants and the 4 sweep points that are none of them (trained, never evaluated);
-    # 7 data formats (clip_off, snr_gated, vectors_own and abacus write the baseline's) of 3 stages, and a length split each
-    want = {"make_dataset": 21, "make_length_split": 7, "train": 15, "evaluate": 11, "evaluate_length": 11, "minimal_model": 5}
+    # 7 data formats (clip_off, snr_gated, vectors_own and abacus write the baseline's) of 3 stages,
+    # and a length split each
+    want = {
+        "make_dataset": 21,
+        "make_length_split": 7,
+        "train": 15,
+        "evaluate": 11,
+        "evaluate_length": 11,
+        "minimal_model": 5,
+    }
     assert rules == want, rules
     tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval", "length")]
-    tables += [f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
+    tables += [
+        f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
+    ]
     tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     for table in tables:
         clocks = [*CLOCK_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
@@ -136,8 +147,10 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     assert r.returncode == 0, r.stderr[-3000:]
 
     before = set(squeue_all(cluster)["id"])
-    p = subprocess.Popen([sys.executable, "-m", "snakemake", TARGET, "--workflow-profile", slurm_test_profile(root), arg],
-                         cwd=root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)  # fmt: skip
+    p = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", TARGET, "--workflow-profile", slurm_test_profile(root), arg],
+        cwd=root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )  # fmt: skip
     log = root / "results/logs/train/baseline/seed0.log"
     deadline = time.time() + TIMEOUT
     while time.time() < deadline and p.poll() is None and logged_step(log) < 200:
@@ -159,7 +172,9 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     print(f"{cancel}: stopped, checkpointed and resumed at step {at}")  # the closing note's numbers (pytest -s)
     assert at >= 200  # not a periodic checkpoint (checkpoint_every is beyond the run): the one written at the signal
     jobs = squeue_all(cluster)
-    tries = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")].sort_values("id", key=lambda s: s.astype(int))
+    tries = jobs[~jobs["id"].isin(before) & jobs["comment"].str.startswith("rule_train")].sort_values(
+        "id", key=lambda s: s.astype(int)
+    )
     first = "FAILED" if cancel else "CANCELLED"  # the job's own non-zero exit, or SLURM's cancellation
     assert list(tries["state"]) == [first, "COMPLETED"], tries
     first_log = root / f".snakemake/slurm_logs/rule_train/baseline_0/{tries['id'].iloc[0]}.log"

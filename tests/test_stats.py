@@ -102,7 +102,9 @@ def test_large_samples_use_a_seeded_monte_carlo():
     from arithsignal.analysis.stats import gehan_test
 
     a = gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
-    assert a["p_method"] == "monte_carlo" and a == gehan_test(range(12), [False] * 12, range(100, 112), [False] * 12, seed=3)
+    assert a["p_method"] == "monte_carlo" and a == gehan_test(
+        range(12), [False] * 12, range(100, 112), [False] * 12, seed=3
+    )
     assert a["p_value"] < 0.001
 
 
@@ -110,7 +112,9 @@ def test_kaplan_meier_counts_censored_runs_as_never_graduated():
     from arithsignal.analysis.stats import km_curve
 
     km = km_curve([100, 200, 300, 3000], [False, False, False, True])
-    assert km.set_index("step")["graduated"].to_dict() == pytest.approx({0: 0.0, 100: 0.25, 200: 0.5, 300: 0.75, 3000: 0.75})
+    assert km.set_index("step")["graduated"].to_dict() == pytest.approx(
+        {0: 0.0, 100: 0.25, 200: 0.5, 300: 0.75, 3000: 0.75}
+    )
 
 
 def _row(on, off, c_on, c_off):
@@ -138,8 +142,9 @@ def test_ablation_table_reports_every_measure():
     rows = []
     for side, base in (("on", 100), ("off", 1000)):
         for seed in range(5):
-            rows.append({"side": side, "seed": seed, "stage": "s", "budget": 3000, "steps": base + seed, "censored": False,
-                         "answer_steps": base, "answer_censored": False, "first_good_steps": 50, "first_good_censored": False})  # fmt: skip
+            rows.append({"side": side, "seed": seed, "stage": "s", "budget": 3000, "steps": base + seed,
+                         "censored": False, "answer_steps": base, "answer_censored": False, "first_good_steps": 50,
+                         "first_good_censored": False})  # fmt: skip
     t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
     assert t["verdict"] == "supported" and t["ratio"] == pytest.approx(1002 / 102)
     assert t["answer_verdict"] == "supported"
@@ -158,21 +163,29 @@ def test_progress_table_measures_the_lead_of_token_accuracy_over_exact_match():
             "measure_time_s": [0, 1, 2, 3.0], "wall_time_s": [25, 50, 75, 100.0],
         }
     )  # fmt: skip
-    windows = pd.DataFrame({"variant": "v", "seed": 0, "stage": "s", "stage_step": steps, "exact_match": [0.0, 0.2, 0.5, 0.92]})
+    windows = pd.DataFrame(
+        {"variant": "v", "seed": 0, "stage": "s", "stage_step": steps, "exact_match": [0.0, 0.2, 0.5, 0.92]}
+    )
     assert cells(progress_markdown(logs, windows))[-1] == ["v", "1", "1", "200", "0.2", "1", "67%", "3.0%"]
 
 
 def test_steps_table_marks_censored_runs():
     from arithsignal.report.summary import steps_markdown
 
-    graduations = pd.DataFrame({"variant": "v", "seed": [0, 0], "stage": ["b", "a"], "steps": [300, 120], "censored": [True, False]})
+    graduations = pd.DataFrame(
+        {"variant": "v", "seed": [0, 0], "stage": ["b", "a"], "steps": [300, 120], "censored": [True, False]}
+    )
     table = cells(steps_markdown(graduations, ["a", "b"]))
     assert table == [["variant", "seed", "a", "b"], ["v", "0", "120", "300+"]]
 
 
 def cells(markdown: str) -> list[list[str]]:
     """A markdown table's rows as lists of stripped cells (the separator row left out)."""
-    rows = [[c.strip() for c in line.strip().strip("|").split("|")] for line in markdown.splitlines() if line.startswith("|")]
+    rows = [
+        [c.strip() for c in line.strip().strip("|").split("|")]
+        for line in markdown.splitlines()
+        if line.startswith("|")
+    ]
     return [r for r in rows if not all(set(c) <= set(":-") for c in r)]
 
 
@@ -182,10 +195,14 @@ def test_the_verdict_table_tells_same_data_from_missing_runs():
     stats = pd.DataFrame({"ablation": ["carry", "carry", "commas"], "stage": ["add_1x1", "mul_1x1", "add_1x1"],
                           "stage_index": [0, 1, 0], "sides_differ": [True, False, True],
                           "verdict": ["undecided (unadjusted)", "undecided (unadjusted)", "supported"]})  # fmt: skip
-    row = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in verdicts_markdown(stats).splitlines()[2:]
+    row = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+           for line in verdicts_markdown(stats).splitlines()[2:]
            if line.startswith("|") and "---" not in line and "ablation" not in line}  # fmt: skip
     assert row["carry"] == ["undecided (unadjusted)", "(same data)"]
-    assert row["commas"] == ["supported", "(no runs on one side)"]  # commas has no mul_1x1 row at all: one side had no runs
+    assert row["commas"] == [
+        "supported",
+        "(no runs on one side)",
+    ]  # commas has no mul_1x1 row at all: one side had no runs
 
 
 def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give():
@@ -193,7 +210,9 @@ def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give(
     runs censored the median is at least halfway between 1600 and the budget, 2300."""
     from arithsignal.analysis.stats import median_ratio
 
-    r = median_ratio([1000, 1000, 1000, 1000], [False] * 4, [1000, 1600, 3000, 3000], [False, False, True, True], 3000, n_boot=50)
+    r = median_ratio(
+        [1000, 1000, 1000, 1000], [False] * 4, [1000, 1600, 3000, 3000], [False, False, True, True], 3000, n_boot=50
+    )
     assert r["ratio_kind"] == "lower_bound" and r["ratio"] == pytest.approx(2300 / 1000)
     r = median_ratio([1000] * 4, [False] * 4, [1000, 1600, 2000, 3000], [False, False, False, True], 3000, n_boot=50)
     assert r["ratio_kind"] == "estimate" and r["ratio"] == pytest.approx(1.8)
@@ -202,7 +221,8 @@ def test_an_even_number_of_seeds_bounds_a_censored_median_by_what_the_data_give(
 def test_a_stage_where_every_run_sits_at_the_floor_is_read_as_such():
     from arithsignal.analysis.stats import ablation_table
 
-    rows = [{"side": side, "seed": seed, "stage": "s", "budget": 3000, "floor": 400, "window_every": 100, "steps": 400, "censored": False}
+    rows = [{"side": side, "seed": seed, "stage": "s", "budget": 3000, "floor": 400, "window_every": 100, "steps": 400,
+             "censored": False}
             for side in ("on", "off") for seed in range(5)]  # fmt: skip
     t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
     assert t["verdict"] == "at the floor" and t["ratio_text"] == "at the floor (every run at 400 steps)"

@@ -1,18 +1,32 @@
-"""The graduation rule, censoring, and a real training run that graduates."""
+"""The graduation rule, censoring, a real training run that graduates, and a run stopped and resumed in process."""
 
 import copy
+import os
+import signal
+import threading
 
 import pandas as pd
 import pytest
 import torch
 
-from arithsignal.core.io import CLOCK_COLUMNS
+from arithsignal.core.io import CLOCK_COLUMNS, CorruptFileError
 from arithsignal.data.formats import ROLE_ANSWER, ROLE_NONE, VOCAB, Factors, completion_roles, render
 from arithsignal.data.splits import DataSettings, Stage, build_stage
-from arithsignal.train.loop import PROGRESS_COLUMNS, RunState, Trainer, make_batch, tensorise
+from arithsignal.train.batches import make_batch, tensorise
+from arithsignal.train.checkpoint import CHECKPOINT_FORMAT, Stopped, checkpoint_of, resume, save_checkpoint
+from arithsignal.train.graduation import RunState
+from arithsignal.train.loop import Trainer
+from arithsignal.train.progress import PROGRESS_COLUMNS
 
 SETTINGS = {
-    "factors": {"carry_mask": True, "commas": False, "commute": False, "mixed_lengths": False, "scratchpad": True, "reverse": False},
+    "factors": {
+        "carry_mask": True,
+        "commas": False,
+        "commute": False,
+        "mixed_lengths": False,
+        "scratchpad": True,
+        "reverse": False,
+    },
     "model": {"n_layer": 1, "n_head": 2, "d_model": 48, "block_size": 40, "dropout": 0.0},
     "optim": {
         "lr": 0.003,
@@ -30,8 +44,20 @@ SETTINGS = {
         "vectors": {"lr_scale": 1.0, "weight_decay": 0.0},
     },
     "curriculum": {"replay_share": 0.25, "stage_budget": 1500, "hold_steps": 0},
-    "graduation": {"problems_per_window": 10, "windows": 3, "window_every": 50, "score": "completion", "pool": "unseen"},
-    "train": {"log_every": 25, "checkpoint_every": 100, "progress_every": 25, "snr_microbatches": 4, "update_threshold": 0.1},
+    "graduation": {
+        "problems_per_window": 10,
+        "windows": 3,
+        "window_every": 50,
+        "score": "completion",
+        "pool": "unseen",
+    },
+    "train": {
+        "log_every": 25,
+        "checkpoint_every": 100,
+        "progress_every": 25,
+        "snr_microbatches": 4,
+        "update_threshold": 0.1,
+    },
 }
 DATA = DataSettings(seed=1, train_size=400, pool_size=50, test_size=20, mixed_share=0.5)
 
@@ -53,7 +79,8 @@ def test_a_failed_window_resets_the_count():
     assert t.record_window("unseen", True, 3) is True
     assert t.passed_at["unseen"] == 50  # the stage step where the pool first passed the rule
     t.next_stage()
-    assert (t.stage_index, t.stage_step, t.streaks, t.passed_at) == (1, 0, {"train": 0, "unseen": 0}, {"train": None, "unseen": None})
+    fresh = ({"train": 0, "unseen": 0}, {"train": None, "unseen": None})
+    assert (t.stage_index, t.stage_step, t.streaks, t.passed_at) == (1, 0, *fresh)
 
 
 def test_graduation_needs_consecutive_windows():
@@ -68,7 +95,9 @@ def test_the_hold_never_sets_when_a_pool_passed():
 
 
 def test_smallest_stage_graduates_for_real_under_the_rule():
-    tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr = Trainer(
+        SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None
+    )
     tr.run(checkpoint=None)
     g = tr.frames()["graduations"]
     w = tr.frames()["windows"]
@@ -108,7 +137,9 @@ def test_replay_share_of_the_batch_comes_from_earlier_stages():
         full = "".join(VOCAB[i] for i in row).rstrip("#").rstrip("$") + "$"  # the longest row's "$" is only a target
         n, eq = len(full) - 1, full.index("=")  # n inputs per problem
         # loss only on completion tokens: nothing before '=' is a target, everything after it up to "$" is
-        assert all(t == -100 for t in tgt[:eq]) and all(t != -100 for t in tgt[eq:n]) and all(t == -100 for t in tgt[n:])
+        assert (
+            all(t == -100 for t in tgt[:eq]) and all(t != -100 for t in tgt[eq:n]) and all(t == -100 for t in tgt[n:])
+        )
         assert real == [i < n for i in range(len(row))]  # padding and the end marker are not inputs
         # roles of the targets: target i is the token at position i + 1
         assert role[eq:n] == completion_roles(full[eq + 1 :])
@@ -124,14 +155,18 @@ def test_token_roles_mark_answer_carry_and_scratchpad():
 
 
 def test_windows_record_what_the_rule_needs():
-    tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr = Trainer(
+        SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None
+    )
     tr.run(checkpoint=None)
     w = tr.frames()["windows"]
-    assert {"step", "stage", "pool", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"} <= set(w.columns)
+    rule_columns = {"step", "stage", "pool", "exact_match", "answer_exact_match", "digit_accuracy", "passed", "streak"}
+    assert rule_columns <= set(w.columns)
     per_pool = ("exact_match", "answer_exact_match", "digit_accuracy", "streak")
     assert {f"{p}_{k}" for p in ("train", "unseen") for k in per_pool} <= set(w.columns)
     assert ((w["exact_match"] == 1.0) == w["passed"]).all()  # the published rule: whole completions
-    assert (w["exact_match"] == w["train_exact_match"]).all()  # add_1x1 has no unseen pool: the rule reads the train pool
+    # add_1x1 has no unseen pool: the rule reads the train pool
+    assert (w["exact_match"] == w["train_exact_match"]).all()
     assert (w["answer_exact_match"] >= w["exact_match"]).all()  # a right completion has a right answer
     assert list(w["window"]) == list(range(len(w))) and (w["stage_step"] == 50 * (w["window"] + 1)).all()
     log = tr.frames()["train_log"]
@@ -141,7 +176,9 @@ def test_windows_record_what_the_rule_needs():
 def test_the_answer_score_graduates_on_answers_alone():
     s = copy.deepcopy(SETTINGS)
     s["graduation"]["score"] = "answer"
-    tr = Trainer(s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr = Trainer(
+        s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None
+    )
     tr.run(checkpoint=None)
     w = tr.frames()["windows"]
     assert ((w["answer_exact_match"] == 1.0) == w["passed"]).all()
@@ -156,8 +193,10 @@ def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor
     assert [learning_rate(const, 300, 500, t) for t in (0, 50, 200)] == [1.0, 1.0, 1.0]
     assert [learning_rate(cos, 300, 500, t) for t in (0, 50, 100, 250)] == pytest.approx([1.0, 0.55, 0.1, 0.1])
     assert [learning_rate(lin, 300, 500, t) for t in (0, 50, 100)] == pytest.approx([1.0, 0.55, 0.1])
-    assert learning_rate(OptimSettings(**{**base, "schedule": "linear", "decay_steps": None}), 300, 500, 150) == pytest.approx(0.55)
-    assert learning_rate(OptimSettings(**{**base, "warmup_steps": 10, "schedule": "cosine"}), 300, 4, 0) == pytest.approx(0.5)
+    to_budget = OptimSettings(**{**base, "schedule": "linear", "decay_steps": None})
+    assert learning_rate(to_budget, 300, 500, 150) == pytest.approx(0.55)
+    warming = OptimSettings(**{**base, "warmup_steps": 10, "schedule": "cosine"})
+    assert learning_rate(warming, 300, 4, 0) == pytest.approx(0.5)
 
 
 @pytest.mark.parametrize("use_cache", [True, False])
@@ -165,7 +204,9 @@ def test_greedy_decode_paths_agree(use_cache):
     from arithsignal.model.decode import greedy_decode
 
     torch.manual_seed(0)
-    tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr = Trainer(
+        SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None
+    )
     prompts = ["1+2=", "12+34=", "9*9=", "5+5="]
     fast, ti, tv = greedy_decode(tr.model, prompts, 20, top_k=3, use_cache=True)
     slow, si, sv = greedy_decode(tr.model, prompts, 20, top_k=3, use_cache=use_cache)
@@ -178,14 +219,17 @@ def test_same_settings_give_identical_metrics_and_weights_on_cpu():
     def run():
         s = copy.deepcopy(SETTINGS)
         s["curriculum"]["stage_budget"] = 150
-        tr = Trainer(s, seed=3, stages=stages(Stage("add_2x2", "add", (2, 2))), device=torch.device("cpu"), log=lambda m: None)
+        tr = Trainer(
+            s, seed=3, stages=stages(Stage("add_2x2", "add", (2, 2))), device=torch.device("cpu"), log=lambda m: None
+        )
         tr.run(checkpoint=None)
         return tr
 
     a, b = run(), run()
     for name, df in a.frames().items():
         pd.testing.assert_frame_equal(
-            df.drop(columns=CLOCK_COLUMNS, errors="ignore"), b.frames()[name].drop(columns=CLOCK_COLUMNS, errors="ignore")
+            df.drop(columns=CLOCK_COLUMNS, errors="ignore"),
+            b.frames()[name].drop(columns=CLOCK_COLUMNS, errors="ignore"),
         )
     sa, sb = a.model.state_dict(), b.model.state_dict()
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
@@ -213,7 +257,13 @@ def test_progress_measures_are_logged_at_the_configured_interval():
         assert (measured[f"grad_noise_{c}"] > 0).all()
     assert (measured["noise_scale_b_simple"] != 0).all()
     # the cheap measures are in every row; carry-mask tokens are counted on their own
-    every_row = ["answer_token_accuracy", "scratchpad_token_accuracy", "carry_token_accuracy", "carry_loss", "weight_norm_vectors"]
+    every_row = [
+        "answer_token_accuracy",
+        "scratchpad_token_accuracy",
+        "carry_token_accuracy",
+        "carry_loss",
+        "weight_norm_vectors",
+    ]
     assert log[every_row].notna().all().all()
     assert list(log["step"]) == list(range(10, 101, 10))
 
@@ -223,8 +273,12 @@ def test_progress_measures_do_not_change_training():
     assert off.frames()["train_log"][PROGRESS_COLUMNS].isna().all().all()
     for name, df in on.frames().items():
         drop = CLOCK_COLUMNS + PROGRESS_COLUMNS
-        pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
-    assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
+        pd.testing.assert_frame_equal(
+            df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore")
+        )
+    assert all(
+        torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True)
+    )
 
 
 def test_without_a_carry_mask_there_are_no_carry_tokens():
@@ -247,13 +301,21 @@ def test_unseen_windows_never_influence_a_run_that_graduates_on_its_training_pro
 
     on, off = run(True), run(False)
     w = on.frames()["windows"]
-    assert w.loc[w["stage"] == "add_2x2", "unseen_exact_match"].between(0, 1).all() and len(w) == len(off.frames()["windows"]) > 0
+    assert (
+        w.loc[w["stage"] == "add_2x2", "unseen_exact_match"].between(0, 1).all()
+        and len(w) == len(off.frames()["windows"]) > 0
+    )
     assert off.frames()["windows"]["unseen_exact_match"].isna().all()
-    unseen_columns = [c for c in w.columns if c.startswith("unseen_")] + ["generalise_steps", "generalise_censored", "unseen_pool"]
+    unseen_columns = [c for c in w.columns if c.startswith("unseen_")]
+    unseen_columns += ["generalise_steps", "generalise_censored", "unseen_pool"]
     for name, df in on.frames().items():
         drop = CLOCK_COLUMNS + unseen_columns
-        pd.testing.assert_frame_equal(df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore"))
-    assert all(torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True))
+        pd.testing.assert_frame_equal(
+            df.drop(columns=drop, errors="ignore"), off.frames()[name].drop(columns=drop, errors="ignore")
+        )
+    assert all(
+        torch.equal(a, b) for a, b in zip(on.model.state_dict().values(), off.model.state_dict().values(), strict=True)
+    )
 
 
 def test_a_memorised_stage_fits_but_graduates_only_under_the_train_pool():
@@ -266,13 +328,24 @@ def test_a_memorised_stage_fits_but_graduates_only_under_the_train_pool():
         s = copy.deepcopy(SETTINGS)
         s["curriculum"]["stage_budget"] = 1200
         s["graduation"]["pool"] = pool
-        tr = Trainer(s, seed=0, stages=stages(Stage("add_2x2", "add", (2, 2)), data=tiny), device=torch.device("cpu"), log=lambda m: None)
+        tr = Trainer(
+            s,
+            seed=0,
+            stages=stages(Stage("add_2x2", "add", (2, 2)), data=tiny),
+            device=torch.device("cpu"),
+            log=lambda m: None,
+        )
         tr.run(checkpoint=None)
         graduations[pool] = tr.frames()["graduations"].iloc[0]
     train, unseen = graduations["train"], graduations["unseen"]
     assert train["pool"] == "train" and bool(train["graduated"]) and not train["fit_censored"]
     assert train["steps"] == train["fit_steps"] < 1200
-    assert unseen["pool"] == "unseen" and bool(unseen["censored"]) and unseen["steps"] == 1200 and bool(unseen["generalise_censored"])
+    assert (
+        unseen["pool"] == "unseen"
+        and bool(unseen["censored"])
+        and unseen["steps"] == 1200
+        and bool(unseen["generalise_censored"])
+    )
     assert not unseen["fit_censored"] and unseen["fit_steps"] < 1200  # it fitted them, and never generalised
     assert unseen["fit_steps"] == train["fit_steps"]  # the same run up to there: the pool decides nothing before it
 
@@ -291,10 +364,64 @@ def test_the_update_share_of_vectors_is_read_against_their_own_rate():
     lr_scale 10 (not counted) and a large one for the matrices (counted)."""
     s = copy.deepcopy(SETTINGS)
     s["optim"]["vectors"] = {"lr_scale": 10.0, "weight_decay": 0.0}
-    tr = Trainer(s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None)
+    tr = Trainer(
+        s, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=torch.device("cpu"), log=lambda m: None
+    )
     before, lr = tr.progress.snapshot(), 0.01
     with torch.no_grad():
         for p in tr.model.parameters():
             p += 5 * s["train"]["update_threshold"] * lr
     tr.progress.record_update(before, lr)
     assert tr.progress.pending["update_share_matrices"] == 1.0 and tr.progress.pending["update_share_vectors"] == 0.0
+
+
+MAIN_THREAD = threading.current_thread() is threading.main_thread()
+
+
+@pytest.mark.skipif(not MAIN_THREAD, reason="only the main thread may set signal handlers")
+def test_a_run_stopped_by_a_signal_mid_stage_resumes_to_the_same_run(tmp_path):
+    """A stop signal: the step finishes, the checkpoint is written and Stopped raised; a fresh trainer resumes from it
+    and ends with the tables and weights of a run never stopped."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"]["stage_budget"] = 150
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
+    full = Trainer(s, seed=1, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    full.run(checkpoint=None)
+
+    def signal_at_step_100(msg: str) -> None:  # the train_log line of step 100 (log_every 25)
+        if msg.startswith("step    100 |"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    path = tmp_path / "checkpoint.pt"
+    first = Trainer(s, seed=1, stages=st, device=torch.device("cpu"), log=signal_at_step_100)
+    handler = signal.getsignal(signal.SIGUSR1)
+    with pytest.raises(Stopped) as stopped:
+        # no periodic checkpoint: the one there is, the signal wrote
+        first.run(checkpoint=path, checkpoint_every=10_000)
+    assert (stopped.value.signum, stopped.value.step) == (signal.SIGUSR1, 100)
+    assert signal.getsignal(signal.SIGUSR1) == handler  # the handler that was there before is back
+    resumed = Trainer(s, seed=1, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    resumed.run(checkpoint=path, checkpoint_every=10_000)
+    for name, df in full.frames().items():
+        drop = {"columns": CLOCK_COLUMNS, "errors": "ignore"}
+        pd.testing.assert_frame_equal(df.drop(**drop), resumed.frames()[name].drop(**drop))
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters(), strict=True))
+
+
+def test_a_checkpoint_of_other_settings_is_ignored_and_one_of_another_format_refused(tmp_path):
+    path, said, cpu = tmp_path / "checkpoint.pt", [], torch.device("cpu")
+    tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=cpu, log=said.append)
+    tr.train_step()
+    save_checkpoint(path, {**checkpoint_of(tr), "run_hash": "another run"})
+    fresh = Trainer(SETTINGS, seed=0, stages=tr.stages, device=cpu, log=said.append)
+    resume(fresh, path)
+    assert (
+        fresh.state == RunState()
+        and said[-1] == f"ignoring checkpoint {path}: it belongs to other settings; starting afresh"
+    )
+    save_checkpoint(path, {**checkpoint_of(tr), "format": CHECKPOINT_FORMAT - 1})
+    with pytest.raises(CorruptFileError, match=f"format {CHECKPOINT_FORMAT - 1} is not one this version reads"):
+        resume(fresh, path)
+    save_checkpoint(path, checkpoint_of(tr))
+    resume(fresh, path)
+    assert fresh.state == tr.state and said[-1].startswith(f"resuming from checkpoint {path} at step 1 ")

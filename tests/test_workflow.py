@@ -140,7 +140,8 @@ def test_every_parquet_file_carries_provenance(smoke_run):
     files = list((smoke_run / "results").rglob("*.parquet"))
     assert len(files) > 20
     for f in files:
-        # the gathered tables (ablation_stats too) keep provenance per row, as columns; per-ablation and per-sweep ones carry their own
+        # the gathered tables (ablation_stats too) keep provenance per row, as columns;
+        # per-ablation and per-sweep ones carry their own
         gathered = not f.name.startswith(("ablation_", "sweep_")) or f.name == "ablation_stats.parquet"
         if "metrics" in f.parts and gathered:
             continue
@@ -150,7 +151,8 @@ def test_every_parquet_file_carries_provenance(smoke_run):
 
 def test_every_rule_logged_to_its_log_file(smoke_run):
     logs = {p.relative_to(smoke_run / "results/logs").parts[0] for p in (smoke_run / "results/logs").rglob("*.log")}
-    expected = {"make_dataset", "train", "evaluate", "aggregate.log", "ablation_stats", "plot_ablation", "plot_progress"}
+    expected = {"make_dataset", "train", "evaluate", "aggregate.log", "ablation_stats", "plot_ablation",
+                "plot_progress"}  # fmt: skip
     assert expected | {"plot_failures.log", "summary.log"} <= logs
     train_log = next((smoke_run / "results/logs/train").rglob("*.log")).read_text()
     assert "steps/s" in train_log and "stage add_1x1" in train_log
@@ -164,43 +166,61 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 def test_every_figure_and_the_summary_exist(smoke_run):
     res = smoke_run / "results"
-    pdfs = [f"ablation_{a}.pdf" for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip")]
+    pdfs = [
+        f"ablation_{a}.pdf"
+        for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip")
+    ]
     pdfs += [f"progress_{v}.pdf" for v in VARIANTS]
-    pdfs += ["failures.pdf"] + [f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")]
+    pdfs += ["failures.pdf"] + [
+        f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
+    ]
     pdfs += ["sweep_recipe.pdf", "sweep_size.pdf", "scaling.pdf"]
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
     assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
-    claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation", "6. Early failures",
-              "7. Scratchpad", "8. Gradient clipping", "9. Memorisation", "Reversed digits", "SNR-gated update",
-              "Per-class learning rate", "No early stopping needed", "Overhead of the SNR gate")  # fmt: skip
+    claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation",
+              "6. Early failures", "7. Scratchpad", "8. Gradient clipping", "9. Memorisation", "Reversed digits",
+              "SNR-gated update", "Per-class learning rate", "No early stopping needed",
+              "Overhead of the SNR gate")  # fmt: skip
     for claim in claims:
         assert claim in summary
     assert "Not measured" not in summary  # every claim has its ablation and measure in the smoke preset
     memorisation = summary[summary.index("## 9. Memorisation") :]
-    # the smoke model fits nothing in 300 steps: the section says there is no phase to measure (test_stats checks the table)
+    # the smoke model fits nothing in 300 steps: the section says there is no phase to measure
+    # (test_stats checks the table)
     assert "runs with a phase, carry on" in memorisation or "No phase to measure" in memorisation
     assert "update share, matrices, on" in summary and "graduation windows (both pools) took" in summary
     assert "**Graduating means generalising**" in summary and "held-out exact match at stage end" in summary
     minimal = (res / "minimal_model_summary.md").read_text()
-    for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings", "time scales"):
+    for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings",
+                    "time scales"):  # fmt: skip
         assert section in minimal
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
-    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip"}
+    assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate",
+                                      "vectors", "clip"}  # fmt: skip
     hold = summary[summary.index("## No early stopping needed") : summary.index("## Overhead of the SNR gate")]
-    assert re.search(r"\| snr_gated +\| snr_gated +\| 1 ", hold) and re.search(r"\| baseline +\| adamw +\| 1 ", hold)  # a row per run set
-    assert stats[stats["ablation"] == "clip"]["sides_differ"].all() and set(stats[stats["ablation"] == "clip"]["expect"]) == {"slower"}
-    measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value", "verdict")
-    assert {p + m for p in ("", "fit_", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(stats.columns)
+    # a row per run set
+    assert re.search(r"\| snr_gated +\| snr_gated +\| 1 ", hold) and re.search(r"\| baseline +\| adamw +\| 1 ", hold)
+    assert stats[stats["ablation"] == "clip"]["sides_differ"].all() and set(
+        stats[stats["ablation"] == "clip"]["expect"]
+    ) == {"slower"}
+    measures = ("ratio", "ratio_kind", "ci_low", "ci_high", "censored_on", "censored_off", "gehan_u", "p_value",
+                "verdict")  # fmt: skip
+    assert {p + m for p in ("", "fit_", "answer_", "first_good_") for m in measures} | {"sides_differ"} <= set(
+        stats.columns
+    )
     assert {"stage_end_exact_match_on", "stage_end_exact_match_off"} <= set(stats.columns)
-    assert set(stats["verdict"]) <= {"supported", "contradicted", "undecided (unadjusted)", "at the floor", "not testable"}
+    assert set(stats["verdict"]) <= {"supported", "contradicted", "undecided (unadjusted)", "at the floor",
+                                     "not testable"}  # fmt: skip
     # commas change no number below 1,000: none of the smoke stages (sums and products under 1,000)
     assert not stats[stats["ablation"] == "commas"]["sides_differ"].any()
     assert stats[stats["ablation"] == "carry"].set_index("stage")["sides_differ"].to_dict() == {
         "add_1x1": True, "add_2x2": True, "mul_2x1": False}  # fmt: skip
-    assert "## Per-stage readings (exploratory)" in summary and "these readings are exploratory, not decisions" in summary
+    assert (
+        "## Per-stage readings (exploratory)" in summary and "these readings are exploratory, not decisions" in summary
+    )
     # the scaling fit: both variants at every stage, the carry comparison, and its section in the summary
     # the runs' seeds survive the tables' own provenance (its seed column is the table's, not a run's)
     assert (pq.read_table(res / "metrics/sweep_size.parquet").to_pandas()["model_seed"] == 0).all()
@@ -214,25 +234,33 @@ def test_every_figure_and_the_summary_exist(smoke_run):
 
     primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
     members, sizes = primary[primary["member"]], primary[~primary["member"]]
-    assert list(members["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size", "commute: pooled effect"]
+    assert list(members["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size",
+                                           "commute: pooled effect"]  # fmt: skip
     assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
     # the carry entry spans two sizes: its effect at each, judged per size; robustness beside every decision
-    assert list(sizes["kind"]) == ["effect at size"] * 2 and all(h.startswith("carry: effect at d_model") for h in sizes["hypothesis"])
+    assert list(sizes["kind"]) == ["effect at size"] * 2 and all(
+        h.startswith("carry: effect at d_model") for h in sizes["hypothesis"]
+    )
     assert all(f == "robust" or f.startswith("fragile: ") or f == "" for f in members["fragility"])
     assert (members["model"] == "lognormal").all() and members["data_hash"].str.len().eq(12).all()
-    for section in ("**The effect at each model size**", "**Robustness of each decision**", "### Every attempt at each hypothesis"):
+    for section in ("**The effect at each model size**", "**Robustness of each decision**",
+                    "### Every attempt at each hypothesis"):  # fmt: skip
         assert section in summary
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
     # the length split: one row per problem of every run, every run's extension, every ablation compared, a figure each
     scores = pq.read_table(res / "metrics/length.parquet").to_pandas()
-    assert set(scores["variant"]) == set(VARIANTS) and set(scores["kind"]) == {"trained", "interpolation", "extrapolation"}
-    assert len(scores) == len(VARIANTS) * len(pq.read_table(res / "data" / BASELINE_FORMAT / "length.parquet").to_pandas())
+    assert set(scores["variant"]) == set(VARIANTS) and set(scores["kind"]) == {"trained", "interpolation",
+                                                                                "extrapolation"}  # fmt: skip
+    assert len(scores) == len(VARIANTS) * len(
+        pq.read_table(res / "data" / BASELINE_FORMAT / "length.parquet").to_pandas()
+    )
     extension = pq.read_table(res / "metrics/length_runs.parquet").to_pandas()
     assert len(extension) == len(VARIANTS) and (extension["trained"] == 2).all() and (extension["tested"] == 3).all()
     assert extension["extension"].between(0, 1.5).all()
     compared = pq.read_table(res / "metrics/length_ablations.parquet").to_pandas()
     assert set(compared["ablation"]) == set(stats["ablation"]) and (compared["family_size"] == len(compared)).all()
-    assert all(re.fullmatch(r"not testable.*|same on every run.*|extends (further|less) with the factor|undecided \(Holm over \d+\)", o)
+    assert all(re.fullmatch(r"not testable.*|same on every run.*|extends (further|less) with the factor"
+                            r"|undecided \(Holm over \d+\)", o)
                for o in compared["outcome"])  # fmt: skip
     assert "## Length generalisation (the length split)" in summary and "| abacus | add | 1 |" in summary
     for a in stats["ablation"].unique():
@@ -241,25 +269,33 @@ def test_every_figure_and_the_summary_exist(smoke_run):
 
 def test_figures_have_their_panels(smoke_run, tmp_path):
     """Build each kind of figure again from the smoke tree's files and check its panels' titles and axis labels."""
-    from arithsignal.report import plots
+    from arithsignal.report.figures.ablation import plot_ablation
+    from arithsignal.report.figures.progress import PROGRESS_PANELS, plot_progress
+    from arithsignal.report.figures.sweep import plot_sweep
 
     res, stages = smoke_run / "results", ["add_1x1", "add_2x2", "mul_2x1"]
-    runs = {t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")] for t in ("graduations", "windows", "eval")}
+    runs = {
+        t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")]
+        for t in ("graduations", "windows", "eval")
+    }
     ablation = {"name": "carry", "factor": "carry_mask", "on_variant": "baseline", "off_variant": "carry_off"}
-    panels = plots.plot_ablation({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
-                                {"baseline": "baseline", "carry_off": "carry_off"}, stages, str(tmp_path / "a.pdf"))  # fmt: skip
+    panels = plot_ablation({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
+                           {"baseline": "baseline", "carry_off": "carry_off"}, stages,
+                           str(tmp_path / "a.pdf"))  # fmt: skip
     text = "\n".join(panels)
     assert len(panels) == 5 + len(stages)  # four steps panels, the accuracy panel, a Kaplan-Meier panel per stage
-    for part in ("steps to generalise", "steps to fit", "answer-only rule", "first window with exact match >= 0.9", "Kaplan-Meier",
-                 "held-out exact match at each stage's end"):  # fmt: skip
+    for part in ("steps to generalise", "steps to fit", "answer-only rule", "first window with exact match >= 0.9",
+                 "Kaplan-Meier", "held-out exact match at each stage's end"):  # fmt: skip
         assert part in text, (part, panels)
     assert [p.split(" | ")[0] for p in panels if "Kaplan-Meier" in p or p.split(" | ")[0] in stages] == stages
-    panels = plots.plot_sweep(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
+    panels = plot_sweep(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
     assert [p.split(" | ")[0] for p in panels] == [*stages, "training wall time per run"]
     logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
-    panels = plots.plot_progress(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
-    assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in plots.PROGRESS_PANELS]
-    assert panels[-1].startswith("memorisation: window exact match, train pool vs unseen pool") and panels[-1].endswith("exact match")
+    panels = plot_progress(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
+    assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in PROGRESS_PANELS]
+    assert panels[-1].startswith("memorisation: window exact match, train pool vs unseen pool") and panels[-1].endswith(
+        "exact match"
+    )
     assert panels[-1].split(" | ")[1] == "optimizer step"
 
 
@@ -277,7 +313,8 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
 
     tree = tmp_path / "tree"
     shutil.copytree(smoke_run, tree, symlinks=True)
-    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling", "plot_length"]
+    plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling",
+             "plot_length"]  # fmt: skip
     figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
     # ablations, progress per variant, failures, minimal model, sweeps, scaling, length per ablation
     assert len(figures) == 9 + 11 + 1 + 5 + 2 + 1 + 9, figures

@@ -9,5 +9,17 @@ from arithsignal.evaluate.held_out import evaluate_job  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    inputs = {"model": sm.input.model, "stage_models": sm.input.stage_models, **{k: list(sm.input[k]) for k in ("test", "commute")}}
-    evaluate_job(sm.params.settings, sm.params.evaluation, sm.wildcards.variant, int(sm.wildcards.seed), inputs, sm.output[0], sm.threads)
+    inputs = {
+        "model": sm.input.model,
+        "stage_models": sm.input.stage_models,
+        **{k: list(sm.input[k]) for k in ("test", "commute")},
+    }
+    evaluate_job(
+        sm.params.settings,
+        sm.params.evaluation,
+        sm.wildcards.variant,
+        int(sm.wildcards.seed),
+        inputs,
+        sm.output[0],
+        sm.threads,
+    )

@@ -3,7 +3,7 @@
 from pathlib import Path
 
 from arithsignal.core.io import log_to, read_parquet
-from arithsignal.minimal.experiments import minimal_summary_markdown
+from arithsignal.minimal.summary import minimal_summary_markdown
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

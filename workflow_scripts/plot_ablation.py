@@ -1,7 +1,7 @@
 """Snakemake adapter: results/ablation_<name>.pdf."""
 
 from arithsignal.core.io import log_to
-from arithsignal.report.plots import plot_ablation
+from arithsignal.report.figures.ablation import plot_ablation
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

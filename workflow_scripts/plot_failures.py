@@ -1,7 +1,7 @@
 """Snakemake adapter: results/failures.pdf."""
 
 from arithsignal.core.io import log_to
-from arithsignal.report.plots import plot_failures
+from arithsignal.report.figures.failures import plot_failures
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

@@ -1,7 +1,7 @@
 """Snakemake adapter: results/length_<ablation>.pdf."""
 
 from arithsignal.core.io import log_to
-from arithsignal.report.plots import plot_length
+from arithsignal.report.figures.length import plot_length
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

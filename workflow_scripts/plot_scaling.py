@@ -1,7 +1,7 @@
 """Snakemake adapter: results/scaling.pdf."""
 
 from arithsignal.core.io import log_to
-from arithsignal.report.plots import plot_scaling
+from arithsignal.report.figures.scaling import plot_scaling
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

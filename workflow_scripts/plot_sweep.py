@@ -1,7 +1,7 @@
 """Snakemake adapter: results/sweep_<name>.pdf."""
 
 from arithsignal.core.io import log_to
-from arithsignal.report.plots import plot_sweep
+from arithsignal.report.figures.sweep import plot_sweep
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):

@@ -6,7 +6,8 @@ from arithsignal.report.summary import summary_job
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     inputs = {k: list(sm.input[k]) for k in ("stats", "eval", "graduations", "train_log", "windows")}
-    length = {t: sm.input[f"length_{t}"] for t in ("scores", "runs", "ablations")} if "length_runs" in sm.input.keys() else None
+    has_length = "length_runs" in sm.input.keys()
+    length = {t: sm.input[f"length_{t}"] for t in ("scores", "runs", "ablations")} if has_length else None
     summary_job(
         inputs,
         sm.params.meta,

@@ -10,4 +10,5 @@ from arithsignal.train.loop import train_job  # noqa: E402
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     inputs = {split: list(sm.input[split]) for split in ("train", "train_pool", "unseen_pool")}
-    train_job(sm.params.settings, sm.wildcards.variant, int(sm.wildcards.seed), inputs, dict(sm.output.items()), sm.threads)
+    outputs = dict(sm.output.items())
+    train_job(sm.params.settings, sm.wildcards.variant, int(sm.wildcards.seed), inputs, outputs, sm.threads)

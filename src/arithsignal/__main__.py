@@ -5,13 +5,15 @@
   completion it is trained and scored on), built from the config the way the workflow
   builds them.
 * ``python -m arithsignal compare RESULTS_A RESULTS_B`` compares every per-run table
-  (train_log, windows, graduations, eval) of two results folders, leaving out the
-  wall-clock and provenance columns, and exits 1 if any differs: "did this refactor
-  change what training computes?"
+  (train_log, windows, graduations, eval, and length where the config has a length split)
+  of two results folders, leaving out the wall-clock and provenance columns, and exits 1
+  if any differs: "did this refactor change what training computes?"
 * ``python -m arithsignal power --configfile=FILE`` simulates the design of the config's primary family (seeds,
   judged stages, sizes, budget, the window grid and its floor) from the spread measured in an earlier run's results
   (or given), and prints each hypothesis's power against the effect and the smallest effect it detects with 80%
   power: run it before spending the CPU.
+* ``python -m arithsignal code-inputs [FILE]`` prints each rule's code inputs (the package modules it runs and
+  everything they import), or, given a file of the package, the rules an edit of it reruns.
 * ``python -m arithsignal config-docs`` prints docs/CONFIG.md, the config's reference, from the schema's descriptions.
 * ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
   (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
@@ -74,7 +76,8 @@ def compare(args: argparse.Namespace) -> int:
     from .core.io import read_parquet
 
     roots = Path(args.a), Path(args.b)
-    found = [{p.relative_to(root) for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}.parquet")} for root in roots]
+    found = [{p.relative_to(root) for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}.parquet")}
+             for root in roots]  # fmt: skip
     paths = sorted(found[0] | found[1])
     if not paths:
         print(f"no per-run tables under {roots[0]}/runs or {roots[1]}/runs", file=sys.stderr)
@@ -120,8 +123,8 @@ def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
     for (a, b), tables in seen.items():
         ra, rb = (json.loads(x) for x in (a, b))
         keys = sorted(set(ra) | set(rb)) if isinstance(ra, dict) and isinstance(rb, dict) else []
-        print(f"numerics differ in {len(tables)} table(s) (e.g. {tables[0]}): the trees ran other numeric paths, so their numbers "
-              "may differ without either being wrong")  # fmt: skip
+        print(f"numerics differ in {len(tables)} table(s) (e.g. {tables[0]}): the trees ran other numeric paths, so "
+              "their numbers may differ without either being wrong")  # fmt: skip
         for root, r in zip(roots, (ra, rb), strict=True):
             shown = {k: r.get(k) for k in keys if ra.get(k) != rb.get(k)} if keys else r
             print(f"  {root}: {json.dumps(shown, sort_keys=True)}")
@@ -138,7 +141,8 @@ def _fingerprint(steps: int = 30) -> dict:
 
     from .core import numerics
     from .data.formats import Factors
-    from .train.loop import Trainer, completion_loss, make_batch, tensorise
+    from .train.batches import completion_loss, make_batch, tensorise
+    from .train.loop import Trainer
 
     cfg = yaml.safe_load((ROOT / "config.yaml").read_text())
     torch.set_num_threads(1)
@@ -148,13 +152,16 @@ def _fingerprint(steps: int = 30) -> dict:
     for spec in cfg["stages"][:2]:
         fr = build_stage(Stage.from_config(spec), factors, data)
         stages.append(tensorise(spec["name"], fr["train"], fr["train_pool"], fr["unseen_pool"]))
-    settings = {"factors": asdict(factors), **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}
+    settings = {"factors": asdict(factors),
+                **{k: cfg[k] for k in ("model", "optim", "curriculum", "graduation", "train")}}  # fmt: skip
     tr = Trainer(settings, 0, stages, torch.device("cpu"), log=lambda m: None)
     tr.state.stage_index = 1
     for _ in range(steps):
         tr.train_step()
     with torch.no_grad():
-        loss = completion_loss(tr.model, make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5)), tr.device)[0].mean()
+        loss = completion_loss(
+            tr.model, make_batch(tr.stages, 1, 64, 0.5, torch.Generator().manual_seed(5)), tr.device
+        )[0].mean()
     h = hashlib.sha256()
     for name, p in sorted(tr.model.state_dict().items()):
         h.update(name.encode() + p.detach().contiguous().numpy().tobytes())
@@ -194,7 +201,8 @@ def timings(args: argparse.Namespace) -> int:
              for p in root.glob("benchmarks/train/*/seed*.tsv")}  # fmt: skip
     wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last()
     runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, float("nan")) for k in wall.index],
-                         "progress": time_share(logs, "measure_time_s"), "windows": time_share(logs, "window_time_s")})  # fmt: skip
+                         "progress": time_share(logs, "measure_time_s"),
+                         "windows": time_share(logs, "window_time_s")})  # fmt: skip
     rows = []
     for variant, d in runs.groupby(level="variant"):
         lo, mid, hi = d["wall"].agg(["min", "median", "max"]) / 60
@@ -207,7 +215,8 @@ def timings(args: argparse.Namespace) -> int:
     print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))
     w, h = runs["wall"] / 60, runs["windows"]
     print(f"\nall {len(runs)} runs: training wall time {w.min():.2f} to {w.max():.2f} min (median {w.median():.2f}); "
-          f"graduation windows {100 * h.min():.2f}% to {100 * h.max():.2f}% (median {100 * h.median():.2f}%)")  # fmt: skip
+          f"graduation windows {100 * h.min():.2f}% to {100 * h.max():.2f}% "
+          f"(median {100 * h.median():.2f}%)")  # fmt: skip
     return 0
 
 
@@ -215,20 +224,22 @@ def power(args: argparse.Namespace) -> int:
     from .analysis.power import power_report, save_spread
 
     cfg = load_config(args.configfile)
-    overrides = {k: v for k, v in (("sigma", args.sigma), ("median_steps", args.median_steps), ("run_share", args.run_share),
-                                   ("size_slope", args.size_slope), ("seeds", args.seeds)) if v is not None}  # fmt: skip
+    given = (("sigma", args.sigma), ("median_steps", args.median_steps), ("run_share", args.run_share),
+             ("size_slope", args.size_slope), ("seeds", args.seeds))  # fmt: skip
+    overrides = {k: v for k, v in given if v is not None}
     if args.median_steps is not None:
         overrides["anchor_side"] = args.median_side
         if args.median_d_model is not None:
             from .model.size import non_embedding_params
 
-            overrides["anchor_log_size"] = math.log(non_embedding_params({**cfg["model"], "d_model": args.median_d_model}))
+            model = {**cfg["model"], "d_model": args.median_d_model}
+            overrides["anchor_log_size"] = math.log(non_embedding_params(model))
     try:
         if args.save_spread:
             for path in save_spread(cfg, args.results, args.save_spread):
                 print(f"wrote {path}", file=sys.stderr)
-        text = power_report(cfg, args.results, overrides, args.sims, log=lambda m: print(m, file=sys.stderr, flush=True),
-                            spreads=args.spreads)  # fmt: skip
+        text = power_report(cfg, args.results, overrides, args.sims, spreads=args.spreads,
+                            log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
@@ -240,7 +251,7 @@ def png(args: argparse.Namespace) -> int:
     """The README's picture: the scaling figure of a results folder, drawn by the workflow's own plotting code (with
     --length, an ablation's length figure instead)."""
     from .core.io import read_parquet
-    from .report.plots import plot_scaling
+    from .report.figures.scaling import plot_scaling
 
     root = Path(args.results) / "metrics"
     if args.length:
@@ -248,7 +259,8 @@ def png(args: argparse.Namespace) -> int:
     if not (root / "scaling_fit.parquet").exists():
         print(f"no {root}/scaling_fit.parquet: run a config with a scaling section first", file=sys.stderr)
         return 2
-    fit = read_parquet(root / "scaling_fit.parquet", ["stage", "stage_index"])  # the stage order, as the fit recorded it
+    # the stage order, as the fit recorded it
+    fit = read_parquet(root / "scaling_fit.parquet", ["stage", "stage_index"])
     stages = fit.drop_duplicates("stage").sort_values("stage_index")["stage"].tolist()
     plot_scaling(str(root / "scaling_runs.parquet"), str(root / "scaling_fit.parquet"), stages, args.out)
     print(f"wrote {args.out}")
@@ -260,7 +272,7 @@ def _length_png(root: Path, ablation: str, out: str) -> int:
     it was read then)."""
     from .analysis.outcomes import ablation_sides
     from .core.io import read_parquet
-    from .report.plots import length_figure
+    from .report.figures.length import length_figure
 
     paths = [root / f for f in ("length.parquet", "length_runs.parquet", "length_ablations.parquet")]
     if not all(p.exists() for p in paths):
@@ -269,7 +281,10 @@ def _length_png(root: Path, ablation: str, out: str) -> int:
     scores, runs, table = (read_parquet(p) for p in paths)
     rows = table[table["ablation"] == ablation]
     if rows.empty:
-        print(f"no ablation {ablation!r} in {paths[2]}; expected one of {sorted(table['ablation'].unique())}", file=sys.stderr)
+        print(
+            f"no ablation {ablation!r} in {paths[2]}; expected one of {sorted(table['ablation'].unique())}",
+            file=sys.stderr,
+        )
         return 2
     ab = {"name": ablation, **rows.iloc[0][["factor", "on_variant", "off_variant"]].to_dict()}
     # the runs are stored under each variant's own name unless it was an alias of another (config.canonical_variants)
@@ -283,11 +298,55 @@ def _length_png(root: Path, ablation: str, out: str) -> int:
     return 0
 
 
+def code_inputs(args: argparse.Namespace) -> int:
+    """Each rule's code inputs, or the rules whose code inputs hold ``args.file`` (what an edit of it reruns)."""
+    from .core.imports import code_inputs as inputs_of
+
+    rules = inputs_of(ROOT)
+    if args.file is None:
+        for rule, modules in rules.items():
+            print(f"{rule}: {' '.join(m or '__init__' for m in modules)}")
+        return 0
+    path = Path(args.file).resolve()
+    if not path.is_relative_to(ROOT / "src" / "arithsignal") or not path.is_file():
+        print(f"{args.file}: not a file of the package under {ROOT / 'src/arithsignal'}", file=sys.stderr)
+        return 2
+    parts = path.relative_to(ROOT / "src" / "arithsignal").with_suffix("").parts
+    module = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+    users = [rule for rule, modules in rules.items() if module in modules]
+    print(f"an edit of {args.file} reruns: {' '.join(users) if users else 'no rule (no job runs it)'}")
+    return 0
+
+
 def config_docs(args: argparse.Namespace) -> int:
     from .config.reference import reference_markdown
 
     print(reference_markdown(yaml.safe_load((ROOT / "schemas" / "config.schema.yaml").read_text())), end="")
     return 0
+
+
+def _power_arguments(w: argparse.ArgumentParser) -> None:
+    """The power command's flags: the config, where the spread comes from, and what replaces it."""
+    w.add_argument("--configfile", nargs="*", default=[], metavar="FILE", help="presets merged over config.yaml")
+    w.add_argument("--results", default="results",
+                   help="an earlier run's results folder to measure the spread on (default: results)")  # fmt: skip
+    w.add_argument("--sigma", type=float, nargs="+",
+                   help="spread of log steps per judged stage (one value: every stage)")  # fmt: skip
+    w.add_argument("--median-steps", type=float, nargs="+", help="median steps per judged stage, "
+                   "measured where --median-side and --median-d-model say")  # fmt: skip
+    w.add_argument("--median-side", choices=["off", "on"], default="off",
+                   help="the side --median-steps were measured on (default: off)")  # fmt: skip
+    w.add_argument("--median-d-model", type=int, help="the d_model --median-steps were measured at "
+                   "(default: the design's reference size)")  # fmt: skip
+    w.add_argument("--spreads", default=str(ROOT / "docs/spreads"),
+                   help="recorded spreads ({ablation}.json), used where --results holds no runs "
+                   "(default: docs/spreads)")  # fmt: skip
+    w.add_argument("--save-spread", metavar="FOLDER",
+                   help="record the spread measured in --results as FOLDER/{ablation}.json")  # fmt: skip
+    w.add_argument("--run-share", type=float, help="share of the variance common to a run's stages (0 to 0.9)")
+    w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
+    w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")
+    w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -304,31 +363,18 @@ def main(argv: list[str] | None = None) -> int:
     c = sub.add_parser("compare", help="compare the per-run tables of two results folders, clocks and provenance aside")
     c.add_argument("a", help="a results folder (e.g. results)")
     c.add_argument("b", help="another results folder")
-    w = sub.add_parser("power", help="simulate the primary family's design and print its power and smallest detectable effects")
-    w.add_argument("--configfile", nargs="*", default=[], metavar="FILE", help="presets merged over config.yaml")
-    w.add_argument("--results", default="results", help="an earlier run's results folder to measure the spread on (default: results)")
-    w.add_argument("--sigma", type=float, nargs="+", help="spread of log steps per judged stage (one value: every stage)")
-    w.add_argument(
-        "--median-steps", type=float, nargs="+", help="median steps per judged stage, measured where --median-side and --median-d-model say"
-    )
-    w.add_argument("--median-side", choices=["off", "on"], default="off", help="the side --median-steps were measured on (default: off)")
-    w.add_argument("--median-d-model", type=int, help="the d_model --median-steps were measured at (default: the design's reference size)")
-    w.add_argument(
-        "--spreads",
-        default=str(ROOT / "docs/spreads"),
-        help="recorded spreads ({ablation}.json), used where --results holds no runs (default: docs/spreads)",
-    )
-    w.add_argument("--save-spread", metavar="FOLDER", help="record the spread measured in --results as FOLDER/{ablation}.json")
-    w.add_argument("--run-share", type=float, help="share of the variance common to a run's stages (0 to 0.9)")
-    w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
-    w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")
-    w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
+    _power_arguments(sub.add_parser("power", help="simulate the primary family's design and print its power and "
+                                     "smallest detectable effects"))  # fmt: skip
     g = sub.add_parser("png", help="draw a results folder's scaling figure as a small PNG (the README's picture)")
     g.add_argument("results", help="a results folder")
     g.add_argument("out", help="the PNG to write, e.g. docs/figure.png")
     g.add_argument("--length", metavar="ABLATION", help="draw that ablation's length figure instead (docs/length.png)")
+    k = sub.add_parser("code-inputs", help="each rule's code inputs, or the rules an edit of FILE reruns")
+    k.add_argument("file", nargs="?", help="a file of the package, e.g. src/arithsignal/model/size.py")
     sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
-    f = sub.add_parser("fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics.py)")
+    f = sub.add_parser(
+        "fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics.py)"
+    )
     f.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
@@ -340,6 +386,7 @@ def main(argv: list[str] | None = None) -> int:
             "show": show,
             "power": power,
             "config-docs": config_docs,
+            "code-inputs": code_inputs,
             "png": png,
             "fingerprint": fingerprint,
         }[args.command](args)

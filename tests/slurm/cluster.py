@@ -110,7 +110,9 @@ class Cluster:
         self.linked = False
 
     def _daemon(self, argv: list[str], pidfile: Path | None = None) -> None:
-        p = subprocess.Popen(argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+        p = subprocess.Popen(
+            argv, env=self.env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True
+        )
         self.pids.append(p.pid)
 
     def start(self) -> Cluster:
@@ -139,7 +141,9 @@ class Cluster:
         self._wait(lambda: self.munge_socket.exists(), "munged")
         # slurm finds munge's socket through its AuthInfo
         self.conf.write_text(
-            self.conf.read_text().replace("AuthType=auth/munge", f"AuthType=auth/munge\nAuthInfo=socket={self.munge_socket}")
+            self.conf.read_text().replace(
+                "AuthType=auth/munge", f"AuthType=auth/munge\nAuthInfo=socket={self.munge_socket}"
+            )
         )
         self._daemon(["slurmctld", "-D", "-i", "-f", str(self.conf)])
         self._daemon(["slurmd", "-D", "-f", str(self.conf)])

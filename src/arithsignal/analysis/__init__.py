@@ -1,1 +1,2 @@
-"""Analysis: outcomes per run, exploratory statistics, survival fits, the confirmatory family, power, scaling, length."""
+"""Analysis: outcomes per run, exploratory statistics, survival fits, the confirmatory family,
+power, scaling, length."""

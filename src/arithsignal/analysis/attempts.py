@@ -13,11 +13,12 @@ from pathlib import Path
 
 import pandas as pd
 
+from ..core.text import md_table, number
 from .confirm import OUTCOMES, outcome_parts
 
 LEDGER = Path(__file__).resolve().parents[3] / "docs" / "attempts.csv"
-REQUIRED = ("hypothesis", "attempt", "date", "commit", "seeds", "sizes", "stages", "budget", "model", "machine", "numerics",
-            "estimate_ci", "p_value", "holm_p", "outcome", "source")  # fmt: skip
+REQUIRED = ("hypothesis", "attempt", "date", "commit", "seeds", "sizes", "stages", "budget", "model", "machine",
+            "numerics", "estimate_ci", "p_value", "holm_p", "outcome", "source")  # fmt: skip
 OPTIONAL = ("data_hash", "changed_after_seeing")
 # the decision rule's words before 2026-12-06, when the claimed size's exclusion did not yet say from which side
 LEGACY_OUTCOMES = ("claimed size excluded",)
@@ -41,7 +42,9 @@ def read(path: str | Path = LEDGER) -> pd.DataFrame:
                 raise ValueError(f"{where}: {c} {x} outside [0, 1]")
         unknown = [p for p in outcome_parts(row["outcome"]) if p not in OUTCOMES + LEGACY_OUTCOMES]
         if unknown:
-            raise ValueError(f"{where}: outcome {row['outcome']!r} has parts {unknown} that the decision rule does not use")
+            raise ValueError(
+                f"{where}: outcome {row['outcome']!r} has parts {unknown} that the decision rule does not use"
+            )
     for h, d in df.groupby("hypothesis", sort=False):
         if sorted(int(a) for a in d["attempt"]) != list(range(1, len(d) + 1)):
             raise ValueError(f"{path}: the attempts at {h!r} are not numbered 1 to {len(d)}")
@@ -73,27 +76,48 @@ def across_attempts(ledger: pd.DataFrame, table: pd.DataFrame | None = None) -> 
     return out
 
 
-def _num(x: float, digits: int = 4) -> str:
-    return "n/a" if pd.isna(x) else f"{x:.{digits}f}"
-
-
 def markdown(ledger: pd.DataFrame, table: pd.DataFrame | None, alpha: float) -> list[str]:
     """summary.md's section: every attempt at each hypothesis of the family, and the bound across them."""
-    out = ["### Every attempt at each hypothesis (docs/attempts.csv)", "",
-           "Each confirmatory run of a hypothesis is an attempt; a result reached on one of k attempts has a family-wise",
-           f"error bound of min(1, k x its Holm p) (Bonferroni over attempts), which is what decides at alpha {alpha:g} across",
-           "them. A design changed after a result was seen says so.", ""]  # fmt: skip
+    out = [
+        "### Every attempt at each hypothesis (docs/attempts.csv)",
+        "",
+        "Each confirmatory run of a hypothesis is an attempt; a result reached on one of k attempts has a family-wise",
+        f"error bound of min(1, k x its Holm p) (Bonferroni over attempts), which is what decides at alpha {alpha:g}"
+        " across",
+        "them. A design changed after a result was seen says so.",
+        "",
+    ]
     for entry in across_attempts(ledger, table):
-        rows = [{"attempt": x["attempt"], "date": x["date"], "design": f"seeds {x['seeds']}; {x['sizes']}; {x['model']}",
-                 "machine, numerics": f"{x['machine']}, {x['numerics']}", "estimate [CI]": x["estimate_ci"], "p": x["p_value"],
-                 "Holm p": x["holm_p"], "outcome": x["outcome"], "changed after seeing": x["changed_after_seeing"] or "no"}
-                for x in entry["attempts"]]  # fmt: skip
+        rows = [
+            {
+                "attempt": x["attempt"],
+                "date": x["date"],
+                "design": f"seeds {x['seeds']}; {x['sizes']}; {x['model']}",
+                "machine, numerics": f"{x['machine']}, {x['numerics']}",
+                "estimate [CI]": x["estimate_ci"],
+                "p": x["p_value"],
+                "Holm p": x["holm_p"],
+                "outcome": x["outcome"],
+                "changed after seeing": x["changed_after_seeing"] or "no",
+            }
+            for x in entry["attempts"]
+        ]
         r = entry["this_run"]
         if r is not None:
-            rows.append({"attempt": "this run", "date": "", "design": f"{r['model']}", "machine, numerics": "",
-                         "estimate [CI]": _num(r["estimate"], 2), "p": _num(r["p_value"]), "Holm p": _num(r["holm_p"]),
-                         "outcome": r["outcome"], "changed after seeing": "(not yet in the ledger)"})  # fmt: skip
+            rows.append(
+                {
+                    "attempt": "this run",
+                    "date": "",
+                    "design": f"{r['model']}",
+                    "machine, numerics": "",
+                    "estimate [CI]": number(r["estimate"]),
+                    "p": number(r["p_value"], ".4f"),
+                    "Holm p": number(r["holm_p"], ".4f"),
+                    "outcome": r["outcome"],
+                    "changed after seeing": "(not yet in the ledger)",
+                }
+            )
         verdict = "an effect across attempts" if entry["bound"] < alpha else "no effect shown across attempts"
-        out += [f"**{entry['hypothesis']}**: {entry['k']} attempt(s); bound across them {entry['bound']:.3f}: {verdict}.", "",
-                pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True) if rows else "(none)", ""]  # fmt: skip
+        bound = f"{entry['k']} attempt(s); bound across them {entry['bound']:.3f}: {verdict}"
+        out += [f"**{entry['hypothesis']}**: {bound}.", "", md_table(rows) if rows else "(none)", ""]
     return out

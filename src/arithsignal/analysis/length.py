@@ -27,15 +27,24 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core.text import md_table
 from .stats import format_ratio, gehan_test, holm, median_ratio
 
-RUN_KEYS = ["variant", "seed", "op"]
+RUN_OP_KEYS = ["variant", "seed", "op"]
 
 
 def cell_table(scores: pd.DataFrame) -> pd.DataFrame:
     """Per run and cell: exact match, per-digit accuracy and the cell's kind."""
-    keys = [*RUN_KEYS, *[c for c in ("side", "shown_as") if c in scores], "digits_a", "digits_b", "kind"]  # sides: a figure's
-    return scores.groupby(keys, as_index=False).agg(exact_match=("correct", "mean"), digit_accuracy=("digit_accuracy", "mean"))
+    keys = [
+        *RUN_OP_KEYS,
+        *[c for c in ("side", "shown_as") if c in scores],
+        "digits_a",
+        "digits_b",
+        "kind",
+    ]  # sides: a figure's
+    return scores.groupby(keys, as_index=False).agg(
+        exact_match=("correct", "mean"), digit_accuracy=("digit_accuracy", "mean")
+    )
 
 
 def longest_solved(diagonal: pd.Series, trained: int, tested: int, solved_at: float) -> int:
@@ -52,20 +61,21 @@ def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
     """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match."""
     cells = cell_table(scores)
     rows = []
-    for (variant, seed, op), g in cells.groupby(RUN_KEYS):
+    for (variant, seed, op), g in cells.groupby(RUN_OP_KEYS):
         trained = int(g.loc[g["kind"] == "trained", ["digits_a", "digits_b"]].to_numpy().max())
         tested = int(g["digits_a"].max())
         diagonal = g[g["digits_a"] == g["digits_b"]].set_index("digits_a")["exact_match"]
         solved = longest_solved(diagonal, trained, tested, solved_at)
         beyond = g[g["kind"] == "extrapolation"]
         rows.append(
-            {"variant": variant, "seed": int(seed), "op": op, "solved": solved, "censored": solved == tested, "trained": trained,
-             "tested": tested, "extension": solved / trained, "beyond_exact_match": float(beyond["exact_match"].mean())}
+            {"variant": variant, "seed": int(seed), "op": op, "solved": solved, "censored": solved == tested,
+             "trained": trained, "tested": tested, "extension": solved / trained,
+             "beyond_exact_match": float(beyond["exact_match"].mean())}
         )  # fmt: skip
     out = pd.DataFrame(rows)
     prov = [c for c in ("config_hash", "settings", "package_version") if c in scores]  # each run's provenance, kept
     if prov and len(out):
-        out = out.merge(scores.groupby(RUN_KEYS, as_index=False)[prov].first(), on=RUN_KEYS, how="left")
+        out = out.merge(scores.groupby(RUN_OP_KEYS, as_index=False)[prov].first(), on=RUN_OP_KEYS, how="left")
     return out
 
 
@@ -104,7 +114,9 @@ def comparisons(
             # lengths, and the ratio of medians reads on / off
             r = gehan_test(off["solved"], off["censored"], on["solved"], on["censored"])
             if float(np.median(off["solved"])) > 0:
-                ratio = median_ratio(off["solved"], off["censored"], on["solved"], on["censored"], tested, n_boot=n_boot, seed=len(rows))
+                ratio = median_ratio(
+                    off["solved"], off["censored"], on["solved"], on["censored"], tested, n_boot=n_boot, seed=len(rows)
+                )
             else:  # a side that solves nothing: no ratio (its median is 0)
                 ratio = {"ratio": math.nan, "ratio_kind": "estimate", "ci_low": math.nan, "ci_high": math.nan}
             row.update(
@@ -112,10 +124,14 @@ def comparisons(
                     "n_on": len(on), "n_off": len(off),
                     "censored_on": int(on["censored"].sum()), "censored_off": int(off["censored"].sum()),
                     "median_on": float(np.median(on["solved"])), "median_off": float(np.median(off["solved"])),
-                    "extension_on": float(np.median(on["extension"])), "extension_off": float(np.median(off["extension"])),
-                    "beyond_on": float(on["beyond_exact_match"].mean()), "beyond_off": float(off["beyond_exact_match"].mean()),
-                    "ratio": ratio["ratio"], "ratio_kind": ratio["ratio_kind"], "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"],
-                    "gehan_u": r["gehan_u"], "p_value": r["p_value"], "p_method": r["p_method"], "n_splits": r["n_splits"],
+                    "extension_on": float(np.median(on["extension"])),
+                    "extension_off": float(np.median(off["extension"])),
+                    "beyond_on": float(on["beyond_exact_match"].mean()),
+                    "beyond_off": float(off["beyond_exact_match"].mean()),
+                    "ratio": ratio["ratio"], "ratio_kind": ratio["ratio_kind"],
+                    "ci_low": ratio["ci_low"], "ci_high": ratio["ci_high"],
+                    "gehan_u": r["gehan_u"], "p_value": r["p_value"], "p_method": r["p_method"],
+                    "n_splits": r["n_splits"],
                     "same_everywhere": bool(pd.concat([on["solved"], off["solved"]]).nunique() == 1),
                 }
             )  # fmt: skip
@@ -128,12 +144,15 @@ def comparisons(
     table["family_size"] = len(table)
     records = table.to_dict("records")
     table["outcome"] = [outcome_of(r, alpha) for r in records]
-    table["ratio_text"] = [format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in records]
+    table["ratio_text"] = [
+        format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in records
+    ]
     return table
 
 
 def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and operation: runs, median extension, runs that extend past the trained length, beyond exact match."""
+    """Per variant and operation: runs, median extension, runs that extend past the trained length,
+    beyond exact match."""
     return runs.groupby(["variant", "op"], as_index=False).agg(
         runs=("seed", "size"),
         median_extension=("extension", "median"),
@@ -162,43 +181,52 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: p
     lines.append(
         f"The final model of every run decodes held-out problems of every operand-length cell, longer ones included. "
         f"A run solves length n when every n x n cell from the longest trained length up to n reaches exact match "
-        f"{solved_at:g} (a run that misses its own trained length: the longest trained length it solves); its extension "
-        "ratio is the longest n solved over the longest operand the curriculum trains (1.0: nothing beyond the trained length)."
+        f"{solved_at:g} (a run that misses its own trained length: the longest trained length it solves); its "
+        "extension ratio is the longest n solved over the longest operand the curriculum trains (1.0: nothing beyond "
+        "the trained length)."
     )
-    lines += [
-        "",
-        "| variant | op | runs | median extension | runs above 1.0 | exact match beyond the trained length |",
-        "|---|---|---|---|---|---|",
-    ]
-    for r in variant_table(runs).to_dict("records"):
-        extended = f"{r['extended']} of {r['runs']}"
-        lines.append(
-            f"| {r['variant']} | {r['op']} | {r['runs']} | {r['median_extension']:.2f} | {extended} | {r['beyond_exact_match']:.1%} |"
-        )
+    v = variant_table(runs)
+    variants = {
+        "variant": v["variant"],
+        "op": v["op"],
+        "runs": v["runs"],
+        "median extension": [f"{x:.2f}" for x in v["median_extension"]],
+        "runs above 1.0": [f"{e} of {n}" for e, n in zip(v["extended"], v["runs"], strict=True)],
+        "exact match beyond the trained length": [f"{x:.1%}" for x in v["beyond_exact_match"]],
+    }
+    lines += ["", md_table(variants, compact=True)]
     if cells is not None and not cells.empty:
-        lines += ["", "Exact match per n x n cell, mean over runs (the best run in brackets), and the interpolation cells "
-                  "(unequal lengths inside the trained ones), lowest to highest mean over runs:", ""]  # fmt: skip
-        diag = diagonal_table(cells).fillna("")
-        lines += ["| " + " | ".join(diag.columns) + " |", "|" + "---|" * len(diag.columns)]
-        lines += ["| " + " | ".join(str(v) for v in r) + " |" for r in diag.itertuples(index=False)]
+        lines += [
+            "",
+            "Exact match per n x n cell, mean over runs (the best run in brackets), and the interpolation cells "
+            "(unequal lengths inside the trained ones), lowest to highest mean over runs:",
+            "",
+            md_table(diagonal_table(cells).fillna(""), compact=True),
+        ]
     if not table.empty:
         m = int(table["family_size"].iat[0])
-        lines += ["", f"Per ablation, the longest length solved, on against off (ratio of medians with a 95% bootstrap interval; "
-                  f"Gehan's exact test, Holm over the {m} comparisons of this config):", ""]  # fmt: skip
+        compared = {
+            "ablation": table["ablation"],
+            "op": table["op"],
+            "extension on": [f"{x:.2f}" for x in table["extension_on"]],
+            "extension off": [f"{x:.2f}" for x in table["extension_off"]],
+            "ratio on/off": table["ratio_text"],
+            "p": [f"{x:.3g}" for x in table["p_value"]],
+            "Holm p": [f"{x:.3g}" for x in table["holm_p"]],
+            "outcome": table["outcome"],
+        }
         lines += [
-            "| ablation | op | extension on | extension off | ratio on/off | p | Holm p | outcome |",
-            "|---|---|---|---|---|---|---|---|",
+            "",
+            f"Per ablation, the longest length solved, on against off (ratio of medians with a 95% bootstrap interval; "
+            f"Gehan's exact test, Holm over the {m} comparisons of this config):",
+            "",
+            md_table(compared, compact=True),
         ]
-        for r in table.to_dict("records"):
-            lines.append(
-                f"| {r['ablation']} | {r['op']} | {r['extension_on']:.2f} | {r['extension_off']:.2f} | {r['ratio_text']} | "
-                f"{r['p_value']:.3g} | {r['holm_p']:.3g} | {r['outcome']} |"
-            )
     return lines + [""]
 
 
-def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: dict[str, str], solved_at: float, alpha: float,
-                     outputs: dict[str, str]) -> None:  # fmt: skip
+def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: dict[str, str], solved_at: float,
+                     alpha: float, outputs: dict[str, str]) -> None:  # fmt: skip
     """Job entry point: results/metrics/length.parquet (every run's scores, one row per problem), length_runs.parquet
     (extension per run) and length_ablations.parquet (the comparisons)."""
     from ..core.io import concat, provenance, stable_hash, write_parquet

@@ -42,17 +42,26 @@ def sides_differ(factor: str, on_paths: list[str], off_paths: list[str]) -> list
     if factor not in FACTORS:
         return [True] * len(on_paths)
     cols = ["prompt", "completion"]
-    return [a != b and not read_parquet(a, cols).equals(read_parquet(b, cols)) for a, b in zip(on_paths, off_paths, strict=True)]
+    return [
+        a != b and not read_parquet(a, cols).equals(read_parquet(b, cols))
+        for a, b in zip(on_paths, off_paths, strict=True)
+    ]
 
 
 def stage_end_accuracy(evals: pd.DataFrame) -> pd.DataFrame:
     """Per run and stage: exact match on the stage's held-out test problems with the model as it was when the stage
     ended (evaluate.py, ``when`` = stage_end): columns variant, seed, stage, stage_end_exact_match."""
     d = evals[(evals["when"] == "stage_end") & (evals["split"] == "test")]
-    return d.groupby(["variant", "seed", "stage"], as_index=False)["correct"].mean().rename(columns={"correct": "stage_end_exact_match"})
+    return (
+        d.groupby(["variant", "seed", "stage"], as_index=False)["correct"]
+        .mean()
+        .rename(columns={"correct": "stage_end_exact_match"})
+    )
 
 
-def ablation_stats_job(inputs: dict[str, list[str]], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str) -> None:
+def ablation_stats_job(
+    inputs: dict[str, list[str]], ablation: dict, canonical: dict[str, str], stage_order: list[str], out: str
+) -> None:
     """Job entry point: results/metrics/ablation_<name>.parquet, the per-stage table of one ablation: ratios, exact
     tests and verdicts for the graduation rule and the measures it hides, and held-out exact match at stage end."""
     measures = stage_measures(concat(inputs["graduations"]), concat(inputs["windows"]))
@@ -90,7 +99,11 @@ def rule_reading(settings: dict) -> dict[str, int]:
     """How the graduation rule reads a run's steps: its stage budget, its window grid and its floor (the rule's first
     chance to pass: windows x window_every)."""
     g = settings["graduation"]
-    return {"budget": settings["curriculum"]["stage_budget"], "window_every": g["window_every"], "floor": g["windows"] * g["window_every"]}
+    return {
+        "budget": settings["curriculum"]["stage_budget"],
+        "window_every": g["window_every"],
+        "floor": g["windows"] * g["window_every"],
+    }
 
 
 def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataFrame:
@@ -109,11 +122,13 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
     No training is needed: everything comes from the graduations and windows tables.
     """
     windows = stage_windows(windows)
-    cols = ["budget", "window_every", "floor", "answer_steps", "answer_censored", "first_good_steps", "first_good_censored",
-            "memorisation_steps", "memorisation_censored"]  # fmt: skip
+    cols = ["budget", "window_every", "floor", "answer_steps", "answer_censored", "first_good_steps",
+            "first_good_censored", "memorisation_steps", "memorisation_censored"]  # fmt: skip
     if graduations.empty:
         return graduations.assign(**{c: [] for c in cols})
-    by_run = {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
+    by_run = (
+        {k: g.sort_values("window") for k, g in windows.groupby(["variant", "seed", "stage"])} if len(windows) else {}
+    )
     rows = []
     for _, g in graduations.iterrows():
         settings = json.loads(g["settings"])
@@ -128,7 +143,10 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
         phase = 0 if g["fit_censored"] else g["generalise_steps"] - g["fit_steps"]
         rows.append(
             {
-                **{k: g[k] for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")},
+                **{
+                    k: g[k]
+                    for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")
+                },
                 **{k: g[k] for k in ("fit_steps", "fit_censored", "generalise_steps", "generalise_censored")},
                 **rule_reading(settings),
                 "answer_steps": int(g["steps"]) if answer is None else answer,
@@ -147,7 +165,8 @@ def stage_windows(windows: pd.DataFrame) -> pd.DataFrame:
     return windows[~windows["hold"].fillna(False).astype(bool)] if "hold" in windows else windows
 
 
-HOLD_DROP = 0.1  # a hold degrades a run when unseen exact match falls by this much (2 SE of a difference of 100-problem means near 0.9)
+# a hold degrades a run when unseen exact match falls by this much (2 SE of a difference of 100-problem means near 0.9)
+HOLD_DROP = 0.1
 
 
 def hold_measures(windows: pd.DataFrame) -> pd.DataFrame:
@@ -164,10 +183,18 @@ def hold_measures(windows: pd.DataFrame) -> pd.DataFrame:
             continue
         settings = json.loads(w["settings"].iat[0])
         k = settings["graduation"]["windows"]
-        before = w[(w["stage"] == held["stage"].iat[0]) & ~w["hold"].fillna(False).astype(bool)].sort_values("step").tail(k)
+        before = (
+            w[(w["stage"] == held["stage"].iat[0]) & ~w["hold"].fillna(False).astype(bool)].sort_values("step").tail(k)
+        )
         after = held.tail(k)
         steps = int(held["stage_step"].max() - before["stage_step"].max())
-        row = {"variant": variant, "optimiser": settings["optim"]["name"], "seed": seed, "stage": held["stage"].iat[0], "hold_steps": steps}
+        row = {
+            "variant": variant,
+            "optimiser": settings["optim"]["name"],
+            "seed": seed,
+            "stage": held["stage"].iat[0],
+            "hold_steps": steps,
+        }
         for pool in ("unseen", "train"):
             col = f"{pool}_exact_match"
             row[f"{pool}_start"], row[f"{pool}_end"] = float(before[col].mean()), float(after[col].mean())
@@ -187,7 +214,9 @@ def failure_table(evals: pd.DataFrame) -> pd.DataFrame:
         toks = list(row["topk_tokens"])
         return toks.index(row["target_token"]) + 1 if row["target_token"] in toks else k + 1
 
-    f["error_group"] = f["error_class"].str.replace(r"off_by_one_digit_\d+", "off_by_one_digit", regex=True)  # digit k pooled
+    f["error_group"] = f["error_class"].str.replace(
+        r"off_by_one_digit_\d+", "off_by_one_digit", regex=True
+    )  # digit k pooled
     f["target_rank"] = [rank(r) for _, r in f.iterrows()] if len(f) else []
     f["logit_gap"] = [
         (lg[0] - lg[list(t).index(tt)]) if tt in list(t) else math.nan

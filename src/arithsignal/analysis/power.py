@@ -12,7 +12,7 @@ design's reference size, the mean of its log sizes, changing by k per doubling o
 they were measured: at the side (``anchor_side``: the factor off, or on, in which case the off side is the one the
 effect moves) and at the size N_anchor. T is then read the way the rule reads it: rounded up to the window grid,
 never below the rule's floor (windows x window_every), and censored at the budget. Each simulated design is tested
-exactly as the real one is (confirm.py: permutation of whole runs within size, signed root likelihood ratio, the
+exactly as the real one is (permutation.py: permutation of whole runs within size, signed root likelihood ratio, the
 declared model); the power at an effect is the share of simulations that reject at alpha / m (Bonferroni, the first
 step of Holm: a lower bound on Holm's power). Beside it: the censored cells each side and size can expect, and the
 share of simulations whose interval (the inverted test, as the analysis reports it) is open at an end within the
@@ -21,15 +21,20 @@ testable range. The smallest detectable effect is the smallest r (or k) on a gri
 
 from __future__ import annotations
 
+import json
 import math
 from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
-from .confirm import Design, relabellings, statistics, testable_range
+from .confidence import testable_range
+from .design import Design, Hypothesis, design_of, hypotheses, size_names
+from .permutation import relabellings, statistics
 
 EFFECTS = (1.0, 1.1, 1.25, 1.5, 1.75, 2.0, 2.5, 3.0, 4.0, 5.0)  # steps ratios off/on tried for the pooled effect
 INTERACTIONS = (1.0, 0.9, 0.8, 0.7, 0.6, 0.5, 0.4)  # ratio change per doubling of N tried for the interaction
+SPREAD_KEYS = ("median_steps", "sigma", "run_share", "size_slope", "family", "anchor_side", "anchor_log_size")
 
 
 @dataclass(frozen=True)
@@ -54,6 +59,12 @@ class Scenario:
     @property
     def floor(self) -> int:
         return self.windows * self.window_every
+
+    @classmethod
+    def from_record(cls, spread: dict, **design) -> Scenario:
+        """A spread as ``save_spread`` records it (the SPREAD_KEYS, per-stage values as JSON lists) on the ``design``
+        given (seeds, log_sizes, budget, window_every, windows)."""
+        return cls(**design, **{k: tuple(spread[k]) if isinstance(spread[k], list) else spread[k] for k in SPREAD_KEYS})
 
 
 def _errors(sc: Scenario, rng: np.random.Generator, scale: np.ndarray) -> np.ndarray:
@@ -83,15 +94,10 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
                 steps = np.maximum(sc.floor, np.ceil(np.exp(log_t) / sc.window_every) * sc.window_every)
                 censored = steps > sc.budget
                 for s in range(q):
-                    rows["run"].append(run)
-                    rows["stage"].append(s)
-                    rows["z"].append(z)
-                    rows["log_n"].append(log_n)
-                    rows["steps"].append(min(steps[s], sc.budget))
-                    rows["censored"].append(bool(censored[s]))
+                    for k, v in zip(rows, (run, s, z, log_n, min(steps[s], sc.budget), bool(censored[s])), strict=True):
+                        rows[k].append(v)
                 run += 1
-    cols = [rows[k] for k in ("run", "stage", "z", "log_n", "steps", "censored")]
-    return Design.from_rows(*cols, sc.window_every, sc.budget, sc.floor)
+    return Design.from_rows(*rows.values(), sc.window_every, sc.budget, sc.floor)
 
 
 def censored_counts(d: Design) -> np.ndarray:
@@ -204,17 +210,11 @@ def _run_share(resid: np.ndarray, runs: np.ndarray) -> float:
     return float(np.clip(icc, 0.0, 0.9))
 
 
-SPREAD_KEYS = ("median_steps", "sigma", "run_share", "size_slope", "family", "anchor_side", "anchor_log_size")
-
-
 def measured_scenario(config: dict, entry: dict, results: str | None) -> tuple[Scenario | None, str, dict]:
     """The spread of one family entry measured on its runs in ``results`` (an earlier run's folder), under the declared
     model: the scenario (None where no run is there), where it came from, and the censored cells it saw."""
-    from pathlib import Path
-
     from ..config.experiment import analysis_runs
     from ..core.io import concat
-    from .confirm import design_of
 
     runs = analysis_runs(config, entry)
     model = config["analysis"].get("model", "lognormal")
@@ -234,15 +234,13 @@ def measured_scenario(config: dict, entry: dict, results: str | None) -> tuple[S
     if len(sides) == 1:
         sc = replace(sc, anchor_side=next(iter(sides)))
     used = grads[grads["variant"].isin({r["run"] for r in present})]
-    return sc, f"{used.groupby(['variant', 'seed']).ngroups} runs in {results}", {"censored_cells": design.censored_cells()}
+    source = f"{used.groupby(['variant', 'seed']).ngroups} runs in {results}"
+    return sc, source, {"censored_cells": design.censored_cells()}
 
 
 def save_spread(config: dict, results: str, folder: str) -> list[str]:
     """Record each family entry's measured spread as ``folder/{ablation}.json``, naming its source run, so that the
     power analysis works from a fresh clone (``power`` reads it where no runs are at hand)."""
-    import json
-    from pathlib import Path
-
     written = []
     for entry in config["analysis"]["family"]:
         sc, source, seen = measured_scenario(config, entry, results)
@@ -257,74 +255,70 @@ def save_spread(config: dict, results: str, folder: str) -> list[str]:
     return written
 
 
-def design_scenario(config: dict, entry: dict, results: str | None, overrides: dict, spreads: str | None = None) -> tuple[Scenario, str]:
+def design_scenario(config: dict, entry: dict, results: str | None, overrides: dict,
+                    spreads: str | None = None) -> tuple[Scenario, str]:  # fmt: skip
     """The scenario of one family entry of ``config``: its design (seeds, judged stages, sizes, budget, grid, declared
     model) with the spread, stage medians, size slopes and run share measured on the entry's runs in ``results``, or,
     where there are none, recorded in ``spreads/{ablation}.json`` from an earlier run; each replaceable by
     ``overrides`` (given medians are anchored by ``median_side`` and ``median_log_size``, by default the factor-off
     side at the design's reference size). Returns the scenario and where its spread came from."""
-    import json
-    from pathlib import Path
-
     from ..config.experiment import analysis_runs, effective_settings
     from ..model.size import non_embedding_params
 
     runs = analysis_runs(config, entry)
-    on = next(r for r in runs if r["side"] == "on")
-    settings = effective_settings(config, on["variant"])
-    g = settings["graduation"]
+    settings = effective_settings(config, next(r for r in runs if r["side"] == "on")["variant"])
     sizes = sorted({math.log(non_embedding_params(r["model"])) for r in runs if r["side"] == "on"})
+    design = {"seeds": int(overrides.get("seeds", len(config["seeds"]))), "log_sizes": tuple(sizes),
+              "budget": settings["curriculum"]["stage_budget"], "window_every": settings["graduation"]["window_every"],
+              "windows": settings["graduation"]["windows"]}  # fmt: skip
     model = config["analysis"].get("model", "lognormal")
+    measured, source = _measured_or_recorded(config, entry, results, overrides, spreads, design)
+    spread, source = _spread(measured, source, overrides, len(entry["stages"]), model)
+    return Scenario(**design, family=model, **spread), source
+
+
+def _measured_or_recorded(config: dict, entry: dict, results: str | None, overrides: dict, spreads: str | None,
+                          design: dict) -> tuple[Scenario | None, str]:  # fmt: skip
+    """The entry's spread measured on its runs in ``results``, else (unless the overrides give the medians and sigma)
+    the one recorded in ``spreads``, with where it came from; None where the overrides stand in for it."""
     measured, source, _ = measured_scenario(config, entry, results)
+    if measured is not None or {"median_steps", "sigma"} <= set(overrides):
+        return measured, source
     recorded = Path(spreads) / f"{entry['ablation']}.json" if spreads else None
-    if measured is None and recorded is not None and recorded.exists() and not {"median_steps", "sigma"} <= set(overrides):
-        rec = json.loads(recorded.read_text())
-        if rec["stages"] != list(entry["stages"]):
-            raise ValueError(f"{recorded} was measured at stages {rec['stages']}, the family entry is judged at {entry['stages']}")
-        measured = replace(Scenario(seeds=1, log_sizes=tuple(sizes), budget=1, window_every=1, windows=1,
-                                    **{k: rec["scenario"][k] for k in ("median_steps", "sigma", "run_share", "size_slope")}),
-                           **{k: rec["scenario"][k] for k in ("family", "anchor_side", "anchor_log_size")})  # fmt: skip
-        measured = replace(measured, median_steps=tuple(measured.median_steps), sigma=tuple(measured.sigma),
-                           size_slope=tuple(measured.size_slope))  # fmt: skip
-        source = f"{recorded} (recorded from {rec['source']}; no runs under {results})"
-    if measured is None and not {"median_steps", "sigma"} <= set(overrides):
-        raise ValueError(f"no runs of {entry['ablation']}'s variants under {results}/runs to measure the spread on, and no "
-                         f"recorded spread {recorded}: run the design once (or an earlier one), "
+    if recorded is None or not recorded.exists():
+        raise ValueError(f"no runs of {entry['ablation']}'s variants under {results}/runs to measure the spread on, "
+                         f"and no recorded spread {recorded}: run the design once (or an earlier one), "
                          "or give --median-steps and --sigma")  # fmt: skip
-    q = len(entry["stages"])
-    base = {
-        "median_steps": measured.median_steps if measured else None,
-        "sigma": measured.sigma if measured else None,
-        "run_share": measured.run_share if measured else 0.0,
-        "size_slope": measured.size_slope if measured and any(measured.size_slope) else (0.2,) * q,
-        "anchor_side": measured.anchor_side if measured else "off",
-        "anchor_log_size": measured.anchor_log_size if measured else None,
-    }
-    if measured is not None and measured.family != model:
-        source += f" (its spread fitted under the {measured.family}, simulated under the declared {model})"
+    rec = json.loads(recorded.read_text())
+    if rec["stages"] != list(entry["stages"]):
+        raise ValueError(f"{recorded} was measured at stages {rec['stages']}, the family entry is judged at "
+                         f"{entry['stages']}")  # fmt: skip
+    source = f"{recorded} (recorded from {rec['source']}; no runs under {results})"
+    return Scenario.from_record(rec["scenario"], **design), source
+
+
+def _spread(measured: Scenario | None, source: str, overrides: dict, q: int, model: str) -> tuple[dict, str]:
+    """The spread a scenario of ``q`` stages is simulated from, and where it came from: the measured (or recorded)
+    one, with a size slope of 0.2 per stage where it has none (measured at one size), each value replaced by
+    ``overrides`` (a single value: every stage); given medians are anchored where the overrides say, by default at
+    the factor-off side at the design's reference size."""
+    spread = {"median_steps": None, "sigma": None, "run_share": 0.0, "size_slope": (0.2,) * q, "anchor_side": "off",
+              "anchor_log_size": None}  # fmt: skip
+    if measured is not None:
+        spread.update({k: getattr(measured, k) for k in spread})
+        if not any(measured.size_slope):  # measured at one size: no slope to take over
+            spread["size_slope"] = (0.2,) * q
+        if measured.family != model:
+            source += f" (its spread fitted under the {measured.family}, simulated under the declared {model})"
     for k, v in overrides.items():
-        if k in ("seeds",):
-            continue
-        base[k] = tuple(v) * (q if len(v) == 1 else 1) if isinstance(v, list | tuple) else v
-    if "median_steps" in overrides:  # given medians: anchored where the flags say, by default the off side at the reference
-        base["anchor_side"] = overrides.get("anchor_side", "off")
-        base["anchor_log_size"] = overrides.get("anchor_log_size")
+        if k in spread:  # seeds belong to the design
+            spread[k] = tuple(v) * (q if len(v) == 1 else 1) if isinstance(v, list | tuple) else v
+    if "median_steps" in overrides:  # anchored where the flags say, by default the off side at the reference size
+        spread["anchor_side"] = overrides.get("anchor_side", "off")
+        spread["anchor_log_size"] = overrides.get("anchor_log_size")
         source = "the overrides" if measured is None else source + ", medians from the overrides"
-    sc = Scenario(
-        median_steps=tuple(base["median_steps"]),
-        sigma=tuple(base["sigma"]),
-        run_share=float(base["run_share"]),
-        seeds=int(overrides.get("seeds", len(config["seeds"]))),
-        log_sizes=tuple(sizes),
-        size_slope=tuple(base["size_slope"]),
-        budget=settings["curriculum"]["stage_budget"],
-        window_every=g["window_every"],
-        windows=g["windows"],
-        family=model,
-        anchor_side=base["anchor_side"],
-        anchor_log_size=base["anchor_log_size"],
-    )
-    return sc, source
+    per_stage = {k: tuple(spread[k]) for k in ("median_steps", "sigma", "size_slope")}
+    return spread | per_stage | {"run_share": float(spread["run_share"])}, source
 
 
 def _size_text(log_n: float, names: dict[float, str]) -> str:
@@ -336,11 +330,8 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
     """The power analysis of a config's primary family: per hypothesis, power against the effect at Bonferroni's
     alpha / m, the censored cells each side and size can expect, the share of open intervals, the smallest effect
     detected with 80% power, and the interval width the design predicts."""
-    from scipy.stats import norm
-
     from ..config.experiment import analysis_runs
     from ..model.size import non_embedding_params
-    from .confirm import hypotheses, size_names
 
     analysis = config.get("analysis")
     if not analysis or not analysis.get("family"):
@@ -348,47 +339,56 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
     family = hypotheses(analysis)
     m, alpha = len(family), analysis["alpha"]
     entries = {e["ablation"]: e for e in analysis["family"]}
-    out = [f"Power of the primary family: {m} hypotheses, each tested at alpha / m = {alpha / m:.4f} (Bonferroni, the first step of "
-           f"Holm), under the declared {analysis.get('model', 'lognormal')} AFT; {n_sims} simulated experiments per effect, each "
-           f"with its relabellings enumerated where there are at most {EXACT_IN_SIMULATION}, else 199 drawn.", ""]  # fmt: skip
+    out = [f"Power of the primary family: {m} hypotheses, each tested at alpha / m = {alpha / m:.4f} (Bonferroni, the "
+           f"first step of Holm), under the declared {analysis.get('model', 'lognormal')} AFT; {n_sims} simulated "
+           f"experiments per effect, each with its relabellings enumerated where there are at most "
+           f"{EXACT_IN_SIMULATION}, else 199 drawn.", ""]  # fmt: skip
     for h in family:
-        entry = entries[h.ablation]
-        sc, source = design_scenario(config, entry, results, overrides, spreads)
-        runs = analysis_runs(config, entry)
+        sc, source = design_scenario(config, entries[h.ablation], results, overrides, spreads)
+        runs = analysis_runs(config, entries[h.ablation])
         names = {round(math.log(non_embedding_params(r["model"])), 6): size_names(runs)[r["run"]] for r in runs}
         log(f"{h.name}: simulating ({source})")
         curve = power_curve(sc, h.kind, alpha / m, n_sims, seed=seed, grid=None, open_check=True)
-        null_sd = curve["curve"][0]["estimate_sd"]
-        half = (norm.ppf(1 - alpha / (2 * m))) * null_sd * (1 if h.kind == "effect" else math.log(2))
-        anchor = "the reference size" if sc.anchor_log_size is None else _size_text(sc.anchor_log_size, names)
-        cells = len(h.stages) * sc.seeds
-        size_cols = [_size_text(x, names) for x in sc.log_sizes]
-        effect = "steps ratio off/on" if h.kind == "effect" else "ratio change per doubling of N"
-        header = (
-            f"| {effect} | power | share of open intervals | "
-            + " | ".join(f"censored cells off / on, {n} (of {cells})" for n in size_cols)
-            + " |"
-        )
-        rows = [f"| {r['effect']:g} | {r['power']:.2f} | {r['open_share']:.2f} | "
-                + " | ".join(f"{c[0]:.1f} / {c[1]:.1f}" for c in r["censored"]) + " |" for r in curve["curve"]]  # fmt: skip
-        out += [
-            f"## {h.name}",
-            "",
-            f"Design: {sc.seeds} runs per side and size, {len(sc.log_sizes)} size(s) (" + ", ".join(size_cols)
-            + f"), stages {', '.join(h.stages)}, budget {sc.budget}, windows {sc.windows} x {sc.window_every}, {sc.family} AFT. "
-            f"Spread from {source}: sigma " + ", ".join(f"{x:.2f}" for x in sc.sigma) + f", median steps (the factor-{sc.anchor_side} "
-            f"side at {anchor}) " + ", ".join(f"{x:.0f}" for x in sc.median_steps)
-            + f", share common to a run's stages {sc.run_share:.2f}, size slope " + ", ".join(f"{x:.2f}" for x in sc.size_slope) + ".",
-            "",
-            header,
-            "| --- " * (3 + len(size_cols)) + "|",
-            *rows,
-            "",
-            f"Smallest effect detected with 80% power: {curve['smallest_detectable']:g}" if math.isfinite(curve["smallest_detectable"])
-            else "No effect on the grid is detected with 80% power.",
-            f"Predicted {100 * (1 - alpha / m):.1f}% interval under no effect: x/ {math.exp(half):.2f} around the estimate "
-            f"(the estimates' spread over the simulations, {null_sd:.3f} on the log scale); open at an end (unbounded within "
-            f"the testable range) in {curve['curve'][0]['open_share']:.0%} of them.",
-            "",
-        ]  # fmt: skip
+        out += _section(h, sc, source, curve, names, alpha, m)
     return "\n".join(out)
+
+
+def _section(h: Hypothesis, sc: Scenario, source: str, curve: dict, names: dict[float, str], alpha: float,
+             m: int) -> list[str]:  # fmt: skip
+    """One hypothesis's part of the report: the design and the spread simulated, the power curve, the smallest effect
+    detected with 80% power and the interval the design predicts under no effect."""
+    from scipy.stats import norm
+
+    null = curve["curve"][0]  # the effect 1.0: no effect
+    null_sd = null["estimate_sd"]
+    half = (norm.ppf(1 - alpha / (2 * m))) * null_sd * (1 if h.kind == "effect" else math.log(2))
+    size_cols = [_size_text(x, names) for x in sc.log_sizes]
+    anchor = "the reference size" if sc.anchor_log_size is None else _size_text(sc.anchor_log_size, names)
+    design = (f"Design: {sc.seeds} runs per side and size, {len(sc.log_sizes)} size(s) ({', '.join(size_cols)}), "
+              f"stages {', '.join(h.stages)}, budget {sc.budget}, windows {sc.windows} x {sc.window_every}, "
+              f"{sc.family} AFT. Spread from {source}: sigma {_listed(sc.sigma, '.2f')}, median steps (the "
+              f"factor-{sc.anchor_side} side at {anchor}) {_listed(sc.median_steps, '.0f')}, share common to a run's "
+              f"stages {sc.run_share:.2f}, size slope {_listed(sc.size_slope, '.2f')}.")  # fmt: skip
+    smallest = curve["smallest_detectable"]
+    found = (f"Smallest effect detected with 80% power: {smallest:g}" if math.isfinite(smallest)
+             else "No effect on the grid is detected with 80% power.")  # fmt: skip
+    predicted = (f"Predicted {100 * (1 - alpha / m):.1f}% interval under no effect: x/ {math.exp(half):.2f} around "
+                 f"the estimate (the estimates' spread over the simulations, {null_sd:.3f} on the log scale); open at "
+                 f"an end (unbounded within the testable range) in {null['open_share']:.0%} of them.")  # fmt: skip
+    return [f"## {h.name}", "", design, "", *_curve_table(h, sc, curve, size_cols), "", found, predicted, ""]
+
+
+def _listed(values, spec: str) -> str:
+    return ", ".join(format(x, spec) for x in values)
+
+
+def _curve_table(h: Hypothesis, sc: Scenario, curve: dict, size_cols: list[str]) -> list[str]:
+    """The power curve as a markdown table: per effect, the power, the share of open intervals and the censored
+    cells each size can expect per side."""
+    cells = len(h.stages) * sc.seeds
+    effect = "steps ratio off/on" if h.kind == "effect" else "ratio change per doubling of N"
+    censored = " | ".join(f"censored cells off / on, {n} (of {cells})" for n in size_cols)
+    rows = [f"| {r['effect']:g} | {r['power']:.2f} | {r['open_share']:.2f} | "
+            + " | ".join(f"{c[0]:.1f} / {c[1]:.1f}" for c in r["censored"]) + " |" for r in curve["curve"]]  # fmt: skip
+    header = f"| {effect} | power | share of open intervals | {censored} |"
+    return [header, "| --- " * (3 + len(size_cols)) + "|", *rows]

@@ -25,6 +25,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from ..core.text import interval, md_table, number
 from ..model.size import non_embedding_params
 from .outcomes import rule_reading
 from .survival import Intervals, fit_batch, grid_floor, loglik
@@ -52,8 +53,9 @@ def base_runs(graduations: pd.DataFrame, bases: list[dict], sizes: dict[str, int
     rows = []
     for b in bases:
         for _, g in graduations[graduations["variant"] == b["run"]].iterrows():
-            rows.append({"base": b["variant"], "point": b["variant"], "n_params": sizes[b["variant"]], "model_seed": int(g["seed"]),
-                         "stage": g["stage"], "stage_index": int(g["stage_index"]), "steps": int(g["steps"]),
+            rows.append({"base": b["variant"], "point": b["variant"], "n_params": sizes[b["variant"]],
+                         "model_seed": int(g["seed"]), "stage": g["stage"], "stage_index": int(g["stage_index"]),
+                         "steps": int(g["steps"]),
                          "censored": bool(g["censored"]), **rule_reading(json.loads(g["settings"]))})  # fmt: skip
     return pd.DataFrame(rows, columns=SCALING_RUN_COLUMNS)
 
@@ -70,7 +72,9 @@ def _covariance(y: Intervals, X: np.ndarray, theta: np.ndarray, h: float = 1e-4)
     for i in range(k):
         for j in range(i, k):
             ei, ej = np.eye(k)[i] * h, np.eye(k)[j] * h
-            hess[i, j] = hess[j, i] = (ll(theta + ei + ej) - ll(theta + ei - ej) - ll(theta - ei + ej) + ll(theta - ei - ej)) / (4 * h * h)
+            hess[i, j] = hess[j, i] = (
+                ll(theta + ei + ej) - ll(theta + ei - ej) - ll(theta - ei + ej) + ll(theta - ei - ej)
+            ) / (4 * h * h)
     try:
         return np.linalg.inv(-hess)
     except np.linalg.LinAlgError:
@@ -88,7 +92,10 @@ def stage_fit(d: pd.DataFrame, on: str, off: str, ref_log_n: float, log_n_range:
     out = {f"graduated_sizes_{s}": _graduated_sizes(v) for s, v in sides.items()}
     out["identified"] = min(out.values()) >= 2
     keys = ["alpha_on", "alpha_off", "ratio_at_ref", "per_doubling"]
-    out |= {f"{k}{end}": math.nan for k in keys for end in ("", "_lo", "_hi")} | {"crossing_n": math.nan, "sigma": math.nan}
+    out |= {f"{k}{end}": math.nan for k in keys for end in ("", "_lo", "_hi")} | {
+        "crossing_n": math.nan,
+        "sigma": math.nan,
+    }
     out |= {"band_log_n": [], "band_ratio": [], "band_lo": [], "band_hi": []}
     if not out["identified"]:
         return out
@@ -111,7 +118,8 @@ def stage_fit(d: pd.DataFrame, on: str, off: str, ref_log_n: float, log_n_range:
 
     sd_on = math.sqrt(max(cov[1, 1] + cov[3, 3] + 2 * cov[1, 3], 0.0))
     out.update(alpha_off=-slope, alpha_off_lo=-slope - Z95 * se[1], alpha_off_hi=-slope + Z95 * se[1],
-               alpha_on=-(slope + gamma), alpha_on_lo=-(slope + gamma) - Z95 * sd_on, alpha_on_hi=-(slope + gamma) + Z95 * sd_on,
+               alpha_on=-(slope + gamma), alpha_on_lo=-(slope + gamma) - Z95 * sd_on,
+               alpha_on_hi=-(slope + gamma) + Z95 * sd_on,
                sigma=math.exp(f.log_sigma[0, 0]))  # fmt: skip
     out["ratio_at_ref"], out["ratio_at_ref_lo"], out["ratio_at_ref_hi"] = ci(beta, se[2])
     out["per_doubling"], out["per_doubling_lo"], out["per_doubling_hi"] = ci(gamma, se[3], LN2)
@@ -120,8 +128,8 @@ def stage_fit(d: pd.DataFrame, on: str, off: str, ref_log_n: float, log_n_range:
     grid = np.linspace(*log_n_range, BAND_POINTS) - ref_log_n
     log_r = -(beta + gamma * grid)
     sd = np.sqrt(np.maximum(cov[2, 2] + grid**2 * cov[3, 3] + 2 * grid * cov[2, 3], 0.0))
-    out.update(band_log_n=(grid + ref_log_n).tolist(), band_ratio=np.exp(log_r).tolist(), band_lo=np.exp(log_r - Z95 * sd).tolist(),
-               band_hi=np.exp(log_r + Z95 * sd).tolist(), mu=mu)  # fmt: skip
+    out.update(band_log_n=(grid + ref_log_n).tolist(), band_ratio=np.exp(log_r).tolist(),
+               band_lo=np.exp(log_r - Z95 * sd).tolist(), band_hi=np.exp(log_r + Z95 * sd).tolist(), mu=mu)  # fmt: skip
     return out
 
 
@@ -133,16 +141,17 @@ def scaling_fit_table(runs: pd.DataFrame, stage_order: list[str], comparisons: l
     for c in comparisons:
         for i, stage in enumerate(stage_order):
             d = runs[(runs["stage"] == stage) & runs["base"].isin([c["on"], c["off"]])]
-            censored = {s: d[d["base"] == c[s]].groupby("n_params")["censored"].agg(["sum", "count"]) for s in ("on", "off")}
-            text = {s: ", ".join(f"{int(n)}: {int(r['sum'])}/{int(r['count'])}" for n, r in t.iterrows()) for s, t in censored.items()}
+            censored = {
+                s: d[d["base"] == c[s]].groupby("n_params")["censored"].agg(["sum", "count"]) for s in ("on", "off")
+            }
+            text = {
+                s: ", ".join(f"{int(n)}: {int(r['sum'])}/{int(r['count'])}" for n, r in t.iterrows())
+                for s, t in censored.items()
+            }
             rows.append({"name": c["name"], "on": c["on"], "off": c["off"], "stage": stage, "stage_index": i,
                          "ref_n_params": math.exp(ref), "censored_on": text["on"], "censored_off": text["off"],
                          **stage_fit(d, c["on"], c["off"], ref, span)})  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def _interval(x: float, lo: float, hi: float, fmt: str = "{:.2f}") -> str:
-    return "n/a" if math.isnan(x) else f"{fmt.format(x)} [{fmt.format(lo)}, {fmt.format(hi)}]"
 
 
 def reading(r: dict | pd.Series) -> str:
@@ -158,46 +167,56 @@ def reading(r: dict | pd.Series) -> str:
     else:
         what = "no change with size detected"
     cross = "" if math.isnan(r["crossing_n"]) else f"; the fitted lines cross at N = {r['crossing_n']:,.0f}"
-    return f"{what} (x{r['per_doubling']:.2f} per doubling [{lo:.2f}, {hi:.2f}]){cross}"
+    return f"{what} (x{r['per_doubling']:.2f} per doubling {interval(lo, hi)}){cross}"
+
+
+# the section's opening, line for line as summary.md prints it
+INTRO = """\
+## Scaling of steps to graduation with model size (exploratory)
+
+Sweep `{sweep}`. Per stage, one censored log-normal AFT fit over both sides' runs at every size: log steps
+= mu + slope log N + beta z + gamma z log N (z = 1: factor on). alpha is each side's exponent (steps ~ N^-alpha);
+the ratio is steps off/on at the reference size N (the geometric mean of the sizes), and how it changes per
+doubling of N. 95% Wald intervals from the fit (one stage at a time, unadjusted: exploratory; the decision on the
+interaction is the primary family's). A stage where a side graduated at fewer than two sizes is **not
+identified**: its exponent is not fixed by the data and no number is given.
+"""
 
 
 def scaling_markdown(table: pd.DataFrame, sweep_name: str) -> str:
     """The scaling section: per comparison and stage, each side's exponent, the ratio at the reference size, its change
     per doubling of N and where the lines cross."""
-    out = [
-        "## Scaling of steps to graduation with model size (exploratory)",
-        "",
-        f"Sweep `{sweep_name}`. Per stage, one censored log-normal AFT fit over both sides' runs at every size: log steps",
-        "= mu + slope log N + beta z + gamma z log N (z = 1: factor on). alpha is each side's exponent (steps ~ N^-alpha);",
-        "the ratio is steps off/on at the reference size N (the geometric mean of the sizes), and how it changes per",
-        "doubling of N. 95% Wald intervals from the fit (one stage at a time, unadjusted: exploratory; the decision on the",
-        "interaction is the primary family's). A stage where a side graduated at fewer than two sizes is **not",
-        "identified**: its exponent is not fixed by the data and no number is given.",
-        "",
-    ]
+    out = INTRO.format(sweep=sweep_name).split("\n")
     if table.empty:
         return "\n".join(out + ["No runs."]) + "\n"
-    out += [f"Reference N = {table['ref_n_params'].iat[0]:,.0f}.", ""]
-    rows = pd.DataFrame({
-        "comparison": [f"{r['name']} ({r['on']} vs {r['off']})" for _, r in table.iterrows()], "stage": table["stage"],
-        "alpha, on": [_interval(*r) for r in table[["alpha_on", "alpha_on_lo", "alpha_on_hi"]].to_numpy()],
-        "alpha, off": [_interval(*r) for r in table[["alpha_off", "alpha_off_lo", "alpha_off_hi"]].to_numpy()],
-        "ratio off/on at reference N": [_interval(*r) for r in table[["ratio_at_ref", "ratio_at_ref_lo", "ratio_at_ref_hi"]].to_numpy()],
-        "ratio change per doubling": [_interval(*r) for r in table[["per_doubling", "per_doubling_lo", "per_doubling_hi"]].to_numpy()],
-        "lines cross at N": ["" if math.isnan(x) else f"{x:,.0f}" for x in table["crossing_n"]],
-        "censored on (N: censored/runs)": table["censored_on"], "censored off": table["censored_off"],
-        "reading": [reading(r) + ("" if r["sides_differ"] else " (the stage's own data are the same on both sides)")
-                    for _, r in table.iterrows()],
-    })  # fmt: skip
-    out += [rows.to_markdown(index=False, disable_numparse=True), ""]
+
+    def estimates(name: str) -> list[str]:
+        """Column ``name`` with its interval (``name``_lo, _hi); 'n/a' where a side is not identified."""
+        rows = table[[name, f"{name}_lo", f"{name}_hi"]].to_numpy()
+        return ["n/a" if math.isnan(x) else interval(lo, hi, estimate=x) for x, lo, hi in rows]
+
+    same = " (the stage's own data are the same on both sides)"
+    rows = {
+        "comparison": [f"{r['name']} ({r['on']} vs {r['off']})" for _, r in table.iterrows()],
+        "stage": table["stage"],
+        "alpha, on": estimates("alpha_on"),
+        "alpha, off": estimates("alpha_off"),
+        "ratio off/on at reference N": estimates("ratio_at_ref"),
+        "ratio change per doubling": estimates("per_doubling"),
+        "lines cross at N": [number(x, ",.0f", missing="") for x in table["crossing_n"]],
+        "censored on (N: censored/runs)": table["censored_on"],
+        "censored off": table["censored_off"],
+        "reading": [reading(r) + ("" if r["sides_differ"] else same) for _, r in table.iterrows()],
+    }
+    out += [f"Reference N = {table['ref_n_params'].iat[0]:,.0f}.", "", md_table(rows), ""]
     for name, d in table.groupby("name", sort=False):
         out += [f"**{name}**: " + "; ".join(f"{r['stage']}: {reading(r)}" for _, r in d.iterrows()) + ".", ""]
     return "\n".join(out) + "\n"
 
 
-def scaling_job(sweep_table: str, base_graduations: list[str], data: dict[str, list[str]], points: list[dict], bases: list[dict],
-                models: dict[str, dict], comparisons: list[dict], stage_order: list[str], sweep_name: str,
-                outputs: dict[str, str]) -> None:  # fmt: skip
+def scaling_job(sweep_table: str, base_graduations: list[str], data: dict[str, list[str]], points: list[dict],
+                bases: list[dict], models: dict[str, dict], comparisons: list[dict], stage_order: list[str],
+                sweep_name: str, outputs: dict[str, str]) -> None:  # fmt: skip
     """Job entry point: results/metrics/scaling_{runs,fit}.parquet and results/scaling.md. ``data``: the training sets
     of each side ("on", "off") of every comparison, comparison by comparison, stage by stage; ``bases``: the variants
     the sweep starts from ({variant, run}), whose own runs (``base_graduations``) are sizes of the axis too."""
@@ -215,7 +234,9 @@ def scaling_job(sweep_table: str, base_graduations: list[str], data: dict[str, l
     n, differ = len(stage_order), {}
     for i, c in enumerate(comparisons):  # ``data`` lists each comparison's stages in turn
         on, off = (data[side][i * n : (i + 1) * n] for side in ("on", "off"))
-        differ |= {(c["name"], stage): d for stage, d in zip(stage_order, sides_differ(c["factor"], on, off), strict=True)}
+        differ |= {
+            (c["name"], stage): d for stage, d in zip(stage_order, sides_differ(c["factor"], on, off), strict=True)
+        }
     if len(table):
         table["sides_differ"] = [differ[(r["name"], r["stage"])] for _, r in table.iterrows()]
     settings = {"sweep": sweep_name, "points": points, "bases": bases, "models": models, "comparisons": comparisons}

@@ -40,8 +40,8 @@ import numpy as np
 import pandas as pd
 
 ALPHA = 0.05
-EXACT_LIMIT = 50_000  # splits enumerated exactly up to this many; a Monte Carlo sample beyond
-MONTE_CARLO = 20_000
+MAX_EXACT_SPLITS = 50_000  # the Gehan test's splits enumerated exactly up to this many; a Monte Carlo sample beyond
+DRAWN_PERMUTATIONS = 20_000  # the size of that sample, and of sign_flip_p's beyond its exact 2^15 sign flips
 
 
 def censored_steps(steps, censored) -> np.ndarray:
@@ -56,7 +56,14 @@ def _median(x: np.ndarray) -> float:
 
 
 def median_ratio(
-    on_steps, on_censored, off_steps, off_censored, budget: int | tuple[int, int], n_boot: int = 2000, seed: int = 0, level: float = 0.95
+    on_steps,
+    on_censored,
+    off_steps,
+    off_censored,
+    budget: int | tuple[int, int],
+    n_boot: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
 ) -> dict:
     """Median steps (off) / median steps (on), with a percentile bootstrap interval.
 
@@ -134,17 +141,17 @@ def gehan_test(on_steps, on_censored, off_steps, off_censored, seed: int = 0) ->
 
     observed = u((np.arange(n) < n_on).astype(np.int64)[None, :])[0]
     n_splits = math.comb(n, n_on)
-    if n_splits <= EXACT_LIMIT:
+    if n_splits <= MAX_EXACT_SPLITS:
         members = np.zeros((n_splits, n), dtype=np.int64)
         for i, combo in enumerate(itertools.combinations(range(n), n_on)):
             members[i, list(combo)] = 1
         method = "exact"
     else:
         rng = np.random.default_rng(seed)
-        members = (np.argsort(rng.random((MONTE_CARLO, n)), axis=1) < n_on).astype(np.int64)
+        members = (np.argsort(rng.random((DRAWN_PERMUTATIONS, n)), axis=1) < n_on).astype(np.int64)
         method = "monte_carlo"
     extreme = int((np.abs(u(members)) >= abs(observed)).sum())
-    p = extreme / n_splits if method == "exact" else (extreme + 1) / (MONTE_CARLO + 1)
+    p = extreme / n_splits if method == "exact" else (extreme + 1) / (DRAWN_PERMUTATIONS + 1)
     return {"gehan_u": float(observed), "p_value": float(p), "p_method": method, "n_splits": int(len(members))}
 
 
@@ -175,7 +182,7 @@ def sign_flip_p(changes, seed: int = 0) -> float:
     if len(d) <= 15:
         signs = np.array(list(itertools.product((1, -1), repeat=len(d))))
     else:
-        signs = np.random.default_rng(seed).choice((1, -1), size=(MONTE_CARLO, len(d)))
+        signs = np.random.default_rng(seed).choice((1, -1), size=(DRAWN_PERMUTATIONS, len(d)))
     sums = signs @ np.abs(d)
     return float((sums <= d.sum() + 1e-12).mean())
 
@@ -191,7 +198,8 @@ def km_curve(steps, censored) -> pd.DataFrame:
 
 # measures compared per ablation: (column prefix in the output, steps column, censored column); the first is the
 # graduation rule's (steps to generalise under graduation.pool: unseen), the others are exploratory
-MEASURES = [("", "steps", "censored"), ("fit_", "fit_steps", "fit_censored"), ("answer_", "answer_steps", "answer_censored"),
+MEASURES = [("", "steps", "censored"), ("fit_", "fit_steps", "fit_censored"),
+            ("answer_", "answer_steps", "answer_censored"),
             ("first_good_", "first_good_steps", "first_good_censored")]  # fmt: skip
 
 
@@ -216,10 +224,14 @@ def ablation_table(
         for prefix, steps, censored in MEASURES:
             if steps not in d:
                 continue
-            r = median_ratio(on[steps], on[censored], off[steps], off[censored], budgets, n_boot=n_boot, seed=i, level=level)
+            r = median_ratio(
+                on[steps], on[censored], off[steps], off[censored], budgets, n_boot=n_boot, seed=i, level=level
+            )
             r.update(gehan_test(on[steps], on[censored], off[steps], off[censored], seed=i))
             r["at_floor"] = bool("floor" in d and (~d[censored]).all() and (d[steps] == _earliest(d, prefix)).all())
-            r["ratio_text"] = format_ratio(r) if not r["at_floor"] else f"at the floor (every run at {int(d[steps].iat[0])} steps)"
+            r["ratio_text"] = (
+                format_ratio(r) if not r["at_floor"] else f"at the floor (every run at {int(d[steps].iat[0])} steps)"
+            )
             r["verdict"] = verdict_of(r, expect)
             row.update({prefix + k: v for k, v in r.items()})
         rows.append(row)
@@ -245,7 +257,8 @@ def format_ratio(row: dict | pd.Series) -> str:
 
 
 def holm(p_values) -> np.ndarray:
-    """Holm's step-down adjusted p-values (each at most 1): FWER control over the family, no assumption on dependence."""
+    """Holm's step-down adjusted p-values (each at most 1): FWER control over the family,
+    no assumption on dependence."""
     p = np.asarray(p_values, float)
     order = np.argsort(p)
     m = len(p)

@@ -29,12 +29,15 @@ TINY = 1e-300
 
 @dataclass(frozen=True)
 class Intervals:
-    """Log bounds of each observation's time: graduated in (lo, hi]; censored: hi = inf; at the rule's floor: lo = -inf."""
+    """Log bounds of each observation's time: graduated in (lo, hi]; censored: hi = inf;
+    at the rule's floor: lo = -inf."""
 
     lo: np.ndarray  # log lower bounds
     hi: np.ndarray  # log upper bounds
     limit: np.ndarray  # log of the time after which an observation is censored (its budget)
-    start: np.ndarray  # log of the rule's floor: a run that graduated there may have learnt the stage at any time before
+    start: (
+        np.ndarray
+    )  # log of the rule's floor: a run that graduated there may have learnt the stage at any time before
 
     @classmethod
     def from_steps(cls, steps, censored, window_every, budget=None, floor=None) -> Intervals:
@@ -131,7 +134,9 @@ class Fit:
     converged: np.ndarray  # (P,) bool
 
 
-def loglik(family: str, y: Intervals, X: np.ndarray, S: np.ndarray, beta: np.ndarray, log_sigma: np.ndarray) -> np.ndarray:
+def loglik(
+    family: str, y: Intervals, X: np.ndarray, S: np.ndarray, beta: np.ndarray, log_sigma: np.ndarray
+) -> np.ndarray:
     """Total log-likelihood of each parameter set: X (P, n, k) or (n, k), S (n, q) the stage of each row (one-hot)."""
     mu = _location(X if X.ndim == 3 else X[None], beta)
     return _terms(family, y, mu, log_sigma @ S.T)[0].sum(axis=1)
@@ -143,7 +148,8 @@ def _loglik_only(family: str, y: Intervals, mu: np.ndarray, tau: np.ndarray) -> 
 
 
 def _location(X: np.ndarray, beta: np.ndarray) -> np.ndarray:
-    """X (P or 1, n, k) times beta (P, k): (P, n). Batched matmul, not einsum: einsum's C loops were most of a fit's time."""
+    """X (P or 1, n, k) times beta (P, k): (P, n). Batched matmul, not einsum:
+    einsum's C loops were most of a fit's time."""
     return (X @ beta[..., None])[..., 0]
 
 
@@ -162,7 +168,9 @@ def fit_batch(family: str, y: Intervals, X: np.ndarray, S: np.ndarray, floor: np
     q = S.shape[1]
     lo_tau = np.log(floor)
     if start is None:
-        mid = np.where(np.isfinite(y.hi), (np.maximum(y.lo, y.hi - 1.0) + y.hi) / 2, y.lo + 0.3)  # censored: a bit past the bound
+        mid = np.where(
+            np.isfinite(y.hi), (np.maximum(y.lo, y.hi - 1.0) + y.hi) / 2, y.lo + 0.3
+        )  # censored: a bit past the bound
         same = P == 1 or bool((X == X[0]).all())
         beta = (np.linalg.pinv(X[:1] if same else X) @ mid).reshape(-1, k)
         beta = beta.repeat(P, axis=0) if same else beta
@@ -211,7 +219,9 @@ def fit_batch(family: str, y: Intervals, X: np.ndarray, S: np.ndarray, floor: np
     return Fit(beta, tau, ll, ~active)
 
 
-def lifelines_fit(family: str, y: Intervals, columns: dict[str, np.ndarray], stages: np.ndarray) -> tuple[dict, float, float]:
+def lifelines_fit(
+    family: str, y: Intervals, columns: dict[str, np.ndarray], stages: np.ndarray
+) -> tuple[dict, float, float]:
     """The same model fitted by lifelines (``fit_interval_censoring``): location on an intercept, the stages after the
     first and ``columns``; log scale on an intercept and the stages after the first. Returns the coefficients of
     ``columns``, the log-likelihood and the AIC."""

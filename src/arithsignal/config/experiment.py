@@ -1,10 +1,10 @@
-"""The experiment config: checks beyond the JSON schema, variants, and the slices rules depend on.
+"""The experiment config: variants, their effective settings, and the slices rules depend on.
 
-The JSON schema (``schemas/config.schema.yaml``) checks shapes and types; this
-module checks what a schema cannot (unique names, references between sections,
-budgets against windows) and resolves each variant to its *effective settings*,
-the complete recipe of one training run. Variants whose effective settings are
-equal are trained once (see :func:`canonical_variants`).
+The JSON schema (``schemas/config.schema.yaml``) checks shapes and types, and
+checks.py what a schema cannot (unique names, references between sections,
+budgets against windows); this module resolves each variant to its *effective
+settings*, the complete recipe of one training run. Variants whose effective
+settings are equal are trained once (see :func:`canonical_variants`).
 """
 
 from __future__ import annotations
@@ -18,7 +18,8 @@ from pathlib import Path
 from ..core.io import stable_hash
 from ..data.formats import FACTORS, Factors
 
-MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")  # the minimal SNR model's branch
+# the minimal SNR model's branch
+MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
 # sections a variant may override, and what its training run depends on
 OVERRIDABLE = ("factors", "model", "optim", "curriculum", "graduation")
 RUN_SECTIONS = ("factors", "model", "optim", "curriculum", "graduation", "train")
@@ -119,10 +120,11 @@ def sweep_points(config: dict) -> list[SweepPoint]:
         keys = sorted(sw["grid"])
         for base in sw["from"]:
             if base not in by_name or not all(k.count(".") in (1, 2) and k.split(".")[0] in SWEEPABLE for k in keys):
-                continue  # reported by _sweep_errors
+                continue  # refused by checks.py (sweep_base_known, sweep_key_known)
             for combo in itertools.product(*(sw["grid"][k] for k in keys)):
                 var = copy.deepcopy(by_name[base])
-                var["name"] = base + "".join(f"-{_key_text(k)}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
+                suffix = "".join(f"-{_key_text(k)}_{_value_text(v)}" for k, v in zip(keys, combo, strict=True))
+                var["name"] = base + suffix
                 for k, v in zip(keys, combo, strict=True):
                     *path, key = k.split(".")
                     node = var
@@ -155,7 +157,8 @@ def analysis_runs(config: dict, entry: dict) -> list[dict]:
         for name in names:
             if canonical[name] not in seen:
                 seen.add(canonical[name])
-                out.append({"variant": name, "run": canonical[name], "side": side, "model": effective_settings(config, name)["model"]})
+                model = effective_settings(config, name)["model"]
+                out.append({"variant": name, "run": canonical[name], "side": side, "model": model})
     return out
 
 
@@ -171,8 +174,8 @@ def scaling_comparisons(config: dict) -> list[dict]:
     sweep = scaling_sweep(config)
     if sweep is None:
         return []
-    return [{"name": a["name"], "factor": a["factor"], "on": a["on_variant"], "off": a["off_variant"]} for a in config["ablations"]
-            if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]  # fmt: skip
+    both = [a for a in config["ablations"] if a["on_variant"] in sweep["from"] and a["off_variant"] in sweep["from"]]
+    return [{"name": a["name"], "factor": a["factor"], "on": a["on_variant"], "off": a["off_variant"]} for a in both]
 
 
 def effective_settings(config: dict, name: str) -> dict:
@@ -198,8 +201,3 @@ def canonical_variants(config: dict) -> dict[str, str]:
 def factors_of(settings_or_factors: dict) -> Factors:
     f = settings_or_factors.get("factors", settings_or_factors)
     return Factors(**{k: bool(f[k]) for k in FACTORS})
-
-
-# ---------------------------------------------------------------- the config's reference page (docs/CONFIG.md)
-
-

@@ -5,6 +5,9 @@ from __future__ import annotations
 
 from .checks import RELATIONS
 
+# a number's bounds: the schema's key, and how the page writes it
+_BOUNDS = (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
+
 
 def _resolve(schema: dict, node: dict) -> dict:
     """A schema node with its $ref and allOf folded in (the config schema uses both to share section definitions)."""
@@ -22,9 +25,13 @@ def _kind(node: dict) -> str:
         return " \\| ".join(f"`{v}`" for v in node["enum"])
     kinds = node.get("type", "object" if "properties" in node else "")
     text = " or ".join(kinds) if isinstance(kinds, list) else kinds
-    bounds = [f"{sym} {node[k]}" for k, sym in (("minimum", ">="), ("exclusiveMinimum", ">"), ("maximum", "<="), ("exclusiveMaximum", "<"))
-              if k in node]  # fmt: skip
+    bounds = [f"{sym} {node[k]}" for k, sym in _BOUNDS if k in node]
     return text + (f" ({', '.join(bounds)})" if bounds else "")
+
+
+def _text(node: dict) -> str:
+    """A node's description on one line."""
+    return " ".join(node.get("description", "").split())
 
 
 def _rows(schema: dict, node: dict, prefix: str) -> list[str]:
@@ -35,18 +42,18 @@ def _rows(schema: dict, node: dict, prefix: str) -> list[str]:
         sub = _resolve(schema, raw)
         name = f"{prefix}{key}"
         if "[]" in prefix and "$ref" in raw and "properties" in sub:  # a variant's overrides: any key of that section
-            rows.append(f"| `{name}` | section (optional) | {' '.join(sub.get('description', '').split())}: any of its keys |")
+            rows.append(f"| `{name}` | section (optional) | {_text(sub)}: any of its keys |")
             continue
         need = "" if key in required or not required else " (optional)"
         default = f" Default: `{sub['default']}`." if "default" in sub else ""
         if sub.get("type") == "array" and "properties" in _resolve(schema, sub.get("items", {})):
-            rows.append(f"| `{name}` | list{need} | {' '.join(sub.get('description', '').split())}{default} |")
+            rows.append(f"| `{name}` | list{need} | {_text(sub)}{default} |")
             rows += _rows(schema, sub["items"], f"{name}[].")
         elif "properties" in sub:
-            rows.append(f"| `{name}` | section{need} | {' '.join(sub.get('description', '').split())} |")
+            rows.append(f"| `{name}` | section{need} | {_text(sub)} |")
             rows += _rows(schema, sub, f"{name}.")
         else:
-            rows.append(f"| `{name}` | {_kind(sub)}{need} | {' '.join(sub.get('description', '').split())}{default} |")
+            rows.append(f"| `{name}` | {_kind(sub)}{need} | {_text(sub)}{default} |")
     return rows
 
 
@@ -56,21 +63,22 @@ def reference_markdown(schema: dict) -> str:
     out = [
         "# The config",
         "",
-        "<!-- Generated from schemas/config.schema.yaml and arithsignal.config.RELATIONS by",
-        "     `python -m arithsignal config-docs > docs/CONFIG.md`: edit those, not this page. -->",
+        "<!-- Generated from schemas/config.schema.yaml and the relations registered in arithsignal.config.checks",
+        "     by `python -m arithsignal config-docs > docs/CONFIG.md`: edit those, not this page. -->",
         "",
-        "`config.yaml` is the default experiment; a preset given with `--configfile=FILE` is merged over it (sections key",
-        "by key, lists replaced), as `python -m arithsignal show --configfile FILE` shows. The whole config is checked",
-        "against `schemas/config.schema.yaml` and then by `arithsignal.config.check` before any job runs: an unknown",
-        "key, a wrong type, a value out of range or a broken relation stops the workflow with a message naming the key.",
+        "`config.yaml` is the default experiment; a preset given with `--configfile=FILE` is merged over it",
+        "(sections key by key, lists replaced), as `python -m arithsignal show --configfile FILE` shows. The whole",
+        "config is checked against `schemas/config.schema.yaml` and then by `arithsignal.config.checks.check` before",
+        "any job runs: an unknown key, a wrong type, a value out of range or a broken relation stops the workflow",
+        "with a message naming the key.",
         "",
-        " ".join(schema.get("description", "").split()),
+        _text(schema),
         "",
     ]
     for section, node in schema["properties"].items():
         node = _resolve(schema, node)
         optional = "" if section in schema.get("required", []) else " (optional)"
-        out += [f"## `{section}`{optional}", "", " ".join(node.get("description", "").split()), ""]
+        out += [f"## `{section}`{optional}", "", _text(node), ""]
         rows = _rows(schema, node, f"{section}.") if "properties" in node else []
         if node.get("type") == "array" and "properties" in _resolve(schema, node.get("items", {})):
             rows = _rows(schema, node["items"], f"{section}[].")

@@ -12,13 +12,15 @@ from __future__ import annotations
 
 import ast
 import importlib.util
+import re
 from pathlib import Path
 
 PACKAGE = "arithsignal"
 
 
 def module_file(src: Path, module: str) -> Path | None:
-    """The file of ``module`` under ``src/arithsignal``: a module file or a package's ``__init__.py`` (None: neither)."""
+    """The file of ``module`` under ``src/arithsignal``: a module file or a package's
+    ``__init__.py`` (None: neither)."""
     base = Path(src, PACKAGE, *module.split(".")) if module else Path(src, PACKAGE)
     return next((p for p in (base.with_suffix(".py"), base / "__init__.py") if p.is_file()), None)
 
@@ -36,7 +38,11 @@ def imported_modules(src: Path, path: Path) -> set[str]:
         if isinstance(node, ast.ImportFrom):
             if node.level and package is None:
                 continue  # a relative import outside the package is not ours
-            name = importlib.util.resolve_name("." * node.level + (node.module or ""), package) if node.level else node.module
+            name = (
+                importlib.util.resolve_name("." * node.level + (node.module or ""), package)
+                if node.level
+                else node.module
+            )
             target = _below_package(name)
             if target is not None:
                 subs = [".".join(filter(None, [target, a.name])) for a in node.names]
@@ -72,3 +78,19 @@ def dependencies(src: Path, modules: list[str]) -> set[str]:
         seen.add(m)
         todo.extend(imported_modules(src, path) | parents(m))
     return seen
+
+
+def rule_modules(root: Path) -> dict[str, list[str]]:
+    """Each rule of ``root/rules/*.smk`` that declares ``code=pkg(...)``: the modules it names (its own code)."""
+    rules = {}
+    for smk in sorted(Path(root, "rules").glob("*.smk")):
+        for block in re.split(r"\n(?=rule )", smk.read_text())[1:]:
+            found = re.search(r"code=pkg\(([^)]*)\)", block)
+            if found:
+                rules[block.split()[1].rstrip(":")] = re.findall(r'"([\w.]*)"', found[1])
+    return rules
+
+
+def code_inputs(root: Path) -> dict[str, list[str]]:
+    """Each rule's code inputs as the workflow declares them: its modules, what they import, the packages on the way."""
+    return {rule: sorted(dependencies(Path(root, "src"), mods)) for rule, mods in rule_modules(root).items()}

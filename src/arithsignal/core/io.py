@@ -67,7 +67,9 @@ def write_parquet(df: pd.DataFrame, path: str | os.PathLike, prov: dict | None =
     if prov is not None and as_columns:
         clash = sorted(set(df.columns) & set(PROVENANCE_COLUMNS))
         if clash:
-            raise ValueError(f"{path}: data columns {clash} would be overwritten by the provenance columns; rename them")
+            raise ValueError(
+                f"{path}: data columns {clash} would be overwritten by the provenance columns; rename them"
+            )
         df = df.assign(**{k: prov[k] for k in PROVENANCE_COLUMNS})
     table = pa.Table.from_pandas(df, preserve_index=False)
     meta = dict(table.schema.metadata or {})

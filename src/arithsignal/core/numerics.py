@@ -56,7 +56,9 @@ def applies(cpu_only: bool = False) -> bool:
     return mode() == "portable" and platform.machine() in ("x86_64", "AMD64") and (cpu_only or not _gpu_present())
 
 
-_PINNED = [False]  # whether this process pinned (a job does; tests, the CLI and benchmarks that import torch first do not)
+_PINNED = [
+    False
+]  # whether this process pinned (a job does; tests, the CLI and benchmarks that import torch first do not)
 
 
 def pin(cpu_only: bool = False) -> None:
@@ -68,7 +70,10 @@ def pin(cpu_only: bool = False) -> None:
         raise NumericsError("numerics.pin() must run before torch is imported: the dispatch paths are fixed at import")
     for key, value in PINS.items():
         if os.environ.get(key, value) != value:
-            print(f"portable numerics: {key}={os.environ[key]} replaced by {value} (set {ENV}=native to keep it)", file=sys.stderr)
+            print(
+                f"portable numerics: {key}={os.environ[key]} replaced by {value} (set {ENV}=native to keep it)",
+                file=sys.stderr,
+            )
         os.environ[key] = value
     _PINNED[0] = True
 
@@ -117,13 +122,18 @@ def check() -> dict:
     if _PINNED[0]:
         wrong = []
         if taken["aten_capability"].lower() != PINS["ATEN_CPU_CAPABILITY"]:
-            wrong.append(f"ATEN_CPU_CAPABILITY={PINS['ATEN_CPU_CAPABILITY']} (torch runs {taken['aten_capability']} kernels)")
+            wrong.append(
+                f"ATEN_CPU_CAPABILITY={PINS['ATEN_CPU_CAPABILITY']} (torch runs {taken['aten_capability']} kernels)"
+            )
         if not taken["mkl_cnr"].startswith(PINS["MKL_CBWR"]):
             wrong.append(f"MKL_CBWR={PINS['MKL_CBWR']} (MKL reports CNR:{taken['mkl_cnr']})")
-        if taken["onednn_isa"] not in ("not reported",) and not taken["onednn_isa"].startswith(PINS["ONEDNN_MAX_CPU_ISA"].lower()):
+        if taken["onednn_isa"] not in ("not reported",) and not taken["onednn_isa"].startswith(
+            PINS["ONEDNN_MAX_CPU_ISA"].lower()
+        ):
             wrong.append(f"ONEDNN_MAX_CPU_ISA={PINS['ONEDNN_MAX_CPU_ISA']} (oneDNN runs jit:{taken['onednn_isa']})")
         if wrong:
-            raise NumericsError("portable numerics were refused: " + "; ".join(wrong) + f". This CPU may lack AVX2; set {ENV}=native "
+            raise NumericsError("portable numerics were refused: " + "; ".join(wrong)
+                                + f". This CPU may lack AVX2; set {ENV}=native "
                                 "to run on its own numerics (the provenance will say so)")  # fmt: skip
     return taken
 
@@ -158,7 +168,8 @@ def describe(device: str | None = None) -> dict:
     mkl = re.search(r"Math Kernel Library Version ([^\s]+)", config)
     dnn = re.search(r"MKL-DNN v([^\s]+)", config)
     return {**record, "device": device or "cpu", "torch": torch.__version__, "threads": torch.get_num_threads(),
-            "mkl": mkl.group(1) if mkl else "none", "onednn": dnn.group(1) if dnn else "none", **_paths_taken()}  # fmt: skip
+            "mkl": mkl.group(1) if mkl else "none", "onednn": dnn.group(1) if dnn else "none",
+            **_paths_taken()}  # fmt: skip
 
 
 def text(record: dict) -> str:

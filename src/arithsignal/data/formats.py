@@ -212,7 +212,10 @@ def check(line: str, factors: Factors) -> Parsed:
     for raw in p.written_numbers:
         want = written(_value(raw, factors.reverse), factors)
         if raw != want:
-            raise FormatError(f"number {raw!r} should be written {want!r} (commas={factors.commas}, reverse={factors.reverse}) in {line!r}")
+            raise FormatError(
+                f"number {raw!r} should be written {want!r} "
+                f"(commas={factors.commas}, reverse={factors.reverse}) in {line!r}"
+            )
     if p.op == "sub" and p.a < p.b:
         raise FormatError(f"subtraction with a < b in {line!r}")
     expected = completion_steps(p.a, p.op, p.b, factors)
@@ -274,5 +277,8 @@ def parse_format_key(key: str) -> dict:
     """The factors a data-format directory name stands for (the inverse of :func:`format_key`)."""
     parts = key.split("-")
     if len(parts) != len(FACTORS):
-        raise ValueError(f"bad data format key {key!r}; expected {len(FACTORS)} parts like {format_key(dict.fromkeys(FACTORS, True))!r}")
+        raise ValueError(
+            f"bad data format key {key!r}; expected {len(FACTORS)} parts "
+            f"like {format_key(dict.fromkeys(FACTORS, True))!r}"
+        )
     return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}

@@ -170,12 +170,18 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
     """Operand pairs per split, as arrays of shape (n, 2)."""
     op, digits = stage.op, stage.digits
     test = holdout(op, digits, data)
-    train = _sample_pairs(_rng(data.seed, "train", stage.name, op, digits), op, *digits, data.train_size, _excluded(op, digits, data))
+    train = _sample_pairs(
+        _rng(data.seed, "train", stage.name, op, digits), op, *digits, data.train_size, _excluded(op, digits, data)
+    )
     seen = train[: data.pool_size]  # the train pool: steps to fit
     parts = [train]
     if factors.mixed_lengths and (shape := mixed_shape(digits)) is not None:
         n_mixed = round(data.train_size * data.mixed_share)
-        parts.append(_sample_pairs(_rng(data.seed, "mixed", stage.name, op, shape), op, *shape, n_mixed, _excluded(op, shape, data)))
+        parts.append(
+            _sample_pairs(
+                _rng(data.seed, "mixed", stage.name, op, shape), op, *shape, n_mixed, _excluded(op, shape, data)
+            )
+        )
     train = np.concatenate(parts)
     commutative = op in COMMUTATIVE
     if factors.commute and commutative:
@@ -210,7 +216,9 @@ def length_cells(stages: list[Stage], op: str, max_digits: int) -> list[tuple[in
     return cells
 
 
-def length_problems(stages: list[Stage], length: dict, data: DataSettings) -> dict[tuple[str, int, int, str], np.ndarray]:
+def length_problems(
+    stages: list[Stage], length: dict, data: DataSettings
+) -> dict[tuple[str, int, int, str], np.ndarray]:
     """The length split: per (op, digits of a, digits of b, kind), ``problems_per_cell`` pairs of the held-out set
     H(op, shape) written in the cell's order. H is never trained on in either order by any stage or variant (mixed
     lengths and commute included), and a trained cell's problems are its test set, so no problem here is ever
@@ -242,7 +250,10 @@ def write_length(stages: list[dict], length: dict, factors: dict, data: dict, ou
     write_parquet(df, output, prov)
     for (op, kind), g in df.groupby(["op", "kind"]):
         print(f"length split {op} [{kind}]: {g['shape'].nunique()} cells, {len(g)} problems")
-    print(f"-> {output}; longest line: {max((p + c for p, c in zip(df['prompt'], df['completion'], strict=True)), key=len)}")
+    print(
+        f"-> {output}; longest line: "
+        f"{max((p + c for p, c in zip(df['prompt'], df['completion'], strict=True)), key=len)}"
+    )
 
 
 def render_split(stage: Stage, split: str, pairs: np.ndarray, factors: Factors) -> pd.DataFrame:
@@ -255,7 +266,10 @@ def render_split(stage: Stage, split: str, pairs: np.ndarray, factors: Factors) 
 
 def build_stage(stage: Stage, factors: Factors, data: DataSettings) -> dict[str, pd.DataFrame]:
     """Every split of one stage in one format, as DataFrames with ``COLUMNS``."""
-    return {split: render_split(stage, split, pairs, factors) for split, pairs in stage_problems(stage, factors, data).items()}
+    return {
+        split: render_split(stage, split, pairs, factors)
+        for split, pairs in stage_problems(stage, factors, data).items()
+    }
 
 
 def write_stage(stage: dict, factors: dict, data: dict, outputs: dict[str, str]) -> None:

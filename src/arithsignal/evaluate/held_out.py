@@ -39,7 +39,12 @@ def classify_error(predicted: str, true: int) -> str:
 
 
 def score(
-    model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0, reverse: bool = False
+    model: GPT,
+    df: pd.DataFrame,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    top_k: int = 0,
+    reverse: bool = False,
 ) -> pd.DataFrame:
     """Decode and score every problem of ``df`` (decoding.score_exact), then locate the first wrong
     token and, with ``top_k``, the top-k logits there and the error class of the answer (read
@@ -55,38 +60,57 @@ def score(
         def at_first_wrong(steps, w: int) -> list:
             return list(steps[w]) if w >= 0 and steps is not None and w < len(steps) else []
 
-        out["target_token"] = [t[w] if 0 <= w < len(t) else "" for t, w in zip(targets, out["first_wrong"], strict=True)]
-        out["topk_tokens"] = [[VOCAB[j] for j in at_first_wrong(ti, w)] for ti, w in zip(res["topk_ids"], out["first_wrong"], strict=True)]
+        out["target_token"] = [
+            t[w] if 0 <= w < len(t) else "" for t, w in zip(targets, out["first_wrong"], strict=True)
+        ]
+        out["topk_tokens"] = [
+            [VOCAB[j] for j in at_first_wrong(ti, w)] for ti, w in zip(res["topk_ids"], out["first_wrong"], strict=True)
+        ]
         out["topk_logits"] = [
-            [float(x) for x in at_first_wrong(tv, w)] for tv, w in zip(res["topk_values"], out["first_wrong"], strict=True)
+            [float(x) for x in at_first_wrong(tv, w)]
+            for tv, w in zip(res["topk_values"], out["first_wrong"], strict=True)
         ]
         true = [int(answer_text(t, reverse)) for t in targets]
         classes = [classify_error(answer_text(p, reverse), v) for p, v in zip(res["prediction"], true, strict=True)]
         out["error_class"] = [
-            "right_answer_wrong_scratchpad" if c == "correct" and not ok else c for c, ok in zip(classes, out["correct"], strict=True)
+            "right_answer_wrong_scratchpad" if c == "correct" and not ok else c
+            for c, ok in zip(classes, out["correct"], strict=True)
         ]
     return out
 
 
-def evaluate_job(settings: dict, evaluation: dict, variant: str, seed: int, inputs: dict, output: str, threads: int = 1) -> None:
+def evaluate_job(
+    settings: dict, evaluation: dict, variant: str, seed: int, inputs: dict, output: str, threads: int = 1
+) -> None:
     """Job entry point: score each stage's test and commute splits at its stage end and with the final model."""
     from ..core.io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
     from ..model.store import load_model, load_stage_models, pick_device
 
     torch.set_num_threads(threads)
     device = pick_device()
-    models = {"stage_end": load_stage_models(inputs["stage_models"], device), "final": load_model(inputs["model"], device)}
+    models = {
+        "stage_end": load_stage_models(inputs["stage_models"], device),
+        "final": load_model(inputs["model"], device),
+    }
     frames = []
     for split in ("test", "commute"):
         for path in inputs[split]:
-            df = read_parquet(path).drop(columns=PROVENANCE_COLUMNS, errors="ignore")  # the data job's: this table has its own
+            df = read_parquet(path).drop(
+                columns=PROVENANCE_COLUMNS, errors="ignore"
+            )  # the data job's: this table has its own
             if df.empty:
                 continue
             stage = df["stage"].iat[0]
             for when, model in (("stage_end", models["stage_end"][stage]), ("final", models["final"])):
-                res = score(model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"])
+                res = score(
+                    model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"]
+                )
                 res.insert(2, "when", when)
-                print(f"{variant} seed {seed} {stage} [{split}, {when}]: exact match {res['correct'].mean():.3f} on {len(res)}", flush=True)
+                print(
+                    f"{variant} seed {seed} {stage} [{split}, {when}]: "
+                    f"exact match {res['correct'].mean():.3f} on {len(res)}",
+                    flush=True,
+                )
                 frames.append(res)
     out = pd.concat(frames, ignore_index=True)
     write_parquet(out, output, provenance(variant, seed, settings, stable_hash(settings)))

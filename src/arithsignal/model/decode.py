@@ -47,30 +47,7 @@ def greedy_decode(
         for c in range(0, len(members), batch_size):
             rows = members[c : c + batch_size]
             idx = torch.tensor([encode(prompts[i]) for i in rows], dtype=torch.long, device=device)
-            logits, cache = model(idx)
-            out, vals, inds = [], [], []
-            done = torch.zeros(len(rows), dtype=torch.bool, device=device)
-            for t in range(steps):
-                last = logits[:, -1, :].float()
-                if top_k:
-                    v, ix = last.topk(top_k, dim=-1)
-                    vals.append(v)
-                    inds.append(ix)
-                nxt = torch.where(done, torch.full_like(done, PAD_ID, dtype=torch.long), last.argmax(-1))
-                out.append(nxt)
-                done |= nxt == END_ID
-                if bool(done.all()) or t == steps - 1:
-                    break
-                if use_cache:  # the tokens so far go along: position schemes that read them (abacus) need them
-                    logits, cache = model(nxt[:, None], cache, prefix=idx)
-                    idx = torch.cat([idx, nxt[:, None]], dim=1)
-                else:  # reference path: re-run the whole sequence
-                    idx = torch.cat([idx, nxt[:, None]], dim=1)
-                    logits, _ = model(idx)
-            gen = torch.stack(out, dim=1).cpu().numpy() if out else np.zeros((len(rows), 0), dtype=np.int64)
-            if top_k:
-                tv = torch.stack(vals, dim=1).cpu().numpy()
-                ti = torch.stack(inds, dim=1).cpu().numpy()
+            gen, ti, tv = _decode_rows(model, idx, steps, top_k, use_cache)
             for r, i in enumerate(rows):
                 text = "".join(VOCAB[t] for t in gen[r] if t != PAD_ID)
                 completions[i] = text[: text.index(END) + 1] if END in text else text
@@ -78,6 +55,37 @@ def greedy_decode(
                     topi[i], topv[i] = ti[r], tv[r]
     model.train(was_training)
     return completions, topi, topv
+
+
+def _decode_rows(
+    model: GPT, idx: torch.Tensor, steps: int, top_k: int, use_cache: bool
+) -> tuple[np.ndarray, np.ndarray | None, np.ndarray | None]:
+    """Greedy continuations, up to ``steps`` tokens, of prompts of equal length ``idx`` (B, T): token ids (B, steps
+    taken), PAD after a row's end marker; with ``top_k``, each step's top-k ids and logits (B, steps taken, k)."""
+    logits, cache = model(idx)
+    out, vals, inds = [], [], []
+    done = torch.zeros(len(idx), dtype=torch.bool, device=idx.device)
+    for t in range(steps):
+        last = logits[:, -1, :].float()
+        if top_k:
+            v, ix = last.topk(top_k, dim=-1)
+            vals.append(v)
+            inds.append(ix)
+        nxt = torch.where(done, torch.full_like(done, PAD_ID, dtype=torch.long), last.argmax(-1))
+        out.append(nxt)
+        done |= nxt == END_ID
+        if bool(done.all()) or t == steps - 1:
+            break
+        if use_cache:  # the tokens so far go along: position schemes that read them (abacus) need them
+            logits, cache = model(nxt[:, None], cache, prefix=idx)
+            idx = torch.cat([idx, nxt[:, None]], dim=1)
+        else:  # reference path: re-run the whole sequence
+            idx = torch.cat([idx, nxt[:, None]], dim=1)
+            logits, _ = model(idx)
+    gen = torch.stack(out, dim=1).cpu().numpy() if out else np.zeros((len(idx), 0), dtype=np.int64)
+    if not top_k:
+        return gen, None, None
+    return gen, torch.stack(inds, dim=1).cpu().numpy(), torch.stack(vals, dim=1).cpu().numpy()
 
 
 def digit_accuracy(prediction: str, target: str, reverse: bool = False) -> float:
@@ -90,14 +98,21 @@ def digit_accuracy(prediction: str, target: str, reverse: bool = False) -> float
 
 
 def score_exact(
-    model: GPT, df: pd.DataFrame, device: torch.device | str = "cpu", batch_size: int = 256, top_k: int = 0, reverse: bool = False
+    model: GPT,
+    df: pd.DataFrame,
+    device: torch.device | str = "cpu",
+    batch_size: int = 256,
+    top_k: int = 0,
+    reverse: bool = False,
 ) -> pd.DataFrame:
     """Decode every problem of ``df`` (columns prompt, completion): prediction, correct (the whole
     completion), answer_correct (the answer alone, scratchpad aside) and digit_accuracy; with
     ``top_k``, also each problem's per-step top-k token ids and logits (arrays of shape (steps, k)).
     ``reverse``: the format writes answers units digit first (formats.Factors.reverse)."""
     targets = df["completion"].tolist()
-    preds, topi, topv = greedy_decode(model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size, top_k)
+    preds, topi, topv = greedy_decode(
+        model, df["prompt"].tolist(), max(map(len, targets), default=0), device, batch_size, top_k
+    )
     out = pd.DataFrame(
         {
             "prediction": preds,

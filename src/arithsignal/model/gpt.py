@@ -25,7 +25,9 @@ class ModelConfig:
     dropout: float = 0.0
     positions: str = "learned"  # positions.SCHEMES: learned, none or abacus
     abacus_max_offset: int = 0  # abacus: training adds a random offset in [0, this] to every digit's index
-    abacus_units_first: bool = False  # abacus: the completion is written units digit first (count the prompt from its end)
+    abacus_units_first: bool = (
+        False  # abacus: the completion is written units digit first (count the prompt from its end)
+    )
 
 
 KVCache = list[tuple[torch.Tensor, torch.Tensor]]
@@ -125,9 +127,12 @@ class GPT(nn.Module):
         elif isinstance(m, nn.Embedding):
             nn.init.normal_(m.weight, mean=0.0, std=0.02)
 
-    def position_ids(self, idx: torch.Tensor, start: int = 0, prefix: torch.Tensor | None = None) -> torch.Tensor | None:
-        """The index each token of ``idx`` (B, T) reads from ``pos_emb``: (T,) places from ``start`` (learned), (B, T)
-        abacus indices, read over ``prefix`` + ``idx`` (``prefix``: the tokens already cached), or None (no embedding)."""
+    def position_ids(
+        self, idx: torch.Tensor, start: int = 0, prefix: torch.Tensor | None = None
+    ) -> torch.Tensor | None:
+        """The index each token of ``idx`` (B, T) reads from ``pos_emb``: (T,) places from ``start`` (learned),
+        (B, T) abacus indices, read over ``prefix`` + ``idx`` (``prefix``: the tokens already cached),
+        or None (no embedding)."""
         cfg = self.cfg
         if cfg.positions == "learned":
             return torch.arange(start, start + idx.shape[1], device=idx.device)
@@ -137,7 +142,9 @@ class GPT(nn.Module):
             raise ValueError("abacus positions read the tokens before the new ones: pass them as prefix")
         full = idx if prefix is None else torch.cat([prefix, idx], dim=1)
         pos = abacus_indices(full, cfg.abacus_units_first)[:, start:]
-        if self.training and cfg.abacus_max_offset:  # drawn from torch's generator, like dropout: seeded and checkpointed
+        if (
+            self.training and cfg.abacus_max_offset
+        ):  # drawn from torch's generator, like dropout: seeded and checkpointed
             offset = torch.randint(0, cfg.abacus_max_offset + 1, (idx.shape[0], 1)).to(idx.device)
             pos = torch.where(pos > 0, pos + offset, pos)
         return pos
@@ -146,7 +153,9 @@ class GPT(nn.Module):
         x = self.tok_emb(idx)
         return x if pos is None else x + self.pos_emb(pos)
 
-    def forward(self, idx: torch.Tensor, past: KVCache | None = None, prefix: torch.Tensor | None = None) -> tuple[torch.Tensor, KVCache]:
+    def forward(
+        self, idx: torch.Tensor, past: KVCache | None = None, prefix: torch.Tensor | None = None
+    ) -> tuple[torch.Tensor, KVCache]:
         """Logits for every position of ``idx``; ``past`` continues a cached prefix, whose tokens ``prefix`` holds
         (the abacus scheme reads them; the others need only ``past``)."""
         B, T = idx.shape

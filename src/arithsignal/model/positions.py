@@ -53,7 +53,9 @@ def n_positions(scheme: str, block_size: int, max_offset: int) -> int:
     if scheme == "learned":
         return block_size
     if scheme == "abacus":
-        return block_size + max_offset + 1  # index 0 (not a digit), then places 1 .. block_size shifted up to max_offset
+        return (
+            block_size + max_offset + 1
+        )  # index 0 (not a digit), then places 1 .. block_size shifted up to max_offset
     if scheme == "none":
         return 0
     raise ValueError(f"model.positions {scheme!r}: expected one of {list(SCHEMES)}")

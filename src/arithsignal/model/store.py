@@ -13,8 +13,8 @@ from .gpt import GPT, ModelConfig
 
 
 def pick_device() -> torch.device:
-    """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU. On a CPU, the numeric
-    paths are checked first (numerics.check: a pinned path torch refused fails the job, naming it)."""
+    """ARITHSIGNAL_DEVICE if set, else the GPU this job was given (CUDA_VISIBLE_DEVICES), else CPU. On a CPU, the
+    numeric paths are checked first (numerics.check: a pinned path torch refused fails the job, naming it)."""
     from ..core.numerics import check
 
     wanted = os.environ.get("ARITHSIGNAL_DEVICE", "auto")
@@ -44,7 +44,9 @@ def _load(path: str | Path) -> dict:
     except FileNotFoundError:
         raise
     except Exception as e:  # truncated zip, unpickling error, ...
-        raise CorruptFileError(f"{path}: trained model file is corrupt or truncated ({e}); delete it to have its training job rerun") from e
+        raise CorruptFileError(
+            f"{path}: trained model file is corrupt or truncated ({e}); delete it to have its training job rerun"
+        ) from e
 
 
 def _model(path: str | Path, config: dict, weights: dict, device: torch.device | str) -> GPT:
@@ -52,7 +54,9 @@ def _model(path: str | Path, config: dict, weights: dict, device: torch.device |
         model = GPT(ModelConfig(**config))
         model.load_state_dict(weights)
     except Exception as e:  # missing or misshapen weights
-        raise CorruptFileError(f"{path}: trained model file does not hold this model ({e}); delete it to rerun its training job") from e
+        raise CorruptFileError(
+            f"{path}: trained model file does not hold this model ({e}); delete it to rerun its training job"
+        ) from e
     return model.to(device).eval()
 
 
@@ -65,4 +69,7 @@ def load_model(path: str | Path, device: torch.device | str = "cpu") -> GPT:
 def load_stage_models(path: str | Path, device: torch.device | str = "cpu") -> dict[str, GPT]:
     """Stage name -> the model as it was when that stage ended (``save_stage_models``), in eval mode."""
     saved = _load(path)
-    return {name: _model(path, saved["model_config"], w, device) for name, w in zip(saved["stages"], saved["models"], strict=True)}
+    return {
+        name: _model(path, saved["model_config"], w, device)
+        for name, w in zip(saved["stages"], saved["models"], strict=True)
+    }

@@ -1,1 +1,2 @@
-"""Training: settings, optimiser and schedule, batches, the graduation rule, progress measures, checkpoints, the loop."""
+"""Training: settings, optimiser and schedule, batches, the graduation rule, progress measures, checkpoints and stop
+signals, the loop."""

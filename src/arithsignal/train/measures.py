@@ -24,7 +24,8 @@ def gradient_snr(grads: np.ndarray) -> dict:
     var = g.var(axis=0, ddof=1)  # per coordinate, across micro-batches
     noise = float(var.mean() / k)  # variance of the mean, per coordinate
     signal = float(mean @ mean - var.sum() / k)  # unbiased ||E g||^2
-    return {"signal": signal, "noise": noise, "snr": (signal / p) / noise if noise > 0 else float("inf"), "k": k, "p": p}
+    snr = (signal / p) / noise if noise > 0 else float("inf")
+    return {"signal": signal, "noise": noise, "snr": snr, "k": k, "p": p}
 
 
 def noise_scale(g_small: np.ndarray, b_small: int, g_big: np.ndarray, b_big: int) -> dict:

@@ -37,7 +37,8 @@ class SNRGatedAdamW(torch.optim.Optimizer):
                  weight_decay: float = 1e-2, snr_threshold: float = 1.0):  # fmt: skip
         if snr_threshold < 0:
             raise ValueError(f"snr_threshold must be >= 0, got {snr_threshold}")
-        super().__init__(params, {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "snr_threshold": snr_threshold})
+        defaults = {"lr": lr, "betas": betas, "eps": eps, "weight_decay": weight_decay, "snr_threshold": snr_threshold}
+        super().__init__(params, defaults)
 
     @torch.no_grad()
     def step(self, closure=None):

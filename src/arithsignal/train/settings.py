@@ -40,7 +40,7 @@ class GraduationSettings:
     windows: int
     window_every: int
     score: str  # completion | answer
-    pool: str  # unseen | train: the problems the rule decides on (datasets.py: the seen and unseen pools)
+    pool: str  # unseen | train: the problems the rule decides on (data/splits.py: the train and unseen pools)
 
 
 @dataclass(frozen=True)
