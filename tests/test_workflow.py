@@ -164,7 +164,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
     assert "Nothing to be done" in r.stdout + r.stderr
 
 
-def test_every_figure_and_the_summary_exist(smoke_run):
+def test_every_figure_exists(smoke_run):
     res = smoke_run / "results"
     pdfs = [
         f"ablation_{a}.pdf"
@@ -178,6 +178,10 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
+
+
+def test_the_summary_names_every_claim_and_its_measures(smoke_run):
+    res = smoke_run / "results"
     assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
     claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation",
@@ -197,6 +201,11 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     for section in ("1. Dynamics", "2. Dimension", "3. Batch size", "4. Weight decay", "5. Per-class settings",
                     "time scales"):  # fmt: skip
         assert section in minimal
+
+
+def test_the_ablation_table_marks_where_the_data_differ(smoke_run):
+    res = smoke_run / "results"
+    summary = (res / "summary.md").read_text()
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate",
                                       "vectors", "clip"}  # fmt: skip
@@ -221,6 +230,11 @@ def test_every_figure_and_the_summary_exist(smoke_run):
     assert (
         "## Per-stage readings (exploratory)" in summary and "these readings are exploratory, not decisions" in summary
     )
+
+
+def test_the_scaling_fit_and_the_confirmatory_family(smoke_run):
+    res = smoke_run / "results"
+    summary = (res / "summary.md").read_text()
     # the scaling fit: both variants at every stage, the carry comparison, and its section in the summary
     # the runs' seeds survive the tables' own provenance (its seed column is the table's, not a run's)
     assert (pq.read_table(res / "metrics/sweep_size.parquet").to_pandas()["model_seed"] == 0).all()
@@ -247,6 +261,12 @@ def test_every_figure_and_the_summary_exist(smoke_run):
                     "### Every attempt at each hypothesis"):  # fmt: skip
         assert section in summary
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
+
+
+def test_the_length_split_scores_every_run_and_compares_every_ablation(smoke_run):
+    res = smoke_run / "results"
+    summary = (res / "summary.md").read_text()
+    stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     # the length split: one row per problem of every run, every run's extension, every ablation compared, a figure each
     scores = pq.read_table(res / "metrics/length.parquet").to_pandas()
     assert set(scores["variant"]) == set(VARIANTS) and set(scores["kind"]) == {"trained", "interpolation",
