@@ -38,13 +38,21 @@ SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # data.split
 MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
 RUN_DIR = "results/runs/{variant}/seed{seed}"
-LEDGER = str(Path(workflow.basedir) / "docs/attempts.csv")  # every attempt at a hypothesis (summary.md reads it)
+
+
+def workflow_file(path):
+    """A file of the workflow as an input: relative to the working directory, so a results tree moved or copied
+    with its workflow (or a clone in another folder) keeps its jobs up to date (Snakemake records input names)."""
+    return os.path.relpath(path, os.getcwd())
+
+
+LEDGER = workflow_file(Path(workflow.basedir) / "docs/attempts.csv")  # every attempt at a hypothesis (summary reads it)
 
 
 def pkg(*modules):
     """Package modules that a job runs (dotted below arithsignal, e.g. ``train.loop``), declared as its inputs with
     everything they import, transitively (core/imports.py), so editing any of them reruns what uses it."""
-    return sorted(str(I.module_file(SRC, m)) for m in I.dependencies(SRC, list(modules)))
+    return sorted(workflow_file(I.module_file(SRC, m)) for m in I.dependencies(SRC, list(modules)))
 
 
 def canon(obj):

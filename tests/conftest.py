@@ -1,3 +1,5 @@
+import fcntl
+import os
 import shutil
 import subprocess
 import sys
@@ -50,20 +52,35 @@ SMOKE = "--configfile=tests/config/smoke.yaml"
 
 @pytest.fixture(scope="session")
 def smoke_tree(tmp_path_factory) -> Path:
-    """The smoke preset built once, for tests that read or dry-run a finished tree (they must not run jobs)."""
-    root = copy_workflow(tmp_path_factory.mktemp("smoke"))
-    r = snakemake(root, "all", "--cores", "2", SMOKE, timeout=1800)  # a hang guard: about 5 minutes on 2 free cores
-    assert r.returncode == 0, r.stderr[-4000:]
+    """The smoke preset, built once per test run and copied for each xdist worker, for tests that read or dry-run a
+    finished tree (they must not run jobs). The first worker to ask builds it under a lock while the others wait (the
+    build takes both cores); each worker then works on its own copy, so a caching test that edits its tree for a
+    moment never disturbs a test of the other worker. A copy stays up to date: the workflow's inputs are relative."""
+    shared = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        shared = shared.parent  # every worker's base folder lies in the run's
+    master, failed = shared / "smoke_master", shared / "smoke_master.failed"
+    with open(shared / "smoke_master.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes
+        if failed.exists():
+            pytest.fail(f"the smoke build failed in another worker:\n{failed.read_text()}")
+        if not (master / ".built").exists():
+            copy_workflow(master)
+            r = snakemake(master, "all", "--cores", "2", SMOKE, timeout=1800)  # a hang guard: about 5 min on 2 cores
+            if r.returncode != 0:
+                failed.write_text(r.stderr[-4000:])
+            assert r.returncode == 0, r.stderr[-4000:]
+            (master / ".built").touch()
+    root = tmp_path_factory.mktemp("smoke")
+    shutil.copytree(master, root, dirs_exist_ok=True)  # copy2: modification times kept, so nothing is out of date
     return root
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test that uses the smoke tree runs on one xdist worker, in one process: the tree is built once, and the
-    caching tests that edit it for a moment never run beside a test that reads it. The SLURM tests join them: one
-    test cluster at a time (its daemons own fixed ports), and one of them reads the tree."""
+    """The SLURM tests run on one xdist worker: one test cluster at a time (its daemons own fixed ports)."""
     for item in items:
-        if "smoke_tree" in getattr(item, "fixturenames", ()) or item.path.name == "test_slurm.py":
-            item.add_marker(pytest.mark.xdist_group("smoke_tree"))
+        if item.path.name == "test_slurm.py":
+            item.add_marker(pytest.mark.xdist_group("slurm"))
 
 
 def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:
