@@ -3,7 +3,11 @@
 # Execution settings (cores, cluster, resources) live in profiles/, the experiment in config.yaml.
 
 
-configfile: "config.yaml"
+from pathlib import Path
+
+
+# the workflow's own config.yaml, wherever Snakemake runs (-d OTHER_DIR); a relative --configfile is the caller's
+configfile: Path(workflow.basedir) / "config.yaml"
 
 
 report: "report/workflow.rst"

@@ -23,6 +23,7 @@ rule train:
     resources:
         mem_mb=4000,
         runtime=120,
+        checkpoint_every=config["execution"]["checkpoint_every"],  # an execution setting: in no hash, reruns nothing
     params:
         settings=lambda w: run_settings(w.variant),
     script:

@@ -147,6 +147,12 @@ def test_one_figure_s_module_reruns_only_that_figure(smoke_tree):
     assert jobs == {("plot_ablation", f"ablation={a}") for a in ABLATIONS_OF["baseline"]} | {("all", "")}
 
 
+def test_checkpointing_more_often_reruns_nothing(smoke_tree):
+    # an execution setting (config execution:): in no run's settings or hash, read by the train rule as a resource
+    arg = with_config(smoke_tree, lambda c: c["execution"].update(checkpoint_every=7))
+    assert scheduled_jobs(smoke_tree, "all", arg) == set()
+
+
 def test_a_message_of_the_config_checks_reruns_nothing(smoke_tree):
     # config/checks.py runs when the workflow starts (its checks, its variants); no job runs its code, so no job reruns
     with edited(smoke_tree / "src/arithsignal/config/checks.py"):

@@ -53,6 +53,8 @@ BAD = [
     ("negative_lr", lambda c: c["optim"].update(lr=-0.001), "lr"),
     ("variant_unknown_section", lambda c: c["variants"][1].update(optimizer={"lr": 0.1}), "optimizer"),
     ("one_microbatch", lambda c: c["train"].update(snr_microbatches=1), "snr_microbatches"),
+    ("checkpoint_every_in_train", lambda c: c["train"].update(checkpoint_every=100), "checkpoint_every"),  # moved out
+    ("checkpoint_every_zero", lambda c: c["execution"].update(checkpoint_every=0), "checkpoint_every"),
     ("unknown_schedule", lambda c: c["optim"].update(schedule="step"), "schedule"),
     ("grad_clip_zero", lambda c: c["optim"].update(grad_clip=0), "grad_clip"),
     ("unknown_window_score", lambda c: c["graduation"].update(score="tokens"), "score"),
@@ -291,3 +293,15 @@ def test_presets_are_valid_and_their_longest_line_fits_the_model(preset):
     cfg = merged(preset)
     validate(cfg, str(ROOT / "schemas/config.schema.yaml"))
     check(cfg, load_yaml(ROOT / "schemas/config.schema.yaml"))
+
+
+def test_execution_settings_enter_no_run_s_settings_or_hash():
+    from arithsignal.core.io import stable_hash
+
+    cfg = load_yaml(ROOT / "config.yaml")
+    other = copy.deepcopy(cfg)
+    other["execution"]["checkpoint_every"] = 7
+    check(other)
+    for v in cfg["variants"]:
+        a, b = effective_settings(cfg, v["name"]), effective_settings(other, v["name"])
+        assert a == b and stable_hash(a) == stable_hash(b) and "checkpoint_every" not in str(a)

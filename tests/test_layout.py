@@ -160,3 +160,24 @@ def test_every_package_path_the_docs_name_exists():
     for page in pages:
         for path in re.findall(r"src/arithsignal/[\w/]+(?:\.py)?", page.read_text()):
             assert (ROOT / path).exists(), f"{page.relative_to(ROOT)} names {path}, which does not exist"
+
+
+def test_the_readme_s_rule_graph_is_snakemake_s():
+    from arithsignal.report.rulegraph import compact, snakemake_rulegraph
+
+    block = compact(snakemake_rulegraph(ROOT))
+    assert block in (ROOT / "README.md").read_text(), (
+        f"README's rule graph is stale; python -m arithsignal.report.rulegraph:\n{block}"
+    )
+    assert block.count("\n") > 5 and "train --> " in block and "make_dataset --> " in block
+
+
+def test_the_compact_graph_keeps_every_edge_but_all():
+    graph = "flowchart TB\n\tid0[all]\n\tid1[train]\n\tid2[data]\n\tid2 --> id1\n\tid1 --> id0\n\tid2 --> id0\n"
+    assert compact_lines(graph) == ["data --> train"]
+
+
+def compact_lines(graph: str) -> list[str]:
+    from arithsignal.report.rulegraph import compact
+
+    return [line.strip() for line in compact(graph).splitlines()[2:-1]]

@@ -30,7 +30,8 @@ def slow_smoke(root, checkpoint_every=50, stage_budget=400):
     cfg = load_yaml(root / "tests/config/smoke.yaml")
     cfg["curriculum"]["stage_budget"] = stage_budget
     cfg["graduation"].update(windows=8, window_every=50)
-    cfg["train"].update(checkpoint_every=checkpoint_every, log_every=25)
+    cfg["train"].update(log_every=25)
+    cfg["execution"] = {"checkpoint_every": checkpoint_every}
     (root / "slow.yaml").write_text(yaml.safe_dump(cfg))
     return "--configfile=slow.yaml"
 

@@ -49,7 +49,6 @@ SETTINGS = {
     },
     "train": {
         "log_every": 25,
-        "checkpoint_every": 100,
         "progress_every": 25,
         "snr_microbatches": 4,
         "update_threshold": 0.1,

@@ -4,7 +4,7 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import snakemake
+from conftest import scheduled_jobs, snakemake
 
 from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
 
@@ -369,3 +369,13 @@ def test_the_command_line_reads_a_results_folder(smoke_run, capsys, tmp_path):
     assert (tmp_path / "length.png").read_bytes().startswith(b"\x89PNG")
     assert main(["png", res, str(tmp_path / "none.png"), "--length", "nope"]) == 2  # an unknown ablation: named
     assert main(["png", str(tmp_path), str(tmp_path / "none.png"), "--length", "carry"]) == 2
+
+
+def test_the_workflow_plans_from_another_working_directory(workflow_copy, tmp_path):
+    # configfile: is the workflow's own; a relative --configfile is read from where Snakemake is called
+    other = tmp_path / "elsewhere"
+    default = scheduled_jobs(workflow_copy, "-d", str(other), "all")
+    assert ("train", "variant=carry_off, seed=4") in default and not any(r == "evaluate_length" for r, _ in default)
+    smoke = scheduled_jobs(workflow_copy, "-d", str(other), "all", "--configfile=tests/config/smoke.yaml")
+    assert ("train", "variant=abacus, seed=0") in smoke and any(r == "evaluate_length" for r, _ in smoke)
+    assert not (workflow_copy / "results").exists()

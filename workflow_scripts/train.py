@@ -11,4 +11,5 @@ sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
     inputs = {split: list(sm.input[split]) for split in ("train", "train_pool", "unseen_pool")}
     outputs = dict(sm.output.items())
-    train_job(sm.params.settings, sm.wildcards.variant, int(sm.wildcards.seed), inputs, outputs, sm.threads)
+    every = int(sm.resources.checkpoint_every)  # an execution setting (config execution:, or a profile's set-resources)
+    train_job(sm.params.settings, sm.wildcards.variant, int(sm.wildcards.seed), inputs, outputs, sm.threads, every)

@@ -72,6 +72,12 @@ def reference_markdown(schema: dict) -> str:
         "any job runs: an unknown key, a wrong type, a value out of range or a broken relation stops the workflow",
         "with a message naming the key.",
         "",
+        "**Which keys change results.** A training run is keyed by its effective settings (its variant's `factors`,",
+        "`model`, `optim`, `curriculum`, `graduation` and `train`, with `stages` and `data`) and its seed: change any",
+        "of those and the runs that hold it train again, and only they. `evaluation`, `length`, `analysis`,",
+        "`ablations`, `sweeps`, `scaling` and `minimal_model` reach only the jobs that read them (a rule's `params:`).",
+        "`execution` changes no result: it is in no run's settings or hash, and changing it reruns no job.",
+        "",
         _text(schema),
         "",
     ]

@@ -98,10 +98,12 @@ class Trainer:
 
         With ``checkpoint``, resume from it when it is this run's, and write it every ``checkpoint_every`` steps
         (atomically), so a killed job continues where it was; and on a stop signal (checkpoint.STOP_SIGNALS) finish
-        the step, write the checkpoint and raise Stopped. ``checkpoint_every``, ``log_every``: the settings' if None.
+        the step, write the checkpoint and raise Stopped. ``checkpoint_every`` is required with ``checkpoint`` (an
+        execution setting, not in the run's settings); ``log_every``: the settings' if None.
         """
         g, c = self.s.graduation, self.s.curriculum
-        checkpoint_every = checkpoint_every or self.s.train.checkpoint_every
+        if checkpoint is not None and not checkpoint_every:
+            raise ValueError("a run with a checkpoint needs checkpoint_every (config execution.checkpoint_every)")
         log_every = log_every or self.s.train.log_every
         with stop_requests() if checkpoint is not None else contextlib.nullcontext([]) as stop:
             if checkpoint is not None and checkpoint.exists():
@@ -227,8 +229,11 @@ def stderr_log(prefix: str) -> Log:
     return log
 
 
-def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: dict, threads: int = 1) -> None:
-    """Job entry point: train one (variant, seed) and write its Parquet logs and final model."""
+def train_job(
+    settings: dict, variant: str, seed: int, inputs: dict, outputs: dict, threads: int, checkpoint_every: int
+) -> None:
+    """Job entry point: train one (variant, seed) and write its Parquet logs and final model, with a checkpoint every
+    ``checkpoint_every`` steps (an execution setting: it changes nothing the run computes)."""
     torch.set_num_threads(threads)
     device = pick_device()
     log = stderr_log(f"{variant} seed {seed}")
@@ -243,7 +248,7 @@ def train_job(settings: dict, variant: str, seed: int, inputs: dict, outputs: di
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
     try:
-        trainer.run(ckpt)
+        trainer.run(ckpt, checkpoint_every)
     except Stopped as e:
         log(str(e))
         raise SystemExit(128 + e.signum) from None  # the shell's status for "killed by this signal": a failed job

@@ -46,7 +46,6 @@ class GraduationSettings:
 @dataclass(frozen=True)
 class TrainSettings:
     log_every: int
-    checkpoint_every: int
     progress_every: int
     snr_microbatches: int
     update_threshold: float
