@@ -28,7 +28,9 @@ pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
 TIMEOUT = 1500
 
 
-@pytest.fixture(scope="module")
+# one cluster per test process: under xdist the SLURM tests share a worker (conftest.py) but may be interleaved with
+# other tests, and a module fixture would stop and start the cluster again between them
+@pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     if os.geteuid() != 0:
         pytest.skip("starting SLURM daemons needs root")

@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parents[2]  # the checkout: config.yaml and the 
 
 def load_config(presets: list[str]) -> dict:
     """config.yaml with the presets merged over it, as Snakemake merges ``--configfile`` files, checked as the workflow
-    checks it (the schema, then config.check)."""
+    checks it (the schema, then config.checks.check)."""
     from snakemake.utils import validate
 
     schema = ROOT / "schemas" / "config.schema.yaml"
@@ -109,7 +109,7 @@ def compare(args: argparse.Namespace) -> int:
 
 
 def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
-    """Before any difference: whether the two trees were computed under other numerics (numerics.py), with both
+    """Before any difference: whether the two trees were computed under other numerics (core/numerics.py), with both
     records where they differ. Such trees are expected to differ in their numbers, not in their decisions."""
     import json
 
@@ -287,7 +287,7 @@ def _length_png(root: Path, ablation: str, out: str) -> int:
         )
         return 2
     ab = {"name": ablation, **rows.iloc[0][["factor", "on_variant", "off_variant"]].to_dict()}
-    # the runs are stored under each variant's own name unless it was an alias of another (config.canonical_variants)
+    # the runs are stored under each variant's own name unless it aliases another (experiment.canonical_variants)
     canonical = {ab[s]: ab[s] for s in ("on_variant", "off_variant")}
     missing = [v for v in canonical if v not in set(runs["variant"])]
     if missing:
@@ -373,7 +373,7 @@ def main(argv: list[str] | None = None) -> int:
     k.add_argument("file", nargs="?", help="a file of the package, e.g. src/arithsignal/model/size.py")
     sub.add_parser("config-docs", help="print docs/CONFIG.md, the config's reference, from the schema")
     f = sub.add_parser(
-        "fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics.py)"
+        "fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics)"
     )
     f.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")

@@ -23,7 +23,7 @@ def aggregate_job(inputs: dict[str, list[str]], outputs: dict[str, str]) -> None
 def ablation_sides(runs: pd.DataFrame, ablation: dict, canonical: dict[str, str]) -> pd.DataFrame:
     """Rows of an ablation's two variants (any per-run table), labelled with side 'on' / 'off'.
 
-    Variants trained once for several names (see config.canonical_variants) are
+    Variants trained once for several names (see config.experiment.canonical_variants) are
     looked up under their canonical name.
     """
     parts = []
@@ -50,7 +50,7 @@ def sides_differ(factor: str, on_paths: list[str], off_paths: list[str]) -> list
 
 def stage_end_accuracy(evals: pd.DataFrame) -> pd.DataFrame:
     """Per run and stage: exact match on the stage's held-out test problems with the model as it was when the stage
-    ended (evaluate.py, ``when`` = stage_end): columns variant, seed, stage, stage_end_exact_match."""
+    ended (evaluate/held_out.py, ``when`` = stage_end): columns variant, seed, stage, stage_end_exact_match."""
     d = evals[(evals["when"] == "stage_end") & (evals["split"] == "test")]
     return (
         d.groupby(["variant", "seed", "stage"], as_index=False)["correct"]

@@ -40,7 +40,7 @@ SCALING_RUN_COLUMNS = ["base", "point", "n_params", "model_seed", "stage", "stag
 
 
 def scaling_runs(sweep: pd.DataFrame, sizes: dict[str, int]) -> pd.DataFrame:
-    """The runs a fit reads, from the sweep table (aggregate.sweep_table): base (the variant the point starts from),
+    """The runs a fit reads, from the sweep table (sweeps.sweep_table): base (the variant the point starts from),
     point, n_params, model_seed, stage, steps, censored and how the rule reads them (budget, window_every, floor)."""
     runs = sweep.assign(n_params=sweep["point"].map(sizes))
     return runs[SCALING_RUN_COLUMNS]

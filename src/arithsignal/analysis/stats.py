@@ -209,7 +209,7 @@ def ablation_table(
     """One row per stage: medians, the off/on ratio with its interval, Gehan's exact test and the
     verdict (against the claim's ``expect``ed direction), for the published rule; the same (prefixed
     ``answer_`` and ``first_good_``) for the measures the all-or-nothing rule hides, where ``runs``
-    has their columns (aggregate.stage_measures).
+    has their columns (outcomes.stage_measures).
 
     ``runs`` has one row per run and stage, with columns side ('on'/'off'), stage, steps, censored, budget.
     """

@@ -59,7 +59,7 @@ def _rows(schema: dict, node: dict, prefix: str) -> list[str]:
 
 def reference_markdown(schema: dict) -> str:
     """docs/CONFIG.md: every key of the config from the schema's own descriptions (their one home), and every relation
-    config.check enforces beyond it. Written by ``python -m arithsignal config-docs``; a test keeps the page current."""
+    checks.check enforces beyond it. Written by ``python -m arithsignal config-docs``; a test keeps the page current."""
     out = [
         "# The config",
         "",
@@ -92,6 +92,6 @@ def reference_markdown(schema: dict) -> str:
             out += ["| key | value | meaning |", "| --- | --- | --- |", *rows, ""]
         else:
             out += [f"Value: {_kind(node)}.", ""]
-    out += ["## Relations checked before any job", "", "Beyond the schema, `config.check` refuses a config unless:", ""]
+    out += ["## Relations checked before any job", "", "Beyond the schema, `checks.check` refuses a config unless:", ""]
     out += [f"- {text} (`{relation}`)" for relation, text in RELATIONS.items()]
     return "\n".join(out) + "\n"

@@ -1,4 +1,4 @@
-"""The relations config.check enforces beyond the JSON schema, as a registry: each relation is one checker,
+"""The relations config.checks.check enforces beyond the JSON schema, as a registry: each relation is one checker,
 registered with its name and its text (``@relation``), that yields a message naming the key for every place a
 config breaks it. This module holds the registry and the relations of the experiment's own sections (stages,
 variants, data, seeds, ablations, training, the length split); checks.py those over what the experiment compares
@@ -17,14 +17,14 @@ from .experiment import NULLABLE_SETTINGS, ablated_value, all_variants, effectiv
 
 @dataclass(frozen=True)
 class Relation:
-    """A relation config.check enforces beyond the schema; ``check`` yields a message naming the key for every place
+    """A relation checks.check enforces beyond the schema; ``check`` yields a message naming the key for every place
     a config breaks it ("key (value): what was expected")."""
 
     name: str  # in every problem it reports (ConfigError.relations) and in docs/CONFIG.md
     text: str  # what holds, as docs/CONFIG.md lists it
     check: Callable[..., Iterable[str]]  # (config), or (config, schema) where with_schema
     late: bool  # checked only where every relation that is not late holds (most resolve each variant's settings)
-    with_schema: bool  # checked only when config.check is given the schema, which its checker reads
+    with_schema: bool  # checked only when config.checks.check is given the schema, which its checker reads
 
     def problems(self, config: dict, schema: dict | None) -> list[tuple[str, str]]:
         """(relation, message) for every place ``config`` breaks the relation."""

@@ -192,9 +192,6 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
     return {"train": train, **pools, "test": test, "commute": np.ascontiguousarray(commute)}
 
 
-LENGTH_KINDS = ("trained", "interpolation", "extrapolation")
-
-
 def longest_trained(stages: list[Stage], op: str) -> int:
     """The most digits any operand of ``op`` has in the curriculum (0: no stage of ``op``)."""
     return max((max(s.digits) for s in stages if s.op == op), default=0)

@@ -46,7 +46,7 @@ def score(
     top_k: int = 0,
     reverse: bool = False,
 ) -> pd.DataFrame:
-    """Decode and score every problem of ``df`` (decoding.score_exact), then locate the first wrong
+    """Decode and score every problem of ``df`` (model.decode.score_exact), then locate the first wrong
     token and, with ``top_k``, the top-k logits there and the error class of the answer (read
     units digit first with ``reverse``)."""
     res = score_exact(model, df, device, batch_size, top_k, reverse)
@@ -118,7 +118,7 @@ def evaluate_job(
 
 def length_job(settings: dict, evaluation: dict, variant: str, seed: int, model_path: str, data_path: str, output: str,
                threads: int = 1) -> None:  # fmt: skip
-    """Job entry point: score the final model on the length split (datasets.build_length), one row per problem,
+    """Job entry point: score the final model on the length split (data.splits.build_length), one row per problem,
     with each problem's cell (digits of a, digits of b) and kind."""
     from ..core.io import PROVENANCE_COLUMNS, provenance, read_parquet, stable_hash, write_parquet
     from ..model.store import load_model, pick_device

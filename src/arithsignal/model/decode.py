@@ -1,6 +1,6 @@
 """Greedy autoregressive decoding and the scoring the graduation rule needs.
 
-Training's graduation windows use this module and nothing from evaluate.py, so
+Training's graduation windows use this module and nothing from evaluate/held_out.py, so
 changing the post-training evaluation never reruns training.
 """
 
@@ -29,7 +29,7 @@ def greedy_decode(
     """Decode greedily up to ``max_new`` tokens or the end marker.
 
     Prompts of equal length are batched together (no padding inside a prompt). Decoding stops at
-    the model's block_size; config.check makes sure every line a stage renders fits in it.
+    the model's block_size; config.checks.check makes sure every line a stage renders fits in it.
     Returns the completions and, if ``top_k``, per-step top-k token ids and logits
     (arrays of shape (steps, k)) for each prompt.
     """

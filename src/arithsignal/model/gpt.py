@@ -195,6 +195,6 @@ class GPT(nn.Module):
 
     def param_classes(self) -> dict[str, list[nn.Parameter]]:
         """Matrices (embeddings, attention and MLP weights) vs vectors (biases, LayerNorm gains):
-        the split the optimiser's settings use (optim.py), and the one the progress measures report."""
+        the split the optimiser's settings use (train/optim.py), and the one the progress measures report."""
         params = list(self.parameters())  # tied weights once
         return {"matrices": [p for p in params if p.dim() >= 2], "vectors": [p for p in params if p.dim() < 2]}
