@@ -76,13 +76,6 @@ def smoke_tree(tmp_path_factory) -> Path:
     return root
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The SLURM tests run on one xdist worker: one test cluster at a time (its daemons own fixed ports)."""
-    for item in items:
-        if item.path.name == "test_slurm.py":
-            item.add_marker(pytest.mark.xdist_group("slurm"))
-
-
 def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:
     """(rule, wildcards) of every job a dry run schedules."""
     r = snakemake(cwd, "-n", *args)

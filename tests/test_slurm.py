@@ -23,13 +23,14 @@ from arithsignal.core.io import CLOCK_COLUMNS
 sys.path.insert(0, str(Path(__file__).parent / "slurm"))
 from cluster import CLUSTER_NAME, Cluster, ClusterUnavailable, install, stale_link  # noqa: E402
 
-pytestmark = [pytest.mark.workflow, pytest.mark.slurm]
+# one worker runs them all under xdist: one test cluster at a time (its daemons own fixed ports and /etc/slurm)
+pytestmark = [pytest.mark.workflow, pytest.mark.slurm, pytest.mark.xdist_group("slurm")]
 # a hang (e.g. a status command that never answers) fails the test, not the CI run; the smoke preset takes minutes
 TIMEOUT = 1500
 
 
-# one cluster per test process: under xdist the SLURM tests share a worker (conftest.py) but may be interleaved with
-# other tests, and a module fixture would stop and start the cluster again between them
+# one cluster per test process: under xdist the SLURM tests may be interleaved with other tests on their worker, and
+# a module fixture would stop and start the cluster again between them
 @pytest.fixture(scope="session")
 def cluster(tmp_path_factory):
     if os.geteuid() != 0:
