@@ -18,6 +18,7 @@ include: "rules/common.smk"
 
 wildcard_constraints:
     variant=C.VARIANT_NAME.pattern.strip("^$"),
+    run=C.VARIANT_NAME.pattern.strip("^$"),
     seed=r"\d+",
     stage="[A-Za-z0-9_]+",
     fmt=F.FORMAT_KEY_PATTERN,
@@ -34,20 +35,27 @@ include: "rules/figures.smk"
 include: "rules/minimal.smk"
 
 
+onsuccess:
+    from arithsignal.report.summary import decisions_text
+
+    print(decisions_text(OUT, [os.path.relpath(f) for f in workflow.overwrite_configfiles]))
+
+
 rule all:
     default_target: True
     input:
-        metrics=expand("results/metrics/{table}.parquet", table=METRIC_TABLES),
-        ablations=expand("results/ablation_{ablation}.pdf", ablation=ABLATIONS),
-        progress=expand("results/progress_{variant}.pdf", variant=RUN_VARIANTS),
-        failures="results/failures.pdf",
-        summary="results/summary.md",
-        minimal=expand("results/minimal_model_{experiment}.pdf", experiment=MINIMAL_EXPERIMENTS),
-        minimal_summary="results/minimal_model_summary.md",
-        sweeps=expand("results/sweep_{sweep}.{ext}", sweep=SWEEPS, ext=["pdf", "md"]),
-        scaling=["results/scaling.pdf", "results/scaling.md"] if SCALING_SWEEP else [],
+        metrics=expand(f"{OUT}/metrics/{{table}}.parquet", table=METRIC_TABLES),
+        ablations=expand(f"{OUT}/ablation_{{ablation}}.pdf", ablation=ABLATIONS),
+        progress=expand(f"{OUT}/progress_{{variant}}.pdf", variant=RUN_VARIANTS),
+        failures=f"{OUT}/failures.pdf",
+        summary=f"{OUT}/summary.md",
+        config=f"{OUT}/config.yaml",
+        minimal=expand(f"{OUT}/minimal_model_{{experiment}}.pdf", experiment=MINIMAL_EXPERIMENTS),
+        minimal_summary=f"{OUT}/minimal_model_summary.md",
+        sweeps=expand(f"{OUT}/sweep_{{sweep}}.{{ext}}", sweep=SWEEPS, ext=["pdf", "md"]),
+        scaling=[f"{OUT}/scaling.pdf", f"{OUT}/scaling.md"] if SCALING_SWEEP else [],
         length=(
-            (["results/metrics/length.parquet"] + expand("results/length_{ablation}.pdf", ablation=ABLATIONS))
+            ([f"{OUT}/metrics/length.parquet"] + expand(f"{OUT}/length_{{ablation}}.pdf", ablation=ABLATIONS))
             if LENGTH
             else []
         ),
@@ -56,5 +64,5 @@ rule all:
 rule sweeps:
     """Every sweep's figure and table (e.g. the calibration: --configfile=presets/calibrate.yaml)."""
     input:
-        figures=expand("results/sweep_{sweep}.pdf", sweep=SWEEPS),
-        tables=expand("results/sweep_{sweep}.md", sweep=SWEEPS),
+        figures=expand(f"{OUT}/sweep_{{sweep}}.pdf", sweep=SWEEPS),
+        tables=expand(f"{OUT}/sweep_{{sweep}}.md", sweep=SWEEPS),

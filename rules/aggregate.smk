@@ -2,6 +2,7 @@
 
 
 localrules:
+    preset_config,
     aggregate,
     ablation_stats,
     confirm,
@@ -11,17 +12,33 @@ localrules:
     length_stats,
 
 
+rule preset_config:
+    """The merged config of the preset whose folder this is (config.yaml with its --configfile over it), but its
+    execution settings (how jobs run, not what they compute: changing them reruns nothing)."""
+    output:
+        f"{OUT}/config.yaml",
+    log:
+        f"{OUT}/logs/preset_config.log",
+    conda:
+        "../envs/plot.yaml"
+    params:
+        config=canon({k: v for k, v in config.items() if k != "execution"}),
+        preset=PRESET,
+    script:
+        "../workflow_scripts/preset_config.py"
+
+
 rule aggregate:
     input:
         code=pkg("analysis.outcomes"),
         graduations=run_files("graduations.parquet"),
         train_log=run_files("train_log.parquet"),
         windows=run_files("windows.parquet"),
-        eval=run_files("eval.parquet"),
+        eval=run_files(EVAL_FILE),
     output:
-        **{t: f"results/metrics/{t}.parquet" for t in METRIC_TABLES},
+        **{t: f"{OUT}/metrics/{t}.parquet" for t in METRIC_TABLES},
     log:
-        "results/logs/aggregate.log",
+        f"{OUT}/logs/aggregate.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -39,9 +56,9 @@ rule ablation_stats:
         on_data=lambda w: ablation_data(w.ablation, "on"),
         off_data=lambda w: ablation_data(w.ablation, "off"),
     output:
-        "results/metrics/ablation_{ablation}.parquet",
+        f"{OUT}/metrics/ablation_{{ablation}}.parquet",
     log:
-        "results/logs/ablation_stats/{ablation}.log",
+        f"{OUT}/logs/ablation_stats/{{ablation}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -62,9 +79,9 @@ rule confirm:
         code=pkg("analysis.confirm"),
         graduations=lambda w: family_run_files("graduations.parquet"),
     output:
-        "results/metrics/confirmatory.parquet",
+        f"{OUT}/metrics/confirmatory.parquet",
     log:
-        "results/logs/confirm.log",
+        f"{OUT}/logs/confirm.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -82,16 +99,17 @@ rule summary:
     input:
         unpack(summary_extras),
         code=pkg("report.summary"),
-        stats=expand("results/metrics/ablation_{ablation}.parquet", ablation=ABLATIONS),
-        eval=run_files("eval.parquet"),
+        stats=expand(f"{OUT}/metrics/ablation_{{ablation}}.parquet", ablation=ABLATIONS),
+        eval=run_files(EVAL_FILE),
         graduations=run_files("graduations.parquet"),
         train_log=run_files("train_log.parquet"),
         windows=run_files("windows.parquet"),
     output:
-        markdown=report("results/summary.md", category="Summary", caption="../report/summary.rst"),
-        table="results/metrics/ablation_stats.parquet",
+        markdown=f"{OUT}/summary.md",
+        html=report(f"{OUT}/summary.html", category="Decisions", caption="../report/summary.rst"),
+        table=f"{OUT}/metrics/ablation_stats.parquet",
     log:
-        "results/logs/summary.log",
+        f"{OUT}/logs/summary.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -121,10 +139,10 @@ rule sweep_stats:
         windows=lambda w: sweep_runs(w.sweep, "windows.parquet"),
         train_log=lambda w: sweep_runs(w.sweep, "train_log.parquet"),
     output:
-        table="results/metrics/sweep_{sweep}.parquet",
-        markdown="results/sweep_{sweep}.md",
+        table=f"{OUT}/metrics/sweep_{{sweep}}.parquet",
+        markdown=f"{OUT}/sweep_{{sweep}}.md",
     log:
-        "results/logs/sweep_stats/{sweep}.log",
+        f"{OUT}/logs/sweep_stats/{{sweep}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -141,16 +159,16 @@ rule sweep_stats:
 rule scaling:
     input:
         code=pkg("analysis.scaling"),
-        table=lambda w: f"results/metrics/sweep_{SCALING_SWEEP}.parquet",
+        table=lambda w: f"{OUT}/metrics/sweep_{SCALING_SWEEP}.parquet",
         base_graduations=lambda w: run_files("graduations.parquet", sorted({b["run"] for b in scaling_bases()})),
         on_data=lambda w: scaling_data("on"),
         off_data=lambda w: scaling_data("off"),
     output:
-        runs="results/metrics/scaling_runs.parquet",
-        fit="results/metrics/scaling_fit.parquet",
-        markdown=report("results/scaling.md", category="Scaling", caption="../report/scaling.rst"),
+        runs=f"{OUT}/metrics/scaling_runs.parquet",
+        fit=f"{OUT}/metrics/scaling_fit.parquet",
+        markdown=report(f"{OUT}/scaling.md", category="Scaling", caption="../report/scaling.rst"),
     log:
-        "results/logs/scaling.log",
+        f"{OUT}/logs/scaling.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -172,13 +190,13 @@ rule length_stats:
     """The length split over every run: scores, the extension ratio per run, and each ablation's effect on it."""
     input:
         code=pkg("analysis.length"),
-        scores=run_files("length.parquet"),
+        scores=run_files(LENGTH_FILE),
     output:
-        scores="results/metrics/length.parquet",
-        runs="results/metrics/length_runs.parquet",
-        ablations="results/metrics/length_ablations.parquet",
+        scores=f"{OUT}/metrics/length.parquet",
+        runs=f"{OUT}/metrics/length_runs.parquet",
+        ablations=f"{OUT}/metrics/length_ablations.parquet",
     log:
-        "results/logs/length_stats.log",
+        f"{OUT}/logs/length_stats.log",
     conda:
         "../envs/plot.yaml"
     threads: 1

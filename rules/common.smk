@@ -21,11 +21,34 @@ from arithsignal.data import formats as F  # noqa: E402
 validate(config, "../schemas/config.schema.yaml")
 check(config, yaml.safe_load((Path(workflow.basedir) / "schemas/config.schema.yaml").read_text()))
 
+# Each preset's tables, figures and summary in a folder of its own (the default's: results/); runs are shared.
+PRESET = C.preset_name(
+    config,
+    [
+        f
+        for f in workflow.overwrite_configfiles
+        if Path(f).resolve() != (Path(workflow.basedir) / "config.yaml").resolve()
+    ],
+)
+OUT = C.results_folder(PRESET)
 STAGES = [s["name"] for s in config["stages"]]
 STAGE_SPEC = {s["name"]: s for s in config["stages"]}
 SEEDS = config["seeds"]
 CANONICAL = C.canonical_variants(config)  # variants (sweep points too) with equal settings share runs
 RUN_VARIANTS = sorted({CANONICAL[v["name"]] for v in config["variants"]})  # the config's own variants' runs
+RUN_KEY = C.run_keys(config)  # variant -> its run's folder: name-hash of what the run's files depend on
+VARIANT_OF_RUN = {RUN_KEY[v]: c for v, c in CANONICAL.items()}
+DATA_KEY = C.data_key(config)
+DATA_DIR = f"results/data/{DATA_KEY}"  # the datasets this config's runs train on (shared by equal configs)
+# what is read from a run, named after the settings it is read under, so that presets reading one run differently
+# keep their own files, and changing them reruns only the reading
+EVAL_FILE = f"eval_{C.key(config['evaluation'])}.parquet"
+LENGTH_SPLIT = f"length_{C.key(config.get('length'))}.parquet"  # in the data folder of each format
+LENGTH_FILE = f"length_{C.key([config.get('length'), config['evaluation']])}.parquet"
+RUN_FILE = {t: f"{t}.parquet" for t in ("graduations", "train_log", "windows")} | {
+    "eval": EVAL_FILE,
+    "length": LENGTH_FILE,
+}
 SWEEP_POINTS = C.sweep_points(config)
 SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
 SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
@@ -37,7 +60,7 @@ METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
 SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # data.splits.SPLITS
 MINIMAL_EXPERIMENTS = list(C.MINIMAL_EXPERIMENTS)
 
-RUN_DIR = "results/runs/{variant}/seed{seed}"
+RUN_DIR = "results/runs/{run}/seed{seed}"  # shared by every preset that trains the same run
 
 
 def workflow_file(path):
@@ -71,12 +94,17 @@ def run_settings(variant):
 
 def data_files(variant, split):
     fmt = F.format_key(run_settings(variant)["factors"])
-    return [f"results/data/{fmt}/{stage}/{split}.parquet" for stage in STAGES]
+    return [f"{DATA_DIR}/{fmt}/{stage}/{split}.parquet" for stage in STAGES]
+
+
+def run_data(split):
+    """Input function of a run's job: the datasets of one split that the run's variant is written in."""
+    return lambda w: data_files(VARIANT_OF_RUN[w.run], split)
 
 
 def run_files(name, variants=None):
     variants = RUN_VARIANTS if variants is None else variants
-    return expand(f"{RUN_DIR}/{name}", variant=variants, seed=SEEDS)
+    return expand(f"{RUN_DIR}/{name}", run=[RUN_KEY[v] for v in variants], seed=SEEDS)
 
 
 def ablation_spec(wildcards):
@@ -94,7 +122,7 @@ def ablation_run_tables(*tables):
     """Input function: {table: that per-run table of every run of the ablation's two variants}."""
 
     def inputs(wildcards):
-        return {t: ablation_runs(wildcards.ablation, f"{t}.parquet") for t in tables}
+        return {t: ablation_runs(wildcards.ablation, RUN_FILE[t]) for t in tables}
 
     return inputs
 
@@ -121,14 +149,14 @@ def ablation_runs_of_sides():
 def summary_extras(wildcards):
     """Input function: the summary's optional inputs, each where the config asks for it: the scaling report, the
     confirmatory table with the ledger of attempts, the length tables."""
-    extras = {"scaling": "results/scaling.md"} if SCALING_SWEEP else {}
+    extras = {"scaling": f"{OUT}/scaling.md"} if SCALING_SWEEP else {}
     if ANALYSIS:
-        extras |= {"confirmatory": "results/metrics/confirmatory.parquet", "attempts": LEDGER}
+        extras |= {"confirmatory": f"{OUT}/metrics/confirmatory.parquet", "attempts": LEDGER}
     if LENGTH:
         extras |= {
-            "length_scores": "results/metrics/length.parquet",
-            "length_runs": "results/metrics/length_runs.parquet",
-            "length_ablations": "results/metrics/length_ablations.parquet",
+            "length_scores": f"{OUT}/metrics/length.parquet",
+            "length_runs": f"{OUT}/metrics/length_runs.parquet",
+            "length_ablations": f"{OUT}/metrics/length_ablations.parquet",
         }
     return extras
 
@@ -181,7 +209,7 @@ def family_run_files(name):
 
 def length_data(variant):
     """The length split in a variant's format (one file per format, every operation)."""
-    return f"results/data/{F.format_key(run_settings(variant)['factors'])}/length.parquet"
+    return f"{DATA_DIR}/{F.format_key(run_settings(variant)['factors'])}/{LENGTH_SPLIT}"
 
 
 def ablations_canonical():

@@ -6,9 +6,9 @@ rule make_dataset:
     input:
         code=pkg("data.splits"),
     output:
-        **{split: f"results/data/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
+        **{split: f"{DATA_DIR}/{{fmt}}/{{stage}}/{split}.parquet" for split in SPLITS},
     log:
-        "results/logs/make_dataset/{fmt}/{stage}.log",
+        f"results/logs/make_dataset/{DATA_KEY}/{{fmt}}/{{stage}}.log",
     conda:
         "../envs/data.yaml"
     threads: 1
@@ -28,9 +28,9 @@ rule make_length_split:
     input:
         code=pkg("data.splits"),
     output:
-        "results/data/{fmt}/length.parquet",
+        f"{DATA_DIR}/{{fmt}}/{LENGTH_SPLIT}",
     log:
-        "results/logs/make_length_split/{fmt}.log",
+        f"results/logs/make_length_split/{DATA_KEY}/{{fmt}}_{LENGTH_SPLIT.removesuffix('.parquet')}.log",
     conda:
         "../envs/data.yaml"
     threads: 1

@@ -7,12 +7,12 @@ rule evaluate:
         code=pkg("evaluate.held_out"),
         model=f"{RUN_DIR}/model.pt",
         stage_models=f"{RUN_DIR}/stage_models.pt",
-        test=lambda w: data_files(w.variant, "test"),
-        commute=lambda w: data_files(w.variant, "commute"),
+        test=run_data("test"),
+        commute=run_data("commute"),
     output:
-        f"{RUN_DIR}/eval.parquet",
+        f"{RUN_DIR}/{EVAL_FILE}",
     log:
-        "results/logs/evaluate/{variant}/seed{seed}.log",
+        f"results/logs/evaluate/{{run}}/seed{{seed}}_{EVAL_FILE.removesuffix('.parquet')}.log",
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -20,7 +20,8 @@ rule evaluate:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=lambda w: run_settings(w.variant),
+        settings=lambda w: run_settings(VARIANT_OF_RUN[w.run]),
+        variant=lambda w: VARIANT_OF_RUN[w.run],
         evaluation=canon(config["evaluation"]),
     script:
         "../workflow_scripts/evaluate.py"
@@ -31,11 +32,11 @@ rule evaluate_length:
     input:
         code=pkg("evaluate.held_out"),
         model=f"{RUN_DIR}/model.pt",
-        length=lambda w: length_data(w.variant),
+        length=lambda w: length_data(VARIANT_OF_RUN[w.run]),
     output:
-        f"{RUN_DIR}/length.parquet",
+        f"{RUN_DIR}/{LENGTH_FILE}",
     log:
-        "results/logs/evaluate_length/{variant}/seed{seed}.log",
+        f"results/logs/evaluate_length/{{run}}/seed{{seed}}_{LENGTH_FILE.removesuffix('.parquet')}.log",
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -43,7 +44,8 @@ rule evaluate_length:
         mem_mb=4000,
         runtime=30,
     params:
-        settings=lambda w: run_settings(w.variant),
+        settings=lambda w: run_settings(VARIANT_OF_RUN[w.run]),
+        variant=lambda w: VARIANT_OF_RUN[w.run],
         evaluation=canon(config["evaluation"]),
     script:
         "../workflow_scripts/evaluate_length.py"

@@ -14,16 +14,16 @@ rule plot_ablation:
     input:
         unpack(ablation_run_tables("graduations", "windows", "eval")),
         code=pkg("report.figures.ablation"),
-        stats="results/metrics/ablation_{ablation}.parquet",
+        stats=f"{OUT}/metrics/ablation_{{ablation}}.parquet",
     output:
         report(
-            "results/ablation_{ablation}.pdf",
+            f"{OUT}/ablation_{{ablation}}.pdf",
             category="Ablations",
             subcategory="{ablation}",
             caption="../report/ablation.rst",
         ),
     log:
-        "results/logs/plot_ablation/{ablation}.log",
+        f"{OUT}/logs/plot_ablation/{{ablation}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -46,13 +46,13 @@ rule plot_progress:
         graduations=lambda w: run_files("graduations.parquet", [w.variant]),
     output:
         report(
-            "results/progress_{variant}.pdf",
+            f"{OUT}/progress_{{variant}}.pdf",
             category="Progress",
             subcategory="{variant}",
             caption="../report/progress.rst",
         ),
     log:
-        "results/logs/plot_progress/{variant}.log",
+        f"{OUT}/logs/plot_progress/{{variant}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -66,11 +66,11 @@ rule plot_progress:
 rule plot_failures:
     input:
         code=pkg("report.figures.failures"),
-        eval=run_files("eval.parquet"),
+        eval=run_files(EVAL_FILE),
     output:
-        report("results/failures.pdf", category="Failures", caption="../report/failures.rst"),
+        report(f"{OUT}/failures.pdf", category="Failures", caption="../report/failures.rst"),
     log:
-        "results/logs/plot_failures.log",
+        f"{OUT}/logs/plot_failures.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -84,11 +84,11 @@ rule plot_failures:
 rule plot_sweep:
     input:
         code=pkg("report.figures.sweep"),
-        table="results/metrics/sweep_{sweep}.parquet",
+        table=f"{OUT}/metrics/sweep_{{sweep}}.parquet",
     output:
-        report("results/sweep_{sweep}.pdf", category="Sweeps", subcategory="{sweep}", caption="../report/sweep.rst"),
+        report(f"{OUT}/sweep_{{sweep}}.pdf", category="Sweeps", subcategory="{sweep}", caption="../report/sweep.rst"),
     log:
-        "results/logs/plot_sweep/{sweep}.log",
+        f"{OUT}/logs/plot_sweep/{{sweep}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -104,12 +104,12 @@ rule plot_sweep:
 rule plot_scaling:
     input:
         code=pkg("report.figures.scaling"),
-        runs="results/metrics/scaling_runs.parquet",
-        fit="results/metrics/scaling_fit.parquet",
+        runs=f"{OUT}/metrics/scaling_runs.parquet",
+        fit=f"{OUT}/metrics/scaling_fit.parquet",
     output:
-        report("results/scaling.pdf", category="Scaling", caption="../report/scaling.rst"),
+        report(f"{OUT}/scaling.pdf", category="Scaling", caption="../report/scaling.rst"),
     log:
-        "results/logs/plot_scaling.log",
+        f"{OUT}/logs/plot_scaling.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -125,16 +125,16 @@ rule plot_scaling:
 rule plot_length:
     input:
         code=pkg("report.figures.length"),
-        scores=lambda w: ablation_runs(w.ablation, "length.parquet"),
+        scores=lambda w: ablation_runs(w.ablation, LENGTH_FILE),
     output:
         report(
-            "results/length_{ablation}.pdf",
+            f"{OUT}/length_{{ablation}}.pdf",
             category="Length generalisation",
             subcategory="{ablation}",
             caption="../report/length.rst",
         ),
     log:
-        "results/logs/plot_length/{ablation}.log",
+        f"{OUT}/logs/plot_length/{{ablation}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1

@@ -10,9 +10,9 @@ rule minimal_model:
     input:
         code=pkg("minimal.experiments"),
     output:
-        "results/minimal_model/{experiment}.parquet",
+        f"{OUT}/minimal_model/{{experiment}}.parquet",
     log:
-        "results/logs/minimal_model/{experiment}.log",
+        f"{OUT}/logs/minimal_model/{{experiment}}.log",
     conda:
         "../envs/train.yaml"
     threads: 1
@@ -28,11 +28,15 @@ rule minimal_model:
 rule plot_minimal_model:
     input:
         code=pkg("report.figures.minimal"),
-        data="results/minimal_model/{experiment}.parquet",
+        data=f"{OUT}/minimal_model/{{experiment}}.parquet",
     output:
-        report("results/minimal_model_{experiment}.pdf", category="Minimal SNR model", caption="../report/minimal.rst"),
+        report(
+            f"{OUT}/minimal_model_{{experiment}}.pdf",
+            category="Minimal SNR model",
+            caption="../report/minimal.rst",
+        ),
     log:
-        "results/logs/plot_minimal_model/{experiment}.log",
+        f"{OUT}/logs/plot_minimal_model/{{experiment}}.log",
     conda:
         "../envs/plot.yaml"
     threads: 1
@@ -46,11 +50,11 @@ rule plot_minimal_model:
 rule minimal_model_summary:
     input:
         code=pkg("minimal.summary"),
-        data=expand("results/minimal_model/{experiment}.parquet", experiment=MINIMAL_EXPERIMENTS),
+        data=expand(f"{OUT}/minimal_model/{{experiment}}.parquet", experiment=MINIMAL_EXPERIMENTS),
     output:
-        report("results/minimal_model_summary.md", category="Minimal SNR model", caption="../report/minimal.rst"),
+        report(f"{OUT}/minimal_model_summary.md", category="Minimal SNR model", caption="../report/minimal.rst"),
     log:
-        "results/logs/minimal_model_summary.log",
+        f"{OUT}/logs/minimal_model_summary.log",
     conda:
         "../envs/train.yaml"  # minimal/summary.py reads constants of minimal/experiments.py, which imports torch
     threads: 1

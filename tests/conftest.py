@@ -1,5 +1,6 @@
 import fcntl
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -19,6 +20,22 @@ WORKFLOW_FILES = [
 
 def load_yaml(path: Path) -> dict:
     return yaml.safe_load(Path(path).read_text())
+
+
+def run_dir(root: Path, variant: str, configfile: str | None = None, seed: int = 0) -> str:
+    """A variant's run folder in a tree, as the workflow names it under a preset: results/runs/<name>-<key>/seed<k>
+    (config.experiment.run_keys)."""
+    from arithsignal.config.experiment import merged, run_keys
+
+    cfg = merged(root / "config.yaml", [root / configfile] if configfile else [])
+    return f"results/runs/{run_keys(cfg)[variant]}/seed{seed}"
+
+
+def run_file(root: Path, table: str) -> Path:
+    """The one file of a per-run table in a run folder (eval and length are named after the settings they were read
+    under: eval_<key>.parquet)."""
+    (path,) = Path(root).glob(f"{table}*.parquet")
+    return path
 
 
 def copy_workflow(dst: Path) -> Path:
@@ -76,8 +93,11 @@ def smoke_tree(tmp_path_factory) -> Path:
     return root
 
 
+RUN_KEY = re.compile(r"\brun=([A-Za-z0-9_.-]+)-[0-9a-f]{8}\b")
+
+
 def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:
-    """(rule, wildcards) of every job a dry run schedules."""
+    """(rule, wildcards) of every job a dry run schedules; a run's folder (run=<name>-<key>) reads variant=<name>."""
     r = snakemake(cwd, "-n", *args)
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-3000:]
     jobs, rule = set(), None
@@ -88,7 +108,7 @@ def scheduled_jobs(cwd: Path, *args: str) -> set[tuple[str, str]]:
                 jobs.add((rule, ""))
             rule = s.split()[1].rstrip(":")
         elif s.startswith("wildcards:") and rule is not None:
-            jobs.add((rule, s.removeprefix("wildcards:").strip()))
+            jobs.add((rule, RUN_KEY.sub(r"variant=\1", s.removeprefix("wildcards:").strip())))
             rule = None
     if rule is not None:
         jobs.add((rule, ""))

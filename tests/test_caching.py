@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import SMOKE, load_yaml, scheduled_jobs
+from conftest import SMOKE, load_yaml, scheduled_jobs, snakemake
 
 from arithsignal.config.experiment import MINIMAL_EXPERIMENTS
 
@@ -21,6 +21,7 @@ ABLATIONS_OF = {
     "vectors_own": ["vectors"], "abacus": []
 }  # fmt: skip
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
+CONFIG = {("preset_config", "")}  # the preset's merged config, written again wherever the config changes
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("length_stats", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 # the smoke preset's sweeps: recipe (one point equals the baseline, one clip_off, two are runs of their own) and size
 # (d_model 32 is baseline and carry_off themselves); the points' own runs are trained, never evaluated
@@ -81,7 +82,8 @@ def length_data_job(fmt):
 
 
 def with_config(tree: Path, change) -> str:
-    cfg = load_yaml(tree / "tests/config/smoke.yaml")
+    """The smoke preset changed by ``change``, as a user edits a preset: its results stay in results/smoke/."""
+    cfg = load_yaml(tree / "tests/config/smoke.yaml")  # preset: smoke
     change(cfg)
     path = tree / "changed.yaml"
     path.write_text(yaml.safe_dump(cfg))
@@ -105,7 +107,7 @@ def test_nothing_changed_nothing_to_do(smoke_tree):
 
 def test_a_new_variant_trains_only_that_variant(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"].append({"name": "wide", "model": {"d_model": 48}}))
-    expected = runs("wide") | {("plot_progress", "variant=wide")} | EVERYTHING_AFTER_RUNS
+    expected = runs("wide") | {("plot_progress", "variant=wide")} | EVERYTHING_AFTER_RUNS | CONFIG
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
@@ -114,7 +116,7 @@ def test_a_variant_training_hyperparameter_reruns_only_that_variant(smoke_tree):
     # and the size sweep's point that starts from carry_off (it inherits the rate), with the scaling fit that reads it
     expected = (
         runs("carry_off") | after_runs_of("carry_off") | sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
-    )
+    ) | CONFIG
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
@@ -123,14 +125,14 @@ def test_a_data_factor_in_one_variant_reruns_its_data_and_what_follows(smoke_tre
     fmt = "carry0-commas1-commute0-mixed0-scratch1-reverse0"
     expected = data_jobs(fmt) | length_data_job(fmt) | runs("carry_off") | after_runs_of("carry_off")
     # the size sweep's point that starts from carry_off has its factors, and the scaling fit reads it
-    expected |= sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS
+    expected |= sweep_runs(points=["carry_off-d_model_16"]) | SCALING_JOBS | CONFIG
     assert scheduled_jobs(smoke_tree, "all", arg) == expected
 
 
 def test_a_new_seed_runs_only_the_new_runs(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c.update(seeds=[0, 1]))
     expected = set().union(*(runs(v, seeds=[1]) for v in VARIANTS)) | after_runs_of(*VARIANTS)
-    assert scheduled_jobs(smoke_tree, "all", arg) == expected | sweep_runs(seeds=[1]) | SWEEP_JOBS
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected | sweep_runs(seeds=[1]) | SWEEP_JOBS | CONFIG
 
 
 def test_the_figures_shared_style_reruns_every_figure_and_nothing_else(smoke_tree):
@@ -199,7 +201,7 @@ def test_a_module_that_training_imports_reruns_training_too(smoke_tree):
 def test_one_sweep_figure_builds_only_what_it_needs(workflow_copy):
     from conftest import SMOKE
 
-    jobs = scheduled_jobs(workflow_copy, "results/sweep_recipe.pdf", SMOKE)
+    jobs = scheduled_jobs(workflow_copy, "results/smoke/sweep_recipe.pdf", SMOKE)
     # the points equal to the baseline and to clip_off are their runs
     train_only = {("train", f"variant={v}, seed=0") for v in ("baseline", "clip_off")} | sweep_runs(
         points=SWEEP_POINTS[:2]
@@ -214,13 +216,13 @@ def test_a_new_sweep_value_trains_only_its_points(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["sweeps"][0]["grid"]["optim.grad_clip"].append(0.5))
     new = ["baseline-grad_clip_0.5-schedule_constant", "baseline-grad_clip_0.5-schedule_cosine"]
     recipe = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")}
-    assert scheduled_jobs(smoke_tree, "all", arg) == sweep_runs(points=new) | recipe | {("all", "")}
+    assert scheduled_jobs(smoke_tree, "all", arg) == sweep_runs(points=new) | recipe | {("all", "")} | CONFIG
 
 
 def test_one_figure_builds_only_what_it_needs(workflow_copy):
     from conftest import SMOKE
 
-    jobs = scheduled_jobs(workflow_copy, "results/ablation_commute.pdf", SMOKE)
+    jobs = scheduled_jobs(workflow_copy, "results/smoke/ablation_commute.pdf", SMOKE)
     expected = (
         data_jobs(BASELINE_FORMAT)
         | data_jobs("carry1-commas0-commute1-mixed0-scratch1-reverse0")
@@ -234,7 +236,7 @@ def test_one_figure_builds_only_what_it_needs(workflow_copy):
 def test_a_variant_outside_a_figure_does_not_touch_it(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["variants"].append({"name": "wide", "model": {"d_model": 48}}))
     # a new variant that the carry figure does not show: asking for the figure schedules nothing
-    assert scheduled_jobs(smoke_tree, "results/ablation_carry.pdf", arg) == set()
+    assert scheduled_jobs(smoke_tree, "results/smoke/ablation_carry.pdf", arg) == set()
 
 
 def test_reordering_keys_in_the_config_is_not_a_change(smoke_tree):
@@ -246,4 +248,30 @@ def test_the_minimal_model_settings_rerun_only_its_branch(smoke_tree):
     arg = with_config(smoke_tree, lambda c: c["minimal_model"].update(steps=150))
     experiments = MINIMAL_EXPERIMENTS
     expected = {(r, f"experiment={e}") for e in experiments for r in ("minimal_model", "plot_minimal_model")}
-    assert scheduled_jobs(smoke_tree, "all", arg) == expected | {("minimal_model_summary", ""), ("all", "")}
+    assert scheduled_jobs(smoke_tree, "all", arg) == expected | {("minimal_model_summary", ""), ("all", "")} | CONFIG
+
+
+def test_a_second_preset_keeps_its_own_results_and_reuses_the_first_ones_runs(smoke_tree):
+    """After the smoke preset, a second preset (its carry ablation and one new variant) trains only the new variant,
+    writes its summary to results/second/ with its merged config, and leaves the smoke preset's folder as it was."""
+    smoke_out = smoke_tree / "results/smoke"
+    before = {p: p.read_bytes() for p in smoke_out.rglob("*") if p.is_file()}
+
+    c = load_yaml(smoke_tree / "tests/config/smoke.yaml")
+    c["preset"] = "second"
+    c["variants"] = [*c["variants"][:2], {"name": "wide", "model": {"d_model": 48}}]  # baseline, carry_off, a new one
+    c["ablations"] = [c["ablations"][0]]
+    c.update(sweeps=[], scaling={"sweep": None}, analysis={**c["analysis"], "family": []})
+    del c["length"]
+    (smoke_tree / "second.yaml").write_text(yaml.safe_dump(c))
+    arg = "--configfile=second.yaml"  # results/second/
+    trained = {w for rule, w in scheduled_jobs(smoke_tree, "all", arg) if rule == "train"}
+    assert trained == {"variant=wide, seed=0"}  # the smoke preset's baseline and carry_off runs are reused
+    r = snakemake(smoke_tree, "all", "--cores", "2", arg)
+    assert r.returncode == 0, r.stderr[-3000:]
+    out = smoke_tree / "results/second"
+    assert "Summary: results/second/summary.md" in r.stdout + r.stderr  # the onsuccess handler says where it is
+    assert (out / "summary.md").exists() and (out / "summary.html").read_text().startswith("<!DOCTYPE html>")
+    assert load_yaml(out / "config.yaml")["variants"][2]["name"] == "wide"
+    assert (out / "ablation_carry.pdf").exists() and not (out / "ablation_commas.pdf").exists()
+    assert {p: p.read_bytes() for p in smoke_out.rglob("*") if p.is_file()} == before

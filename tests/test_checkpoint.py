@@ -1,6 +1,7 @@
 """A run stopped and resumed in process: the stop signal, the checkpoint it writes, and which checkpoints resume."""
 
 import copy
+import json
 import os
 import signal
 import threading
@@ -14,6 +15,7 @@ from arithsignal.core.io import CLOCK_COLUMNS, CorruptFileError
 from arithsignal.data.splits import Stage
 from arithsignal.train.checkpoint import CHECKPOINT_FORMAT, Stopped, checkpoint_of, resume, save_checkpoint
 from arithsignal.train.graduation import RunState
+from arithsignal.train.live import Live, tensorboard_available
 from arithsignal.train.loop import Trainer
 
 MAIN_THREAD = threading.current_thread() is threading.main_thread()
@@ -66,3 +68,57 @@ def test_a_checkpoint_of_other_settings_is_ignored_and_one_of_another_format_ref
     save_checkpoint(path, checkpoint_of(tr))
     resume(fresh, path)
     assert fresh.state == tr.state and said[-1].startswith(f"resuming from checkpoint {path} at step 1 ")
+
+
+class Killed(Exception):
+    """Stands for SIGKILL: the process ends where it is, with no checkpoint written."""
+
+
+def live_rows(path):
+    """The live file's rows, clocks aside, in file order."""
+    rows = [json.loads(line) for line in path.read_text().splitlines()]
+    return [{k: v for k, v in r.items() if k not in CLOCK_COLUMNS} for r in rows]
+
+
+def as_text(rows):  # NaN is not equal to itself: compare what was written
+    return [json.dumps(r) for r in rows]
+
+
+def scalars(folder):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(folder))
+    acc.Reload()
+    return {tag: [(e.step, e.value) for e in acc.Scalars(tag)] for tag in acc.Tags()["scalars"]}
+
+
+@pytest.mark.skipif(not tensorboard_available(), reason="TensorBoard is an optional extra (pip install -e '.[watch]')")
+def test_a_killed_run_resumed_ends_with_the_live_record_of_an_uninterrupted_one(tmp_path):
+    """Killed at step 150 with its last checkpoint at step 90: the rows it wrote after 90 are cut on resume, and the
+    live file and the TensorBoard scalars end as an uninterrupted run's, no step twice or missing."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"]["stage_budget"] = 150
+    st, cpu = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2))), torch.device("cpu")
+    header = {"variant": "v", "seed": 1}
+    full = Trainer(s, seed=1, stages=st, device=cpu, log=lambda m: None)
+    full.run(live=Live(tmp_path / "full.jsonl", header, tmp_path / "tb_full"))
+
+    def kill_at_step_150(msg: str) -> None:  # the log line comes before the step's rows are written
+        if msg.startswith("step    150 |"):
+            raise Killed
+
+    path, live = tmp_path / "checkpoint.pt", Live(tmp_path / "killed.jsonl", header, tmp_path / "tb_killed")
+    with pytest.raises(Killed):
+        Trainer(s, seed=1, stages=st, device=cpu, log=kill_at_step_150).run(path, checkpoint_every=90, live=live)
+    cut = [r["step"] for r in live_rows(tmp_path / "killed.jsonl") if r["table"] == "train_log"]
+    assert max(cut) == 125 and torch.load(path, weights_only=True)["state"]["step"] == 90  # rows past the checkpoint
+    Trainer(s, seed=1, stages=st, device=cpu, log=lambda m: None).run(path, checkpoint_every=90, live=live)
+
+    a, b = live_rows(tmp_path / "full.jsonl"), live_rows(tmp_path / "killed.jsonl")
+    assert as_text(a) == as_text(b)
+    steps = [r["step"] for r in b if r["table"] == "train_log"]
+    assert steps == sorted(set(steps)) and len(steps) > 5  # each logged step once, in order
+    assert {r["table"] for r in b} == {"run", "train_log", "windows", "graduations"}
+    sa, sb = scalars(tmp_path / "tb_full"), scalars(tmp_path / "tb_killed")
+    assert sa == sb and {"train/loss", "windows/unseen_exact_match", "graduated/add_2x2"} <= set(sa)
+    assert [step for step, _ in sb["train/loss"]] == steps

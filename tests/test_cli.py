@@ -1,14 +1,16 @@
 """The command line: `compare` finds every kind of difference, `show` reads presets as Snakemake does."""
 
+import os
 import shutil
+import time
 
 import pytest
-from conftest import ROOT
+from conftest import ROOT, run_dir, run_file
 
 from arithsignal.__main__ import main
 from arithsignal.core.io import read_parquet, write_parquet
 
-RUN = "runs/baseline/seed0"
+RUN = run_dir(ROOT, "baseline", "tests/config/smoke.yaml").removeprefix("results/")  # runs/baseline-<key>/seed0
 
 
 @pytest.fixture
@@ -42,9 +44,9 @@ def test_compare_fails_on_every_kind_of_difference(two_trees, capsys, plant, sai
     a, b = two_trees
     grads = b / RUN / "graduations.parquet"
     if plant == "a file in the second tree only":
-        shutil.copytree(b / RUN, b / "runs/baseline/seed9")
+        shutil.copytree(b / RUN, b / RUN.replace("seed0", "seed9"))
     elif plant == "a file in the first tree only":
-        (b / RUN / "eval.parquet").unlink()
+        run_file(b / RUN, "eval").unlink()
     elif plant == "a column on one side only":
         _rewrite(grads, lambda df: df.assign(extra=1))
     elif plant == "a row fewer":
@@ -138,3 +140,32 @@ def test_code_inputs_lists_every_rule_with_its_modules(capsys):
     rules = dict(line.split(": ", 1) for line in capsys.readouterr().out.splitlines())
     assert "train.loop" in rules["train"].split() and "analysis.confirm" in rules["confirm"].split()
     assert not any(m.startswith(("train", "report")) for m in rules["confirm"].split())
+
+
+def test_watch_tells_finished_runs_from_one_mid_stage_and_one_stopped(smoke_tree, tmp_path, capsys):
+    """A copy of the smoke tree's runs in which baseline seed 0 is training mid-stage (its live file cut in the middle
+    of add_2x2, fresh, no model yet, its checkpoint there) and carry_off seed 0 stopped (its file untouched for an
+    hour, no model): watch says so, and draws the curves so far."""
+    root = tmp_path / "results"
+    shutil.copytree(smoke_tree / "results/runs", root / "runs")
+    mid = root / RUN
+    stopped = root / run_dir(ROOT, "carry_off", "tests/config/smoke.yaml").removeprefix("results/")
+    lines = (mid / "live.jsonl").read_text().splitlines()
+    cut = next(i for i, line in enumerate(lines) if '"stage_index": 1, "stage_step": 150,' in line)
+    (mid / "live.jsonl").write_text("\n".join(lines[: cut + 1]) + "\n")
+    for run in (mid, stopped):
+        (run / "model.pt").rename(run / "checkpoint.pt")  # stands for the checkpoint a running job keeps
+    os.utime(stopped / "live.jsonl", (time.time() - 3600, time.time() - 3600))
+    assert main(["watch", str(root), "--png", str(tmp_path / "curves.png")]) == 0
+    out = capsys.readouterr().out.splitlines()
+    runs = len(list(root.glob("runs/*/seed*")))
+    assert out[0] == f"{runs} runs: 1 running, 1 stopped, {runs - 2} done"
+    line = next(x for x in out if x.startswith("baseline seed 0"))
+    assert "running" in line and "stage add_2x2 (2/3) step 150/300" in line and "of 1 ended stages graduated" in line
+    assert "steps/s, at most" in line and "left" in line
+    assert "stopped" in next(x for x in out if x.startswith("carry_off seed 0"))
+    done = [x for x in out[1:] if " done " in x]
+    assert len(done) == runs - 2 and not any("left" in x for x in done)
+    assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
+    assert main(["watch", str(tmp_path / "nothing")]) == 0
+    assert "no run has started" in capsys.readouterr().out

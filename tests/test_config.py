@@ -35,6 +35,8 @@ def mutate(fn):
 # job; each relation has its own case below (RELATION_CASES).
 BAD = [
     ("unknown_key", lambda c: c.update(learning_rate=0.1), "learning_rate"),
+    ("preset_not_a_folder_name", lambda c: c.update(preset="my/preset"), "preset"),
+    ("preset_a_shared_folder", lambda c: c.update(preset="runs"), "preset"),
     ("factor_typo", lambda c: c["factors"].update(cary_mask=True), "cary_mask"),
     ("positions_unknown", lambda c: c["model"].update(positions="rope"), "positions"),
     ("length_op_unknown", lambda c: c["length"]["max_digits"].update(div=3), "div"),

@@ -2,6 +2,7 @@
 exactly like an uninterrupted run."""
 
 import contextlib
+import json
 import os
 import re
 import signal
@@ -13,27 +14,42 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from conftest import ROOT, copy_workflow, load_yaml, snakemake
+from conftest import ROOT, copy_workflow, load_yaml, run_file, snakemake
+from snakemake.common.configfile import load_configfile
+from snakemake.utils import update_config
 
+from arithsignal.config.experiment import key, run_keys
 from arithsignal.core.io import CLOCK_COLUMNS
 
 pytestmark = pytest.mark.workflow
 
-TARGET = "results/runs/baseline/seed0/graduations.parquet"
-# training, then the evaluation at each stage's end and after the last
-EVALUATED = "results/runs/baseline/seed0/eval.parquet"
-RUN = "results/runs/baseline/seed0"
 
-
-def slow_smoke(root, checkpoint_every=50, stage_budget=400):
+def slow_config(checkpoint_every=50, stage_budget=400):
     """The smoke preset with stages that cannot graduate early, so the job runs long enough to be killed."""
-    cfg = load_yaml(root / "tests/config/smoke.yaml")
+    cfg = load_yaml(ROOT / "tests/config/smoke.yaml")
     cfg["curriculum"]["stage_budget"] = stage_budget
     cfg["graduation"].update(windows=8, window_every=50)
     cfg["train"].update(log_every=25)
     cfg["execution"] = {"checkpoint_every": checkpoint_every}
-    (root / "slow.yaml").write_text(yaml.safe_dump(cfg))
+    return cfg
+
+
+def slow_smoke(root, checkpoint_every=50, stage_budget=400):
+    (root / "slow.yaml").write_text(yaml.safe_dump(slow_config(checkpoint_every, stage_budget)))
     return "--configfile=slow.yaml"
+
+
+def slow_paths(stage_budget=400) -> tuple[str, str, str, str]:
+    """The slow preset's baseline run: its folder, its training target, its evaluation, its log (the run's folder is
+    named after its settings; checkpoint_every is in no name)."""
+    cfg = load_configfile(str(ROOT / "config.yaml"))
+    update_config(cfg, slow_config(stage_budget=stage_budget))  # as Snakemake merges a --configfile
+    run = f"results/runs/{run_keys(cfg)['baseline']}/seed0"
+    evaluated = f"{run}/eval_{key(cfg['evaluation'])}.parquet"  # training, then the evaluation at each stage's end
+    return run, f"{run}/graduations.parquet", evaluated, run.replace("runs/", "logs/train/") + ".log"
+
+
+RUN, TARGET, EVALUATED, LOG = slow_paths()
 
 
 def training_process(snakemake_pid: int):
@@ -67,11 +83,10 @@ def readme_recovery_commands() -> list[str]:
 TABLES = ("train_log", "windows", "graduations")
 
 
-def tables(root, names=TABLES):
+def tables(root, names=TABLES, run=RUN):
     """The run's tables, clocks aside (graduations holds both times, fit and generalise; eval both evaluations)."""
     return {
-        name: pd.read_parquet(root / RUN / f"{name}.parquet").drop(columns=CLOCK_COLUMNS, errors="ignore")
-        for name in names
+        name: pd.read_parquet(run_file(root / run, name)).drop(columns=CLOCK_COLUMNS, errors="ignore") for name in names
     }
 
 
@@ -111,12 +126,16 @@ def test_killed_training_resumes_to_identical_results(tmp_path):
         assert r.returncode == 0, (command, r.stderr[-3000:])
     r = snakemake(killed, EVALUATED, "--cores", "1", arg)
     assert r.returncode == 0, r.stderr[-3000:]
-    log = (killed / "results/logs/train/baseline/seed0.log").read_text()
+    log = (killed / LOG).read_text()
     assert f"resuming from checkpoint {RUN}/checkpoint.pt at step {step_at_kill}" in log
 
     a, b = tables(ref, (*TABLES, "eval")), tables(killed, (*TABLES, "eval"))
     for name in a:
         pd.testing.assert_frame_equal(a[name], b[name], check_exact=True, obj=name)
+    # the live file too: what the killed job wrote after its last checkpoint was cut on resume, nothing twice
+    live = [[{k: v for k, v in json.loads(line).items() if k not in CLOCK_COLUMNS}
+             for line in (root / RUN / "live.jsonl").read_text().splitlines()] for root in (ref, killed)]  # fmt: skip
+    assert json.dumps(live[0]) == json.dumps(live[1]) and len(live[0]) > 20
     wa = torch.load(ref / RUN / "model.pt", weights_only=True)["model"]
     wb = torch.load(killed / RUN / "model.pt", weights_only=True)["model"]
     assert all(torch.equal(wa[k], wb[k]) for k in wa)
@@ -143,7 +162,7 @@ def test_a_stopped_training_job_checkpoints_at_the_signal_and_resumes(tmp_path, 
     command = [sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg]
     p = subprocess.Popen(command, cwd=stopped, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                          start_new_session=True)  # fmt: skip
-    log = stopped / "results/logs/train/baseline/seed0.log"
+    log = stopped / LOG
     deadline = time.time() + 300
     while time.time() < deadline and p.poll() is None and logged_step(log) < 200:
         time.sleep(0.05)

@@ -112,8 +112,8 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
     tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     for table in tables:
         clocks = [*CLOCK_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
-        a = pd.read_parquet(smoke_tree / "results" / table).drop(columns=clocks, errors="ignore")
-        b = pd.read_parquet(root / "results" / table).drop(columns=clocks, errors="ignore")
+        a = pd.read_parquet(smoke_tree / "results/smoke" / table).drop(columns=clocks, errors="ignore")
+        b = pd.read_parquet(root / "results/smoke" / table).drop(columns=clocks, errors="ignore")
         pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
 
 
@@ -138,23 +138,25 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     """SIGTERM through SLURM while a training job runs: the job writes its checkpoint at the step of the
     signal, Snakemake retries it (profiles/slurm: retries), the retry resumes there, and the results
     equal a local run's."""
-    from test_resume import RUN, TARGET, logged_step, slow_smoke, tables
+    from test_resume import logged_step, slow_paths, slow_smoke, tables
+
+    run, target, _, log_path = slow_paths(stage_budget=4000)
 
     local, root = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "wf")
     # no periodic checkpoint: the one there is, the signal wrote; 3 x 4000 steps (~40 s), so that the
     # job still runs when squeue and scancel have answered (3 x 400 take 4 s)
     arg = slow_smoke(local, checkpoint_every=100_000, stage_budget=4000)
     slow_smoke(root, checkpoint_every=100_000, stage_budget=4000)
-    r = subprocess.run([sys.executable, "-m", "snakemake", TARGET, "--cores", "1", arg], cwd=local,
+    r = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "1", arg], cwd=local,
                        capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
     assert r.returncode == 0, r.stderr[-3000:]
 
     before = set(squeue_all(cluster)["id"])
     p = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", TARGET, "--workflow-profile", slurm_test_profile(root), arg],
+        [sys.executable, "-m", "snakemake", target, "--workflow-profile", slurm_test_profile(root), arg],
         cwd=root, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
     )  # fmt: skip
-    log = root / "results/logs/train/baseline/seed0.log"
+    log = root / log_path
     deadline = time.time() + TIMEOUT
     while time.time() < deadline and p.poll() is None and logged_step(log) < 200:
         time.sleep(0.2)
@@ -169,7 +171,7 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     # Snakemake deletes a failed job's log before the retry: the retry's log says where it resumed, and
     # the first attempt's SLURM log that the training exited 143 (128 + SIGTERM, after its checkpoint)
     text = log.read_text()
-    resumed = re.search(rf"resuming from checkpoint {RUN}/checkpoint.pt at step (\d+) ", text)
+    resumed = re.search(rf"resuming from checkpoint {run}/checkpoint.pt at step (\d+) ", text)
     assert resumed, text[-3000:]
     at = int(resumed[1])
     print(f"{cancel}: stopped, checkpointed and resumed at step {at}")  # the closing note's numbers (pytest -s)
@@ -180,9 +182,9 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
     )
     first = "FAILED" if cancel else "CANCELLED"  # the job's own non-zero exit, or SLURM's cancellation
     assert list(tries["state"]) == [first, "COMPLETED"], tries
-    first_log = root / f".snakemake/slurm_logs/rule_train/baseline_0/{tries['id'].iloc[0]}.log"
+    first_log = root / f".snakemake/slurm_logs/rule_train/{run.split('/')[2]}_0/{tries['id'].iloc[0]}.log"
     assert "returned non-zero exit status 143" in first_log.read_text(), first_log.read_text()[-3000:]
-    a, b = tables(local), tables(root)
+    a, b = tables(local, run=run), tables(root, run=run)
     for table in a:
         pd.testing.assert_frame_equal(a[table], b[table], check_exact=True, obj=table)
 

@@ -4,11 +4,12 @@ import re
 
 import pyarrow.parquet as pq
 import pytest
-from conftest import scheduled_jobs, snakemake
+from conftest import run_dir, run_file, scheduled_jobs, snakemake
 
 from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
 
 pytestmark = pytest.mark.workflow
+OUT = "results/smoke"  # the smoke preset's folder (tests/config/smoke.yaml); runs and data are shared
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 
 SCHEMAS = {
@@ -128,7 +129,7 @@ def smoke_run(smoke_tree):
 
 def test_every_metrics_table_has_its_schema_and_provenance(smoke_run):
     for table, cols in SCHEMAS.items():
-        path = smoke_run / "results/metrics" / f"{table}.parquet"
+        path = smoke_run / OUT / "metrics" / f"{table}.parquet"
         names = set(pq.read_schema(path).names)
         assert cols | set(PROVENANCE_COLUMNS) <= names, (table, cols - names)
         df = pq.read_table(path).to_pandas()
@@ -150,7 +151,9 @@ def test_every_parquet_file_carries_provenance(smoke_run):
 
 
 def test_every_rule_logged_to_its_log_file(smoke_run):
-    logs = {p.relative_to(smoke_run / "results/logs").parts[0] for p in (smoke_run / "results/logs").rglob("*.log")}
+    # the runs' jobs log to the shared results/logs, the preset's own jobs to its folder's logs/
+    logs = {p.relative_to(root).parts[0] for root in (smoke_run / "results/logs", smoke_run / OUT / "logs")
+            for p in root.rglob("*.log")}  # fmt: skip
     expected = {"make_dataset", "train", "evaluate", "aggregate.log", "ablation_stats", "plot_ablation",
                 "plot_progress"}  # fmt: skip
     assert expected | {"plot_failures.log", "summary.log"} <= logs
@@ -165,7 +168,7 @@ def test_second_run_has_nothing_to_do(smoke_run):
 
 
 def test_every_figure_exists(smoke_run):
-    res = smoke_run / "results"
+    res = smoke_run / OUT
     pdfs = [
         f"ablation_{a}.pdf"
         for a in ("carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate", "vectors", "clip")
@@ -181,7 +184,7 @@ def test_every_figure_exists(smoke_run):
 
 
 def test_the_summary_names_every_claim_and_its_measures(smoke_run):
-    res = smoke_run / "results"
+    res = smoke_run / OUT
     assert "grad_clip=none, schedule=cosine" in (res / "sweep_recipe.md").read_text()
     summary = (res / "summary.md").read_text()
     claims = ("1. Carry mask", "2. Commas", "3. Mixed operand lengths", "4. Both orders", "5. Graduation",
@@ -204,7 +207,7 @@ def test_the_summary_names_every_claim_and_its_measures(smoke_run):
 
 
 def test_the_ablation_table_marks_where_the_data_differ(smoke_run):
-    res = smoke_run / "results"
+    res = smoke_run / OUT
     summary = (res / "summary.md").read_text()
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     assert set(stats["ablation"]) == {"carry", "commas", "commute", "mixed", "scratchpad", "reverse", "snr_gate",
@@ -233,7 +236,7 @@ def test_the_ablation_table_marks_where_the_data_differ(smoke_run):
 
 
 def test_the_scaling_fit_and_the_confirmatory_family(smoke_run):
-    res = smoke_run / "results"
+    res = smoke_run / OUT
     summary = (res / "summary.md").read_text()
     # the scaling fit: both variants at every stage, the carry comparison, and its section in the summary
     # the runs' seeds survive the tables' own provenance (its seed column is the table's, not a run's)
@@ -264,7 +267,7 @@ def test_the_scaling_fit_and_the_confirmatory_family(smoke_run):
 
 
 def test_the_length_split_scores_every_run_and_compares_every_ablation(smoke_run):
-    res = smoke_run / "results"
+    res = smoke_run / OUT
     summary = (res / "summary.md").read_text()
     stats = pq.read_table(res / "metrics/ablation_stats.parquet").to_pandas()
     # the length split: one row per problem of every run, every run's extension, every ablation compared, a figure each
@@ -272,7 +275,7 @@ def test_the_length_split_scores_every_run_and_compares_every_ablation(smoke_run
     assert set(scores["variant"]) == set(VARIANTS) and set(scores["kind"]) == {"trained", "interpolation",
                                                                                 "extrapolation"}  # fmt: skip
     assert len(scores) == len(VARIANTS) * len(
-        pq.read_table(res / "data" / BASELINE_FORMAT / "length.parquet").to_pandas()
+        pq.read_table(next(smoke_run.glob(f"results/data/*/{BASELINE_FORMAT}/length_*.parquet"))).to_pandas()
     )
     extension = pq.read_table(res / "metrics/length_runs.parquet").to_pandas()
     assert len(extension) == len(VARIANTS) and (extension["trained"] == 2).all() and (extension["tested"] == 3).all()
@@ -293,11 +296,9 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     from arithsignal.report.figures.progress import PROGRESS_PANELS, plot_progress
     from arithsignal.report.figures.sweep import plot_sweep
 
-    res, stages = smoke_run / "results", ["add_1x1", "add_2x2", "mul_2x1"]
-    runs = {
-        t: [str(res / f"runs/{v}/seed0/{t}.parquet") for v in ("baseline", "carry_off")]
-        for t in ("graduations", "windows", "eval")
-    }
+    res, stages = smoke_run / OUT, ["add_1x1", "add_2x2", "mul_2x1"]
+    run = {v: smoke_run / run_dir(smoke_run, v, "tests/config/smoke.yaml") for v in ("baseline", "carry_off")}
+    runs = {t: [str(run_file(run[v], t)) for v in run] for t in ("graduations", "windows", "eval")}
     ablation = {"name": "carry", "factor": "carry_mask", "on_variant": "baseline", "off_variant": "carry_off"}
     panels = plot_ablation({"stats": str(res / "metrics/ablation_carry.parquet"), **runs}, ablation,
                            {"baseline": "baseline", "carry_off": "carry_off"}, stages,
@@ -310,7 +311,7 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
     assert [p.split(" | ")[0] for p in panels if "Kaplan-Meier" in p or p.split(" | ")[0] in stages] == stages
     panels = plot_sweep(str(res / "metrics/sweep_recipe.parquet"), stages, "recipe", str(tmp_path / "s.pdf"))
     assert [p.split(" | ")[0] for p in panels] == [*stages, "training wall time per run"]
-    logs = [str(res / f"runs/baseline/seed0/{t}.parquet") for t in ("train_log", "windows", "graduations")]
+    logs = [str(run_file(run["baseline"], t)) for t in ("train_log", "windows", "graduations")]
     panels = plot_progress(*([p] for p in logs), "baseline", str(tmp_path / "p.pdf"))
     assert [p.split(" | ")[0] for p in panels][:-1] == [title for title, *_ in PROGRESS_PANELS]
     assert panels[-1].startswith("memorisation: window exact match, train pool vs unseen pool") and panels[-1].endswith(
@@ -320,11 +321,12 @@ def test_figures_have_their_panels(smoke_run, tmp_path):
 
 
 def test_the_report_gathers_every_figure(smoke_run):
-    r = snakemake(smoke_run, "--report", "results/report.html", "--configfile=tests/config/smoke.yaml")
+    r = snakemake(smoke_run, "--report", f"{OUT}/report.html", "--configfile=tests/config/smoke.yaml")
     assert r.returncode == 0, r.stderr[-3000:]
-    html = (smoke_run / "results/report.html").read_text(errors="replace")
-    for name in ("ablation_carry.pdf", "ablation_commute.pdf", "failures.pdf", "progress_baseline.pdf", "summary.md"):
+    html = (smoke_run / OUT / "report.html").read_text(errors="replace")
+    for name in ("ablation_carry.pdf", "ablation_commute.pdf", "failures.pdf", "progress_baseline.pdf", "summary.html"):
         assert name in html, name
+    assert "Decisions" in html  # the summary, as a page, in a category of its own
 
 
 def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
@@ -335,7 +337,7 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
     shutil.copytree(smoke_run, tree, symlinks=True)
     plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling",
              "plot_length"]  # fmt: skip
-    figures = sorted(p.relative_to(tree) for p in (tree / "results").glob("*.pdf"))
+    figures = sorted(p.relative_to(tree) for p in (tree / OUT).glob("*.pdf"))
     # ablations, progress per variant, failures, minimal model, sweeps, scaling, length per ablation
     assert len(figures) == 9 + 11 + 1 + 5 + 2 + 1 + 9, figures
     builds = []
@@ -351,23 +353,24 @@ def test_the_command_line_reads_a_results_folder(smoke_run, capsys, tmp_path):
     """`compare` finds a tree equal to itself; `timings` reports every variant's runs and the measures' time shares."""
     from arithsignal.__main__ import main
 
-    res = str(smoke_run / "results")
+    res, own = str(smoke_run / "results"), str(smoke_run / OUT)  # runs are shared; figures are the preset's
     assert main(["compare", res, res]) == 0
     assert "tables identical" in capsys.readouterr().out
     assert main(["timings", res]) == 0
     out = capsys.readouterr().out
     for v in VARIANTS:
         assert f"| {v} " in out, out
+    assert " nan " not in out  # every run's benchmark file is found (in its run's folder name)
     shares = re.search(r"graduation windows (\d+\.\d+)% to (\d+\.\d+)%", out)
     assert shares and 0 < float(shares[1]) <= float(shares[2]) < 100, out
     # the README's picture: the scaling figure, drawn by the workflow's own function
-    assert main(["png", res, str(tmp_path / "figure.png")]) == 0
+    assert main(["png", own, str(tmp_path / "figure.png")]) == 0
     assert (tmp_path / "figure.png").read_bytes().startswith(b"\x89PNG")
     assert main(["png", str(tmp_path), str(tmp_path / "none.png")]) == 2  # no scaling table: said, not drawn
     # an ablation's length figure, from the tables length_stats wrote
-    assert main(["png", res, str(tmp_path / "length.png"), "--length", "carry"]) == 0
+    assert main(["png", own, str(tmp_path / "length.png"), "--length", "carry"]) == 0
     assert (tmp_path / "length.png").read_bytes().startswith(b"\x89PNG")
-    assert main(["png", res, str(tmp_path / "none.png"), "--length", "nope"]) == 2  # an unknown ablation: named
+    assert main(["png", own, str(tmp_path / "none.png"), "--length", "nope"]) == 2  # an unknown ablation: named
     assert main(["png", str(tmp_path), str(tmp_path / "none.png"), "--length", "carry"]) == 2
 
 

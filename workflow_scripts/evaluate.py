@@ -17,7 +17,7 @@ with log_to(sm.log[0]):
     evaluate_job(
         sm.params.settings,
         sm.params.evaluation,
-        sm.wildcards.variant,
+        sm.params.variant,
         int(sm.wildcards.seed),
         inputs,
         sm.output[0],

@@ -9,5 +9,5 @@ from arithsignal.evaluate.held_out import length_job  # noqa: E402
 
 sm = snakemake  # noqa: F821 (injected by the script directive)
 with log_to(sm.log[0]):
-    length_job(sm.params.settings, sm.params.evaluation, sm.wildcards.variant, int(sm.wildcards.seed), sm.input.model,
+    length_job(sm.params.settings, sm.params.evaluation, sm.params.variant, int(sm.wildcards.seed), sm.input.model,
                sm.input.length, sm.output[0], sm.threads)  # fmt: skip

@@ -15,6 +15,9 @@
 * ``python -m arithsignal code-inputs [FILE]`` prints each rule's code inputs (the package modules it runs and
   everything they import), or, given a file of the package, the rules an edit of it reruns.
 * ``python -m arithsignal config-docs`` prints docs/CONFIG.md, the config's reference, from the schema's descriptions.
+* ``python -m arithsignal watch RESULTS [--png FILE]`` prints where every run stands while the workflow trains
+  (stage, step against budget, windows passed, steps/s, time left), read from the runs' live files, and can draw
+  the curves so far.
 * ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
   (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
   and the share of it that progress measures and graduation windows took.
@@ -76,13 +79,12 @@ def compare(args: argparse.Namespace) -> int:
     from .core.io import read_parquet
 
     roots = Path(args.a), Path(args.b)
-    found = [{p.relative_to(root) for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}.parquet")}
-             for root in roots]  # fmt: skip
-    paths = sorted(found[0] | found[1])
+    found = [run_tables(root) for root in roots]
+    paths = sorted(found[0].keys() | found[1].keys())
     if not paths:
         print(f"no per-run tables under {roots[0]}/runs or {roots[1]}/runs", file=sys.stderr)
         return 2
-    _numerics_first(roots, [rel for rel in paths if all(rel in f for f in found)])
+    _numerics_first(roots, found, [rel for rel in paths if all(rel in f for f in found)])
     differ = 0
     for rel in paths:
         missing = [str(root) for root, f in zip(roots, found, strict=True) if rel not in f]
@@ -90,7 +92,7 @@ def compare(args: argparse.Namespace) -> int:
             print(f"{rel}: DIFFERENT (missing in {missing[0]})")
             differ += 1
             continue
-        a, b = (read_parquet(root / rel) for root in roots)
+        a, b = (read_parquet(f[rel]) for f in found)
         a, b = (df.drop(columns=[c for c in df.columns if c in NOT_COMPARED]) for df in (a, b))
         why = []
         only = sorted(set(a.columns) ^ set(b.columns))
@@ -108,7 +110,20 @@ def compare(args: argparse.Namespace) -> int:
     return 1 if differ else 0
 
 
-def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
+def run_tables(root: Path) -> dict[str, Path]:
+    """Every per-run table under ROOT/runs, by run and table: runs/<variant>/seed<k>/<table>, the hashes that name a
+    run's folder and its readings (runs/<variant>-<key>/seed<k>/eval_<key>.parquet) left out, so that trees whose
+    settings differ, or that were named before the hashes, are compared run by run. Where one tree holds two runs of
+    a variant (or two readings of one run), their full names are kept."""
+    import re
+
+    short = re.compile(r"^runs/(.+?)(?:-[0-9a-f]{8})?/(seed\d+)/([a-z_]+?)(?:_[0-9a-f]{8})?\.parquet$")
+    paths = [p for t in RUN_TABLES for p in root.glob(f"runs/*/seed*/{t}*.parquet")]
+    names = [short.sub(r"runs/\1/\2/\3.parquet", str(p.relative_to(root))) for p in paths]
+    return {n if names.count(n) == 1 else str(p.relative_to(root)): p for n, p in zip(names, paths, strict=True)}
+
+
+def _numerics_first(roots: tuple[Path, Path], found: list[dict[str, Path]], paths: list[str]) -> None:
     """Before any difference: whether the two trees were computed under other numerics (core/numerics.py), with both
     records where they differ. Such trees are expected to differ in their numbers, not in their decisions."""
     import json
@@ -117,7 +132,7 @@ def _numerics_first(roots: tuple[Path, Path], paths: list[Path]) -> None:
 
     seen = {}
     for rel in paths:
-        pair = tuple(read_provenance(root / rel).get("numerics", '"not recorded"') for root in roots)
+        pair = tuple(read_provenance(f[rel]).get("numerics", '"not recorded"') for f in found)
         if pair[0] != pair[1]:
             seen.setdefault(pair, []).append(str(rel))
     for (a, b), tables in seen.items():
@@ -189,16 +204,22 @@ def fingerprint(args: argparse.Namespace) -> int:
 def timings(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .core.io import concat
+    from .core.io import concat, read_provenance
     from .report.summary import time_share
 
     root = Path(args.results)
-    logs = concat([str(p) for p in sorted(root.glob("runs/*/seed*/train_log.parquet"))])
+    paths = sorted(root.glob("runs/*/seed*/train_log.parquet"))
+    logs = concat([str(p) for p in paths])
     if logs.empty:
         print(f"no training logs under {root}/runs", file=sys.stderr)
         return 2
-    bench = {(p.parent.name, int(p.stem.removeprefix("seed"))): float(pd.read_csv(p, sep="\t")["s"].iloc[0])
-             for p in root.glob("benchmarks/train/*/seed*.tsv")}  # fmt: skip
+    bench = {}  # (variant, seed) -> the job's seconds, from the benchmark file of the run's folder
+    for p in paths:
+        tsv = root / "benchmarks/train" / p.parent.parent.name / f"{p.parent.name}.tsv"
+        if tsv.exists():
+            bench[(read_provenance(p)["variant"], int(p.parent.name.removeprefix("seed")))] = float(
+                pd.read_csv(tsv, sep="\t")["s"].iloc[0]
+            )
     wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last()
     runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, float("nan")) for k in wall.index],
                          "progress": time_share(logs, "measure_time_s"),
@@ -349,6 +370,16 @@ def _power_arguments(w: argparse.ArgumentParser) -> None:
     w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
 
 
+def watch(args: argparse.Namespace) -> int:
+    from .report.watch import draw, report
+
+    print(report(Path(args.results)))
+    if args.png:
+        draw(Path(args.results), Path(args.png))
+        print(f"curves so far: {args.png}")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m arithsignal", description=__doc__.split("\n\n")[0])
     sub = p.add_subparsers(dest="command", required=True)
@@ -376,6 +407,9 @@ def main(argv: list[str] | None = None) -> int:
         "fingerprint", help="train a short run of the default shape and print the hash of its weights (numerics)"
     )
     f.add_argument("--steps", type=int, default=30, help="training steps (default 30)")
+    w = sub.add_parser("watch", help="where every run of a results folder stands while it trains; --png: the curves")
+    w.add_argument("results", nargs="?", default="results", help="a results folder (default: results)")
+    w.add_argument("--png", metavar="FILE", help="also draw the curves so far (loss, unseen windows) to FILE")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
@@ -389,6 +423,7 @@ def main(argv: list[str] | None = None) -> int:
             "code-inputs": code_inputs,
             "png": png,
             "fingerprint": fingerprint,
+            "watch": watch,
         }[args.command](args)
     except ConfigError as e:
         print(e, file=sys.stderr)

@@ -37,6 +37,27 @@ class ConfigError(ValueError):
         super().__init__("invalid config:\n  - " + "\n  - ".join(m for _, m in self.problems))
 
 
+# what lives in results/ beside the presets' folders: the shared stores, and the default's own folders
+SHARED_FOLDERS = ("runs", "data", "logs", "benchmarks", "tensorboard", "metrics", "minimal_model")
+PRESET_NAME = re.compile(r"^[A-Za-z0-9_.-]+$")
+
+
+def preset_name(config: dict, configfiles: list[str | Path]) -> str:
+    """The name of the preset being run: its ``preset:`` key, else the name of the last of ``configfiles`` (the
+    ``--configfile`` files other than config.yaml) without .yaml, else ``default`` (config.yaml alone)."""
+    name = config.get("preset") or (Path(configfiles[-1]).stem if configfiles else "default")
+    if not PRESET_NAME.match(name) or name in SHARED_FOLDERS:
+        raise ConfigError(f"preset: {name!r} cannot name a results folder (letters, digits, _ . -; not one of "
+                          f"{list(SHARED_FOLDERS)}): set preset: in the --configfile")  # fmt: skip
+    return name
+
+
+def results_folder(preset: str) -> str:
+    """Where a preset's tables, figures, summary and report go: the default's in results/, every other's in
+    results/<preset>/; runs, data and logs of runs are shared (results/runs, results/data, results/logs)."""
+    return "results" if preset == "default" else f"results/{preset}"
+
+
 def merged(base: str | Path, presets: list[str | Path] = ()) -> dict:
     """The config a Snakemake run sees: ``base`` (the workflow's config.yaml) with every ``--configfile`` preset
     merged over it in order, by Snakemake's own functions (nested sections merge key by key, lists are replaced)."""
@@ -196,6 +217,24 @@ def canonical_variants(config: dict) -> dict[str, str]:
         key = stable_hash(effective_settings(config, v["name"]), 64)
         out[v["name"]] = first.setdefault(key, v["name"])
     return out
+
+
+def key(obj: object) -> str:
+    """The short hash that names a folder or file of the shared stores after what it is made from."""
+    return stable_hash(obj, 8)
+
+
+def run_keys(config: dict) -> dict[str, str]:
+    """Every variant's folder under results/runs: its canonical variant's name and a hash of its run's settings, so
+    that presets share equal runs and never overwrite each other's. (What is read from a run, the evaluation and the
+    length split, is keyed by its own settings in the file's name: rules/common.smk.)"""
+    return {v: f"{c}-{key(effective_settings(config, c))}" for v, c in canonical_variants(config).items()}
+
+
+def data_key(config: dict) -> str:
+    """The folder of a config's datasets under results/data: a hash of what they are made from (the data settings and
+    the stages), so that presets with other data never overwrite the default's."""
+    return key({"data": config["data"], "stages": config["stages"]})
 
 
 def factors_of(settings_or_factors: dict) -> Factors:

@@ -34,3 +34,10 @@ def interval(low: float | str, high: float | str, spec: str = ".2f", estimate: f
 
     ends = f"[{text(low)}, {text(high)}]"
     return ends if estimate is None else f"{text(estimate)} {ends}"
+
+
+def duration(seconds: float) -> str:
+    """A time as people read it: seconds under two minutes, minutes under two hours, then hours."""
+    if seconds < 120:
+        return f"{seconds:.0f} s"
+    return f"{seconds / 60:.0f} min" if seconds < 7200 else f"{seconds / 3600:.1f} h"

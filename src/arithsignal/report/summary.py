@@ -363,10 +363,42 @@ def summary_markdown(inputs: SummaryInputs) -> str:
 
 def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None,
                 length: dict[str, str] | None = None, attempts: str | None = None) -> None:  # fmt: skip
-    """Job entry point: results/summary.md and results/metrics/ablation_stats.parquet (every ablation's table); the
-    arguments as :meth:`SummaryInputs.load` takes them."""
+    """Job entry point: summary.md, the same as summary.html (the report's "Decisions") and
+    metrics/ablation_stats.parquet (every ablation's table); the arguments as :meth:`SummaryInputs.load` takes them."""
     s = SummaryInputs.load(inputs, meta, scaling, confirmatory, length, attempts)
     write_parquet(s.stats, outputs["table"])
     text = summary_markdown(s)
     Path(outputs["markdown"]).write_text(text)
+    Path(outputs["html"]).write_text(summary_html(text))
     print(text)
+
+
+def decisions_text(out: str, configfiles: list[str]) -> str:
+    """What a finished run prints (the Snakefile's onsuccess): the primary family's decisions, where the config has
+    one and they are built, and where the summary and the report are (``configfiles``: the run's --configfile)."""
+    table, summary = Path(out) / "metrics/confirmatory.parquet", Path(out) / "summary.md"
+    flag = "".join(f" --configfile={f}" for f in configfiles)
+    lines = []
+    if table.exists():
+        members = read_parquet(table).query("member")
+        rows = [{"hypothesis": r["hypothesis"], "estimate [CI]": _estimate_ci(r), "Holm p": f"{r['holm_p']:.4f}",
+                 "outcome": r["outcome"], "robustness": r.get("fragility", "")}
+                for _, r in members.iterrows()]  # fmt: skip
+        lines += ["The primary family's decisions:", md_table(rows), ""]
+    if summary.exists():
+        lines += [f"Summary: {summary} (and {summary.with_suffix('.html')}). "
+                  f"Report: snakemake --report {out}/report.html{flag}"]  # fmt: skip
+    return "\n".join(lines)
+
+
+def summary_html(text: str) -> str:
+    """The summary's markdown as a page of its own (Python-Markdown, with its tables extension)."""
+    import markdown
+
+    body = markdown.markdown(text, extensions=["tables"])
+    style = ("body{font-family:sans-serif;max-width:70em;margin:2em auto;line-height:1.4}"
+             "table{border-collapse:collapse;font-size:90%}td,th{border:1px solid #ccc;padding:2px 6px}")  # fmt: skip
+    return (
+        f"<!DOCTYPE html>\n<html><head><meta charset='utf-8'><title>Summary</title><style>{style}</style></head>"
+        f"<body>\n{body}\n</body></html>\n"
+    )

@@ -21,12 +21,14 @@ import pandas as pd
 import torch
 
 from ..core.io import provenance, stable_hash, write_parquet
+from ..core.text import duration
 from ..data.formats import VOCAB
 from ..model.gpt import GPT, ModelConfig
 from ..model.store import pick_device, save_model, save_stage_models
 from .batches import StageTensors, completion_loss, load_stages, make_batch
 from .checkpoint import Stopped, checkpoint_of, resume, save_checkpoint, stop_requests
 from .graduation import RunState, graduation_row, run_window, stage_end_line
+from .live import LIVE_FILE, Live
 from .optim import build_optimizer, learning_rate, set_lr
 from .progress import LogAccumulator, ProgressMeasures
 from .settings import RunSettings
@@ -92,14 +94,19 @@ class Trainer:
         self.stage_models: list[dict[str, torch.Tensor]] = []  # the weights at each stage's end, in stage order
 
     def run(
-        self, checkpoint: Path | None = None, checkpoint_every: int | None = None, log_every: int | None = None
+        self,
+        checkpoint: Path | None = None,
+        checkpoint_every: int | None = None,
+        log_every: int | None = None,
+        live: Live | None = None,
     ) -> None:
         """Train through every stage: batch, loss, step; then progress measures, log row, window, stage end, checkpoint.
 
         With ``checkpoint``, resume from it when it is this run's, and write it every ``checkpoint_every`` steps
         (atomically), so a killed job continues where it was; and on a stop signal (checkpoint.STOP_SIGNALS) finish
         the step, write the checkpoint and raise Stopped. ``checkpoint_every`` is required with ``checkpoint`` (an
-        execution setting, not in the run's settings); ``log_every``: the settings' if None.
+        execution setting, not in the run's settings); ``log_every``: the settings' if None. With ``live``, the
+        tables go out as they grow (live.py), rewritten first from where the run starts or resumes.
         """
         g, c = self.s.graduation, self.s.curriculum
         if checkpoint is not None and not checkpoint_every:
@@ -109,29 +116,45 @@ class Trainer:
             if checkpoint is not None and checkpoint.exists():
                 resume(self, checkpoint)
             st, clock = self.state, Clock(self.state)
-            while st.stage_index < len(self.stages):
-                self.train_step()
-                if self.progress.due(st.step):
-                    with clock.timing("measure_time"):
-                        self.progress.measure(self.stages, st.stage_index, st.step)
-                if st.step % log_every == 0:
-                    self.log(self.log_line(self.log_row(clock.wall()), clock.speed()))
-                graduated = False
-                if st.stage_step % g.window_every == 0:
-                    with clock.timing("window_time"):
-                        graduated = self.window()
-                if graduated or (not st.holding and st.stage_step >= c.stage_budget):
-                    self.log_row(clock.wall())
-                    self.end_stage(graduated)
-                elif st.holding and st.stage_step - st.hold_from >= c.hold_steps:
-                    self.log_row(clock.wall())
-                    self.end_hold()
-                if checkpoint is not None and (st.step % checkpoint_every == 0 or stop):
-                    clock.bank()
-                    save_checkpoint(checkpoint, checkpoint_of(self))
-                if stop and st.stage_index < len(self.stages):
-                    raise Stopped(stop[0], st.step, checkpoint)
+            if live is not None:
+                live.restart(st)
+            try:
+                while st.stage_index < len(self.stages):
+                    self.train_step()
+                    if self.progress.due(st.step):
+                        with clock.timing("measure_time"):
+                            self.progress.measure(self.stages, st.stage_index, st.step)
+                    if st.step % log_every == 0:
+                        self.log(self.log_line(self.log_row(clock.wall()), clock.speed()))
+                    graduated = False
+                    if st.stage_step % g.window_every == 0:
+                        with clock.timing("window_time"):
+                            graduated = self.window()
+                    if graduated or (not st.holding and st.stage_step >= c.stage_budget):
+                        self.log_row(clock.wall())
+                        self.end_stage(graduated)
+                    elif st.holding and st.stage_step - st.hold_from >= c.hold_steps:
+                        self.log_row(clock.wall())
+                        self.end_hold()
+                    if live is not None:
+                        live.sync(st)
+                    if checkpoint is not None and (st.step % checkpoint_every == 0 or stop):
+                        clock.bank()
+                        save_checkpoint(checkpoint, checkpoint_of(self))
+                    if stop and st.stage_index < len(self.stages):
+                        raise Stopped(stop[0], st.step, checkpoint)
+            finally:
+                if live is not None:
+                    live.close()
             clock.bank()
+
+    def steps_left(self) -> int:
+        """The most steps the run can still take: every stage to its budget, and the hold."""
+        st, c = self.state, self.s.curriculum
+        if st.holding:
+            return c.hold_steps - (st.stage_step - st.hold_from)
+        later = len(self.stages) - st.stage_index - 1
+        return c.stage_budget - st.stage_step + later * c.stage_budget + c.hold_steps
 
     def lr(self, step: int, stage_step: int) -> float:
         """The learning rate of a step (optim.learning_rate: the schedule restarts in every stage)."""
@@ -184,9 +207,14 @@ class Trainer:
         """The log's line on a train_log row: where the run stands, its loss, each pool's streak, its speed."""
         st, stage = self.state, self.stages[self.state.stage_index]
         streaks = ", ".join(f"{pool} {st.streaks[pool]}/{self.s.graduation.windows}" for pool in stage.pools_present)
-        where = f"stage {row['stage']} ({st.stage_index + 1}/{len(self.stages)}) step {st.stage_step:5d}"
+        c, place = self.s.curriculum, f"stage {row['stage']} ({st.stage_index + 1}/{len(self.stages)})"
+        if st.holding:
+            where = f"{place} hold step {st.stage_step - st.hold_from:5d}/{c.hold_steps}"
+        else:
+            where = f"{place} step {st.stage_step:5d}/{c.stage_budget}"
         loss = f"loss {row['loss']:.4f} tok_acc {row['token_accuracy']:.3f}"
-        return f"step {st.step:6d} | {where} | {loss} | windows {streaks} | {speed:.1f} steps/s"
+        left = f"at most {duration(self.steps_left() / max(speed, 1e-9))} left"  # every stage to its budget
+        return f"step {st.step:6d} | {where} | {loss} | windows {streaks} | {speed:.1f} steps/s, {left}"
 
     def window(self) -> bool:
         """A graduation window on each of the stage's pools (graduation.run_window); True if the stage graduates."""
@@ -229,11 +257,27 @@ def stderr_log(prefix: str) -> Log:
     return log
 
 
+def live_header(settings: dict, variant: str, seed: int) -> dict:
+    """The first line of a run's live file: what a reader needs to place its rows (report/watch.py)."""
+    c, g = settings["curriculum"], settings["graduation"]
+    return {"variant": variant, "seed": seed, "stages": [s["name"] for s in settings["stages"]],
+            "stage_budget": c["stage_budget"], "hold_steps": c["hold_steps"], "windows": g["windows"],
+            "window_every": g["window_every"]}  # fmt: skip
+
+
 def train_job(
-    settings: dict, variant: str, seed: int, inputs: dict, outputs: dict, threads: int, checkpoint_every: int
+    settings: dict,
+    variant: str,
+    seed: int,
+    inputs: dict,
+    outputs: dict,
+    threads: int,
+    checkpoint_every: int,
+    tensorboard: Path | None = None,
 ) -> None:
     """Job entry point: train one (variant, seed) and write its Parquet logs and final model, with a checkpoint every
-    ``checkpoint_every`` steps (an execution setting: it changes nothing the run computes)."""
+    ``checkpoint_every`` steps (an execution setting: it changes nothing the run computes). The tables also go out as
+    they grow: to live.jsonl beside the checkpoint, and to TensorBoard under ``tensorboard`` where it is installed."""
     torch.set_num_threads(threads)
     device = pick_device()
     log = stderr_log(f"{variant} seed {seed}")
@@ -247,8 +291,11 @@ def train_job(
     trainer = Trainer(settings, seed, stages, device, log)
     log(f"model: {sum(p.numel() for p in trainer.model.parameters()):,} parameters")
     ckpt = Path(outputs["model"]).with_name("checkpoint.pt")
+    live = Live(ckpt.with_name(LIVE_FILE), live_header(settings, variant, seed), tensorboard)
+    if tensorboard is not None and live.tensorboard is None:
+        log("no TensorBoard here (pip install -e '.[watch]'): the live record is live.jsonl alone")
     try:
-        trainer.run(ckpt, checkpoint_every)
+        trainer.run(ckpt, checkpoint_every, live=live)
     except Stopped as e:
         log(str(e))
         raise SystemExit(128 + e.signum) from None  # the shell's status for "killed by this signal": a failed job
