@@ -44,6 +44,16 @@ def rows_as_runs(sc: Scenario, seed: int) -> list[float]:
     return out
 
 
+def asymptotic(sc: Scenario, seed: int) -> list[float]:
+    """Broken: the likelihood ratio read against its asymptotic normal law, every (run, stage) row an independent
+    unit (the run's shared part ignored); the suite's test_the_size_check_fails_a_test_that_takes... runs it."""
+    from scipy.stats import norm
+
+    rng = np.random.default_rng(seed)
+    sims = (simulate(sc, rng) for _ in range(T.SIZE_SIMS))
+    return [2 * norm.sf(abs(statistics(d, "effect", "lognormal", d.z[None, :]).r[0])) for d in sims]
+
+
 def no_window(design, kind, family, value):
     """Broken: the shift without reading both sides within one window per stage and size."""
     on = design.z[design.row_run].astype(float)
@@ -62,5 +72,6 @@ if __name__ == "__main__":
     show("interaction, permuted across sizes (broken)", across)
     show("pooled effect, stages as runs, run share 0.35 (broken)",
          rows_as_runs(replace(Scenario(**T.REAL), run_share=0.35), 40))  # fmt: skip
+    show("pooled effect, asymptotic, stages as runs, run share 0.35 (broken)", asymptotic(Scenario(**T.REAL), 40))
     permutation.shifted = no_window  # what statistics() calls
     show("interaction, no common window (broken)", T._null_p_values(INTERACTION, "size_interaction", 41)[0])

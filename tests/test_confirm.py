@@ -57,7 +57,7 @@ def test_the_fit_recovers_a_planted_pooled_effect_and_interaction():
 # the spread, size slopes and censoring measured on the default's run (docs/spreads/carry.json, rounded). Relabellings
 # are drawn (99) rather than enumerated (4,900) so that 300 simulated data sets take about a minute each.
 REAL_SIZES = (math.log(6_592), math.log(100_096))
-REAL = dict(median_steps=(2700, 3300, 5200), sigma=(0.23, 0.34, 0.29), run_share=0.0, seeds=4, log_sizes=REAL_SIZES,
+REAL = dict(median_steps=(2700, 3300, 5200), sigma=(0.23, 0.34, 0.29), run_share=0.35, seeds=4, log_sizes=REAL_SIZES,
             size_slope=(0.28, 0.33, 0.66), budget=6000, window_every=100, windows=4,
             anchor_log_size=REAL_SIZES[1])  # fmt: skip
 SIZE_SIMS = 300
@@ -88,6 +88,21 @@ def test_the_pooled_test_holds_its_size_at_the_real_design():
     p, _ = _null_p_values(Scenario(**REAL), "effect", 40)
     for level in (0.05, 0.025):
         assert np.mean(p < level) <= _upper(level), (level, np.mean(p < level))
+
+
+def test_the_size_check_fails_a_test_that_takes_a_run_s_stages_for_independent_runs():
+    """The size check has teeth: a broken test that reads the likelihood ratio against its asymptotic normal law with
+    every (run, stage) row as an independent unit, the run's shared part ignored (run share 0.35, as measured),
+    rejects far more often than the bound at the real design (about 0.18 at 0.05 on these 300 sets). Permuting runs
+    without strata would not be a broken test here: under no effect at all the labels are exchangeable across sizes
+    too (tests/size_probes.py prints both)."""
+    from scipy.stats import norm
+
+    rng, p = np.random.default_rng(40), []
+    for _ in range(SIZE_SIMS):
+        d = simulate(Scenario(**REAL), rng)
+        p.append(2 * norm.sf(abs(statistics(d, "effect", "lognormal", d.z[None, :]).r[0])))
+    assert np.mean(np.asarray(p) < 0.05) > _upper(0.05) + 0.05, np.mean(np.asarray(p) < 0.05)
 
 
 def test_the_interaction_test_holds_its_size_under_a_large_pooled_effect_and_heavy_censoring():
@@ -286,3 +301,32 @@ def test_intervals_share_one_scan_and_nest():
     est = statistics(d, "effect", "lognormal", labels).estimate
     wide, narrow = intervals(d, "effect", "lognormal", labels, [0.95, 0.90], est)
     assert wide.low <= narrow.low <= est <= narrow.high <= wide.high
+
+
+@pytest.mark.parametrize("limit", [10_000, 10], ids=["enumerated", "drawn"])
+def test_relabellings_stay_within_their_model_size(limit):
+    """What the size tests cannot catch, checked directly: every relabelling keeps each size's count of factor-on runs
+    (a test that permutes across sizes would not), and the observed labelling comes first."""
+    z, stratum = np.array([1, 1, 0, 0, 1, 0, 0, 1, 0, 1]), np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1])
+    labels, method = relabellings(z, stratum, limit=limit, n_mc=50)
+    assert method == ("exact" if limit > 100 else "monte_carlo") and (labels[0] == z).all()
+    for s in (0, 1):
+        assert (labels[:, stratum == s].sum(axis=1) == z[stratum == s].sum()).all()
+    assert len({tuple(row) for row in labels}) > 10  # and they do relabel
+
+
+def test_each_size_is_read_within_its_own_window():
+    """The shift reads every row between the highest floor and the lowest budget of its own stage and model size: the
+    small size, whose factor-on side is censored at 3000 (2000 once shifted by 1.5x), does not cut the large size's
+    rows, which stay observed up to their own 5000 (3333): a common window across sizes would censor them at 2000."""
+    from arithsignal.analysis.permutation import shifted
+
+    steps = [2500, 2800, 2600, 3000] + [3000, 3000, 2500, 2900]
+    censored = [False] * 4 + [True, True, False, False]
+    budget = [5000] * 4 + [3000] * 4
+    sizes = [math.log(100_000)] * 4 + [math.log(6_000)] * 4
+    d = Design.from_rows(list(range(8)), ["s"] * 8, [1, 1, 0, 0] * 2, sizes, steps, censored, 100, budget, 400)
+    y, testable = shifted(d, "effect", "lognormal", math.log(1.5))
+    assert testable
+    assert np.isfinite(y.hi[:4]).all() and np.exp(y.limit[:4]) == pytest.approx([5000 / 1.5] * 4)
+    assert not np.isfinite(y.hi[4:]).any() and np.exp(y.limit[4:]) == pytest.approx([2000] * 4)
