@@ -123,6 +123,7 @@ rule summary:
                 "seeds": SEEDS,
                 "graduation": config["graduation"],
                 "stage_budget": config["curriculum"]["stage_budget"],
+                "own_budgets": {s["name"]: s["budget"] for s in config["stages"] if "budget" in s},
                 "ablation_runs": ablation_runs_of_sides(),
                 **({"alpha": ANALYSIS["alpha"]} if ANALYSIS else {}),
                 **({"length_solved_at": LENGTH["solved_at"]} if LENGTH else {}),

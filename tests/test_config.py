@@ -35,6 +35,8 @@ def mutate(fn):
 # job; each relation has its own case below (RELATION_CASES).
 BAD = [
     ("unknown_key", lambda c: c.update(learning_rate=0.1), "learning_rate"),
+    ("stage_budget_below_the_floor", lambda c: c["stages"][1].update(budget=10), "stages[1].budget (add_2x2)"),
+    ("stage_budget_not_a_count", lambda c: c["stages"][1].update(budget=0.5), "budget"),
     ("preset_not_a_folder_name", lambda c: c.update(preset="my/preset"), "preset"),
     ("preset_a_shared_folder", lambda c: c.update(preset="runs"), "preset"),
     ("factor_typo", lambda c: c["factors"].update(cary_mask=True), "cary_mask"),

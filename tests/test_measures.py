@@ -19,7 +19,7 @@ def windows(stage, exact, answer):
 def graduations(**columns):
     n = len(columns["stage"])
     base = {"variant": "v", "seed": [0] * n, "stage_index": list(range(n)), "pool": "unseen", "unseen_pool": True,
-            "settings": SETTINGS}  # fmt: skip
+            "budget": 600, "settings": SETTINGS}  # fmt: skip
     return pd.DataFrame({**base, **columns})
 
 

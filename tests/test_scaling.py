@@ -88,7 +88,7 @@ def test_the_variants_a_sweep_starts_from_are_a_size_of_the_axis():
     """A grid of d_model [32] from variants at 64 has two sizes: the variants' own runs join the sweep's points."""
     settings = '{"graduation": {"window_every": 100, "windows": 4}, "curriculum": {"stage_budget": 6000}}'
     grads = pd.DataFrame({"variant": ["base_run", "base_run", "other"], "seed": [0, 1, 0], "stage": "s",
-                          "stage_index": 0, "steps": [900, 6000, 500], "censored": [False, True, False],
+                          "stage_index": 0, "steps": [900, 6000, 500], "censored": [False, True, False], "budget": 6000,
                           "settings": settings})  # fmt: skip
     runs = base_runs(grads, [{"variant": "baseline", "run": "base_run"}], {"baseline": 100_096})
     assert runs["model_seed"].tolist() == [0, 1] and set(runs["base"]) == set(runs["point"]) == {"baseline"}

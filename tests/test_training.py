@@ -179,6 +179,26 @@ def test_the_answer_score_graduates_on_answers_alone():
     assert ((w["answer_exact_match"] == 1.0) == w["passed"]).all()
 
 
+def test_a_stage_with_a_budget_of_its_own_is_censored_there_and_its_schedule_runs_over_it():
+    """stages[].budget: the second stage stops at its own 90 steps, the first at the curriculum's 60; the cosine
+    schedule of each decays over its own budget (to min_lr at its last step)."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"]["stage_budget"] = 60
+    s["graduation"].update(windows=2, window_every=30)
+    s["optim"].update(schedule="cosine", warmup_steps=1, min_lr_ratio=0.1)
+    s["stages"] = [{"name": "mul_2x2", "op": "mul", "digits": [2, 2]},
+                   {"name": "mul_2x1", "op": "mul", "digits": [2, 1], "budget": 90}]  # fmt: skip
+    st = stages(Stage("mul_2x2", "mul", (2, 2)), Stage("mul_2x1", "mul", (2, 1)))
+    tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    tr.run(checkpoint=None, log_every=30)
+    g = tr.frames()["graduations"]
+    assert list(g["steps"]) == [60, 90] and list(g["end_step"]) == [60, 150] and g["censored"].all()
+    log = tr.frames()["train_log"].set_index("step")["lr"]
+    floor = s["optim"]["lr"] * 0.1
+    assert log[60] == pytest.approx(floor, rel=0.01) and log[150] == pytest.approx(floor, rel=0.01)
+    assert log[120] > 2 * floor  # two thirds into the second stage's 90 steps: not yet decayed
+
+
 def test_learning_rate_schedules_restart_in_every_stage_and_decay_to_their_floor():
     from arithsignal.train.optim import learning_rate
     from arithsignal.train.settings import OptimSettings

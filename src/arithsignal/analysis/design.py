@@ -188,7 +188,7 @@ def design_of(graduations, runs: list[dict], stages: list[str]) -> Design:
         d["steps"].to_numpy(),
         d["censored"].to_numpy(),
         every,
-        [g["curriculum"]["stage_budget"] for g in settings],
+        d["budget"].to_numpy(),  # each row's stage budget, as the run recorded it
         every * count,
         [names[v] for v in d["variant"]],
     )

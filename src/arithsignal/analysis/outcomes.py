@@ -95,12 +95,12 @@ def _first_streak(stage_steps: list[int], ok: list[bool], need: int) -> int | No
     return None
 
 
-def rule_reading(settings: dict) -> dict[str, int]:
-    """How the graduation rule reads a run's steps: its stage budget, its window grid and its floor (the rule's first
-    chance to pass: windows x window_every)."""
+def rule_reading(settings: dict, budget: int) -> dict[str, int]:
+    """How the graduation rule reads a run's steps at a stage: its budget (the graduations row's), the window grid and
+    the floor (the rule's first chance to pass: windows x window_every)."""
     g = settings["graduation"]
     return {
-        "budget": settings["curriculum"]["stage_budget"],
+        "budget": int(budget),
         "window_every": g["window_every"],
         "floor": g["windows"] * g["window_every"],
     }
@@ -148,7 +148,7 @@ def stage_measures(graduations: pd.DataFrame, windows: pd.DataFrame) -> pd.DataF
                     for k in ("variant", "seed", "stage", "stage_index", "pool", "unseen_pool", "steps", "censored")
                 },
                 **{k: g[k] for k in ("fit_steps", "fit_censored", "generalise_steps", "generalise_censored")},
-                **rule_reading(settings),
+                **rule_reading(settings, g["budget"]),
                 "answer_steps": int(g["steps"]) if answer is None else answer,
                 "answer_censored": answer is None,
                 "first_good_steps": int(g["steps"]) if first is None else first,

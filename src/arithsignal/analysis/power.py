@@ -47,7 +47,7 @@ class Scenario:
     seeds: int  # runs per side and size
     log_sizes: tuple[float, ...]  # log N of each size (one entry: no size axis)
     size_slope: tuple[float, ...]  # per stage, alpha in steps ~ N^-alpha
-    budget: int
+    budget: int | tuple[int, ...]  # one for every judged stage, or per judged stage (stages[].budget)
     window_every: int
     windows: int
     ratio: float = 1.0  # the pooled effect at the reference size (off/on)
@@ -82,6 +82,7 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
     anchor = ref if sc.anchor_log_size is None else sc.anchor_log_size
     sigma = np.asarray(sc.sigma, float)
     rows = {"run": [], "stage": [], "z": [], "log_n": [], "steps": [], "censored": []}
+    budget = np.broadcast_to(np.asarray(sc.budget), (q,))
     run = 0
     for log_n in sizes:
         for z in (0, 1):
@@ -92,12 +93,12 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
                 moved = -effect * z if sc.anchor_side == "off" else effect * (1 - z)  # the side not anchored moves
                 log_t = np.log(sc.median_steps) - np.asarray(sc.size_slope) * (log_n - anchor) + u + e + moved
                 steps = np.maximum(sc.floor, np.ceil(np.exp(log_t) / sc.window_every) * sc.window_every)
-                censored = steps > sc.budget
+                censored = steps > budget
                 for s in range(q):
-                    for k, v in zip(rows, (run, s, z, log_n, min(steps[s], sc.budget), bool(censored[s])), strict=True):
+                    for k, v in zip(rows, (run, s, z, log_n, min(steps[s], budget[s]), bool(censored[s])), strict=True):
                         rows[k].append(v)
                 run += 1
-    return Design.from_rows(*rows.values(), sc.window_every, sc.budget, sc.floor)
+    return Design.from_rows(*rows.values(), sc.window_every, budget[rows["stage"]], sc.floor)
 
 
 def censored_counts(d: Design) -> np.ndarray:
@@ -186,7 +187,7 @@ def scenario_from(design: Design, family: str = "lognormal", seeds: int | None =
         seeds=seeds or max(per_side, 1),
         log_sizes=tuple(float(x) + design.log_size_mean for x in np.unique(design.log_size)),
         size_slope=tuple(float(x) for x in slope),
-        budget=int(round(float(np.exp(design.y.limit.min())))),
+        budget=tuple(int(round(float(np.exp(design.y.limit[design.stage == s].min())))) for s in range(q)),
         window_every=int(design.window_every),
         windows=int(round(floor / design.window_every)),
         family=family,
@@ -264,12 +265,14 @@ def design_scenario(config: dict, entry: dict, results: str | None, overrides: d
     side at the design's reference size). Returns the scenario and where its spread came from."""
     from ..config.experiment import analysis_runs, effective_settings
     from ..model.size import non_embedding_params
+    from ..train.settings import stage_budget
 
     runs = analysis_runs(config, entry)
     settings = effective_settings(config, next(r for r in runs if r["side"] == "on")["variant"])
     sizes = sorted({math.log(non_embedding_params(r["model"])) for r in runs if r["side"] == "on"})
     design = {"seeds": int(overrides.get("seeds", len(config["seeds"]))), "log_sizes": tuple(sizes),
-              "budget": settings["curriculum"]["stage_budget"], "window_every": settings["graduation"]["window_every"],
+              "budget": tuple(stage_budget(settings, st) for st in entry["stages"]),
+              "window_every": settings["graduation"]["window_every"],
               "windows": settings["graduation"]["windows"]}  # fmt: skip
     model = config["analysis"].get("model", "lognormal")
     measured, source = _measured_or_recorded(config, entry, results, overrides, spreads, design)

@@ -55,8 +55,8 @@ def base_runs(graduations: pd.DataFrame, bases: list[dict], sizes: dict[str, int
         for _, g in graduations[graduations["variant"] == b["run"]].iterrows():
             rows.append({"base": b["variant"], "point": b["variant"], "n_params": sizes[b["variant"]],
                          "model_seed": int(g["seed"]), "stage": g["stage"], "stage_index": int(g["stage_index"]),
-                         "steps": int(g["steps"]),
-                         "censored": bool(g["censored"]), **rule_reading(json.loads(g["settings"]))})  # fmt: skip
+                         "steps": int(g["steps"]), "censored": bool(g["censored"]),
+                         **rule_reading(json.loads(g["settings"]), g["budget"])})  # fmt: skip
     return pd.DataFrame(rows, columns=SCALING_RUN_COLUMNS)
 
 

@@ -191,15 +191,21 @@ def _resolved(config: dict) -> Iterator[tuple[str, dict]]:
 
 @relation(
     "budget_holds_a_graduation",
-    "every variant's `curriculum.stage_budget` holds one graduation run (`windows` x `window_every`)",
+    "every variant's `curriculum.stage_budget`, and every stage's own `stages[].budget`, holds one graduation run "
+    "(`windows` x `window_every`)",
     late=True,
 )
 def _budget_holds_a_graduation(config: dict) -> Iterator[str]:
     for name, cur in _resolved(config):
-        g, budget = cur["graduation"], cur["curriculum"]["stage_budget"]
-        if budget < g["window_every"] * g["windows"]:
-            run = f"graduation.windows x graduation.window_every = {g['windows'] * g['window_every']} steps"
-            yield f"curriculum.stage_budget ({budget}, variant {name!r}): smaller than one graduation run of {run}"
+        g = cur["graduation"]
+        run = f"graduation.windows x graduation.window_every = {g['windows'] * g['window_every']} steps"
+        budgets = {"curriculum.stage_budget": cur["curriculum"]["stage_budget"]}
+        budgets |= {
+            f"stages[{i}].budget ({s['name']})": s["budget"] for i, s in enumerate(cur["stages"]) if "budget" in s
+        }
+        for key, budget in budgets.items():
+            if budget < g["window_every"] * g["windows"]:
+                yield f"{key} ({budget}, variant {name!r}): smaller than one graduation run of {run}"
 
 
 @relation(

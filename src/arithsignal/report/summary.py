@@ -177,7 +177,8 @@ def header_section(s: SummaryInputs) -> list[str]:
     """The run's design and what graduating means under its rule."""
     m, g = s.meta, s.meta["graduation"]
     return ["# What this run measured", "",
-            f"Stages: {', '.join(m['stages'])}. Seeds: {m['seeds']}. Stage budget: {m['stage_budget']} steps.",
+            f"Stages: {', '.join(m['stages'])}. Seeds: {m['seeds']}. Stage budget: {m['stage_budget']} steps"
+            + "".join(f"; {k}: {v}" for k, v in m.get("own_budgets", {}).items()) + ".",
             f"Graduation rule: {g['problems_per_window']} problems x {g['windows']} consecutive perfect windows, "
             f"{g['window_every']} steps apart (published: 25 x 6 x 600), on the {g['pool']} pool.",
             "", GRADUATION_MEANS[g["pool"]], ""]  # fmt: skip

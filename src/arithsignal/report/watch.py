@@ -62,22 +62,23 @@ class RunRecord:
     def line(self, now: float) -> str:
         h, log, wins, grads = self.header, *(self.tables[t] for t in ("train_log", "windows", "graduations"))
         name = f"{h.get('variant', self.path.parent.parent.name)} seed {h.get('seed', '?')}"
-        stages, budget = h.get("stages", []), h.get("stage_budget", 0)
+        stages = h.get("stages", [])
+        budgets = h.get("budgets") or [h.get("stage_budget", 0)] * len(stages)  # files before per-stage budgets
         status = self.status(now)
         if log.empty:
             return f"{name:28s} {status:8s} no step logged yet"
         last = log.iloc[-1]
         graduated = int(grads["graduated"].sum()) if not grads.empty else 0
         where = f"stage {last['stage']} ({int(last['stage_index']) + 1}/{len(stages)})"
-        step = "in the hold" if last["hold"] else f"step {int(last['stage_step'])}/{budget}"
+        i = int(last["stage_index"])
+        step = "in the hold" if last["hold"] else f"step {int(last['stage_step'])}/{budgets[i]}"
         passed = f"{graduated} of {len(grads)} ended stages graduated"
         streak = int(wins.iloc[-1]["streak"]) if not wins.empty and wins.iloc[-1]["stage"] == last["stage"] else 0
         windows = f"windows {streak}/{h.get('windows', '?')}"
         speed = self.speed()
         pace = "" if speed is None else f" | {speed:.1f} steps/s"
         if status != "done" and speed:
-            later = max(0, len(stages) - int(last["stage_index"]) - 1)
-            left = budget - int(last["stage_step"]) + later * budget + h.get("hold_steps", 0)
+            left = sum(budgets[i:]) - int(last["stage_step"]) + h.get("hold_steps", 0)
             pace += f", at most {duration(left / speed)} left"
         return f"{name:28s} {status:8s} {where} {step} | {passed}, {windows}{pace}"
 

@@ -123,9 +123,9 @@ def run_window(model: GPT, stage: StageTensors, st: RunState, s: RunSettings, se
     return not st.holding and done[rule]
 
 
-def graduation_row(stage: StageTensors, st: RunState, g: GraduationSettings, graduated: bool) -> dict:
-    """The stage's row of ``graduations`` as it ends, graduated or censored at its budget: its steps under the rule,
-    and when each pool passed (censored at the stage's last step where it has not)."""
+def graduation_row(stage: StageTensors, st: RunState, g: GraduationSettings, graduated: bool, budget: int) -> dict:
+    """The stage's row of ``graduations`` as it ends, graduated or censored at its ``budget``: its steps under the
+    rule, and when each pool passed (censored at the stage's last step where it has not)."""
     times = {}
     # no unseen pool: fitting is generalising
     for measure, pool in (("fit", "train"), ("generalise", stage.rule_pool("unseen"))):
@@ -134,6 +134,7 @@ def graduation_row(stage: StageTensors, st: RunState, g: GraduationSettings, gra
     return {"stage": stage.name, "stage_index": st.stage_index, "pool": stage.rule_pool(g.pool),
             "unseen_pool": "unseen" in stage.pools_present, "graduated": graduated, "censored": not graduated,
             "steps": st.stage_step,  # steps to graduation under the rule, or the budget where censored
+            "budget": budget,  # the stage's own (stages[].budget) or the curriculum's
             **times, "end_step": st.step, "windows_run": st.stage_step // g.window_every}  # fmt: skip
 
 

@@ -31,7 +31,7 @@ from .graduation import RunState, graduation_row, run_window, stage_end_line
 from .live import LIVE_FILE, Live
 from .optim import build_optimizer, learning_rate, set_lr
 from .progress import LogAccumulator, ProgressMeasures
-from .settings import RunSettings
+from .settings import RunSettings, stage_budget
 
 Log = Callable[[str], None]  # where a run says what it does: print, or stderr_log's
 
@@ -92,6 +92,7 @@ class Trainer:
         self.log_sums = LogAccumulator(device)
         self.progress = ProgressMeasures(self.model, self.s, seed, device)
         self.stage_models: list[dict[str, torch.Tensor]] = []  # the weights at each stage's end, in stage order
+        self.budgets = [stage_budget(settings, st.name) for st in stages]  # per stage, in stage order
 
     def run(
         self,
@@ -130,7 +131,7 @@ class Trainer:
                     if st.stage_step % g.window_every == 0:
                         with clock.timing("window_time"):
                             graduated = self.window()
-                    if graduated or (not st.holding and st.stage_step >= c.stage_budget):
+                    if graduated or (not st.holding and st.stage_step >= self.budgets[st.stage_index]):
                         self.log_row(clock.wall())
                         self.end_stage(graduated)
                     elif st.holding and st.stage_step - st.hold_from >= c.hold_steps:
@@ -153,12 +154,11 @@ class Trainer:
         st, c = self.state, self.s.curriculum
         if st.holding:
             return c.hold_steps - (st.stage_step - st.hold_from)
-        later = len(self.stages) - st.stage_index - 1
-        return c.stage_budget - st.stage_step + later * c.stage_budget + c.hold_steps
+        return sum(self.budgets[st.stage_index :]) - st.stage_step + c.hold_steps
 
     def lr(self, step: int, stage_step: int) -> float:
         """The learning rate of a step (optim.learning_rate: the schedule restarts in every stage)."""
-        return learning_rate(self.s.optim, self.s.curriculum.stage_budget, step, stage_step)
+        return learning_rate(self.s.optim, self.budgets[self.state.stage_index], step, stage_step)
 
     def train_step(self) -> None:
         """One optimiser step on a fresh batch of the current stage, with replay; its sums go to the next log row."""
@@ -211,7 +211,7 @@ class Trainer:
         if st.holding:
             where = f"{place} hold step {st.stage_step - st.hold_from:5d}/{c.hold_steps}"
         else:
-            where = f"{place} step {st.stage_step:5d}/{c.stage_budget}"
+            where = f"{place} step {st.stage_step:5d}/{self.budgets[st.stage_index]}"
         loss = f"loss {row['loss']:.4f} tok_acc {row['token_accuracy']:.3f}"
         left = f"at most {duration(self.steps_left() / max(speed, 1e-9))} left"  # every stage to its budget
         return f"step {st.step:6d} | {where} | {loss} | windows {streaks} | {speed:.1f} steps/s, {left}"
@@ -223,7 +223,7 @@ class Trainer:
     def end_stage(self, graduated: bool) -> None:
         """Record the stage's graduation and its weights; then the next stage, or the hold after the last one."""
         st, g = self.state, self.s.graduation
-        row = graduation_row(self.stages[st.stage_index], st, g, graduated)
+        row = graduation_row(self.stages[st.stage_index], st, g, graduated, self.budgets[st.stage_index])
         st.graduation_rows.append(row)
         self.stage_models.append({k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()})
         self.log(stage_end_line(row))
@@ -261,7 +261,8 @@ def live_header(settings: dict, variant: str, seed: int) -> dict:
     """The first line of a run's live file: what a reader needs to place its rows (report/watch.py)."""
     c, g = settings["curriculum"], settings["graduation"]
     return {"variant": variant, "seed": seed, "stages": [s["name"] for s in settings["stages"]],
-            "stage_budget": c["stage_budget"], "hold_steps": c["hold_steps"], "windows": g["windows"],
+            "budgets": [stage_budget(settings, s["name"]) for s in settings["stages"]], "hold_steps": c["hold_steps"],
+            "windows": g["windows"],
             "window_every": g["window_every"]}  # fmt: skip
 
 

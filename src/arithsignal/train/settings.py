@@ -27,10 +27,17 @@ class OptimSettings:
     vectors: dict  # vectors and scalars: {lr_scale: multiple of lr, weight_decay}
 
 
+def stage_budget(settings: dict, stage: str) -> int:
+    """A stage's budget: its own (``stages[].budget``), else the curriculum's ``stage_budget``. The stage is censored
+    there if it has not graduated, and its learning-rate schedule runs over it."""
+    spec = next((s for s in settings.get("stages", []) if s["name"] == stage), {})
+    return int(spec.get("budget", settings["curriculum"]["stage_budget"]))
+
+
 @dataclass(frozen=True)
 class CurriculumSettings:
     replay_share: float
-    stage_budget: int
+    stage_budget: int  # where a stage has no budget of its own (stage_budget())
     hold_steps: int  # after the last stage ends, train on this many more steps, with held-out windows
 
 
