@@ -381,7 +381,7 @@ numerics.check()
 sys.path.insert(0, {bench!r})
 import bench
 torch.set_num_threads(1)
-tr = bench.last_stage_trainer({name!r})
+tr = bench.last_stage_trainer({name!r}, model={model!r})
 for _ in range(2):
     tr.train_step()
 t = time.perf_counter()
@@ -395,19 +395,23 @@ def bench_numerics(steps: int, repeats: int) -> list[dict]:
     """Seconds per training step under portable and native numerics, one fresh process per measurement, the two modes
     interleaved; the ratio of medians is the cost of portable numerics."""
     rows = []
-    for name in ("default", "paper"):
+    # the default shape, narrower defaults (what a cheaper default would cost: issue 40), and the paper shape
+    shapes = [("default", {}), *(("default", {"d_model": d}) for d in (48, 32)), ("paper", {})]
+    for name, model in shapes:
         times: dict[str, list[float]] = {"portable": [], "native": []}
         n = steps if name == "default" else max(1, steps // 10)
         for _ in range(repeats):
             for mode in times:
-                code = _STEP_TIMER.format(src=str(ROOT / "src"), bench=str(ROOT / "benchmarks"), name=name, steps=n)
+                code = _STEP_TIMER.format(src=str(ROOT / "src"), bench=str(ROOT / "benchmarks"), name=name, steps=n,
+                                          model=model)  # fmt: skip
                 env = {**os.environ, "ARITHSIGNAL_NUMERICS": mode}
                 out = subprocess.run(
                     [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
                 ).stdout
                 times[mode].append(float(out.strip().splitlines()[-1]))
         med = {m: statistics.median(t) for m, t in times.items()}
-        rows.append({"benchmark": f"numerics_{name}", "portable_ms": 1000 * med["portable"],
+        label = name + "".join(f"_{k}{v}" for k, v in model.items())
+        rows.append({"benchmark": f"numerics_{label}", "portable_ms": 1000 * med["portable"],
                      "native_ms": 1000 * med["native"], "portable_over_native": med["portable"] / med["native"],
                      "steps": n, "repeats": repeats})  # fmt: skip
     return rows
