@@ -78,6 +78,7 @@ rule confirm:
     input:
         code=pkg("analysis.confirm"),
         graduations=lambda w: family_run_files("graduations.parquet"),
+        evals=lambda w: family_run_files(EVAL_FILE, thresholds_only=True),
     output:
         f"{OUT}/metrics/confirmatory.parquet",
     log:

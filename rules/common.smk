@@ -196,14 +196,16 @@ def sweep_runs(sweep, name):
 
 
 def family_runs():
-    """Params of the confirmatory analysis: per family entry (by ablation), the runs it is judged on with their side
-    and model settings."""
-    return canon({h["ablation"]: C.analysis_runs(config, h) for h in ANALYSIS["family"]}) if ANALYSIS else {}
+    """Params of the confirmatory analysis: per family entry (by ablation, or a threshold's name), the runs it is
+    judged on with their side and model settings."""
+    return canon({C.entry_name(h): C.analysis_runs(config, h) for h in ANALYSIS["family"]}) if ANALYSIS else {}
 
 
-def family_run_files(name):
-    """The per-run tables of every run the confirmatory analysis reads."""
-    runs = sorted({r["run"] for entries in family_runs().values() for r in entries})
+def family_run_files(name, thresholds_only=False):
+    """The per-run tables of every run the confirmatory analysis reads (``thresholds_only``: of the runs its
+    threshold entries read, whose held-out evaluations they test)."""
+    entries = [h for h in ANALYSIS["family"] if "threshold" in h or not thresholds_only] if ANALYSIS else []
+    runs = sorted({r["run"] for h in entries for r in C.analysis_runs(config, h)})
     return run_files(name, runs)
 
 

@@ -111,8 +111,11 @@ def test_the_readme_s_power_command_works_from_a_fresh_clone(tmp_path, capsys):
     assert main(args) == 0
     out = capsys.readouterr().out
     assert "docs/spreads/carry.json (recorded from" in out and "no runs under" in out
-    for name in ("## carry: pooled effect", "## carry: effect x model size"):
+    threshold = "## commute_accuracy: baseline's commute_exact_match above 0.9"
+    for name in ("## carry: pooled effect", "## commas: pooled effect", "## commute: pooled effect",
+                 "## mixed: pooled effect", threshold):  # fmt: skip
         assert name in out
+    assert "docs/spreads/commute_accuracy.json (recorded from" in out and "typical model's accuracy is below" in out
     table = "| power | share of open intervals |" in out
     assert table and "Smallest effect detected" in out or "No effect on the grid" in out
 

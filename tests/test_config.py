@@ -58,6 +58,10 @@ BAD = [
     ("variant_unknown_section", lambda c: c["variants"][1].update(optimizer={"lr": 0.1}), "optimizer"),
     ("one_microbatch", lambda c: c["train"].update(snr_microbatches=1), "snr_microbatches"),
     ("checkpoint_every_in_train", lambda c: c["train"].update(checkpoint_every=100), "checkpoint_every"),  # moved out
+    ("threshold_measure_unknown", lambda c: c["analysis"]["family"][2].update(measure="b_a_accuracy"), "measure"),
+    ("threshold_zero", lambda c: c["analysis"]["family"][2].update(threshold=0), "threshold"),
+    ("threshold_above_one", lambda c: c["analysis"]["family"][2].update(threshold=90), "threshold"),
+    ("threshold_without_a_variant", lambda c: c["analysis"]["family"][2].pop("variant"), "variant"),
     ("checkpoint_every_zero", lambda c: c["execution"].update(checkpoint_every=0), "checkpoint_every"),
     ("unknown_schedule", lambda c: c["optim"].update(schedule="step"), "schedule"),
     ("grad_clip_zero", lambda c: c["optim"].update(grad_clip=0), "grad_clip"),
@@ -169,6 +173,11 @@ RELATION_CASES = {
     "analysis_stage_once": lambda c: c["analysis"]["family"][0].update(stages=["add_2x2", "add_2x2"]),
     "analysis_sizes_known": lambda c: c["analysis"]["family"][0].update(sizes="nope"),
     "analysis_sizes_sweep": lambda c: c["analysis"]["family"][0].update(sizes="recipe"),
+    "threshold_entry_alone": lambda c: c["analysis"]["family"][2].update(smallest_effect=1.25),
+    "threshold_name_unique": lambda c: c["analysis"]["family"][2].update(name="carry"),
+    "threshold_variant_known": lambda c: c["analysis"]["family"][2].update(variant="nope"),
+    "threshold_stage_known": lambda c: c["analysis"]["family"][2].update(stages=["add_2x2", "nope"]),
+    "threshold_held_out": lambda c: c["analysis"]["family"][2].update(variant="commute_on"),
 }
 
 

@@ -9,6 +9,7 @@ from conftest import run_dir, run_file, scheduled_jobs, snakemake
 from arithsignal.core.io import PROVENANCE_COLUMNS, read_provenance
 
 pytestmark = pytest.mark.workflow
+SMOKE = "tests/config/smoke.yaml"
 OUT = "results/smoke"  # the smoke preset's folder (tests/config/smoke.yaml); runs and data are shared
 BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 
@@ -251,19 +252,56 @@ def test_the_scaling_fit_and_the_confirmatory_family(smoke_run):
 
     primary = pq.read_table(res / "metrics/confirmatory.parquet").to_pandas()
     members, sizes = primary[primary["member"]], primary[~primary["member"]]
+    threshold = "commute_accuracy: baseline's commute_exact_match above 0.9"
     assert list(members["hypothesis"]) == ["carry: pooled effect", "carry: effect x model size",
-                                           "commute: pooled effect"]  # fmt: skip
+                                           "commute: pooled effect", threshold]  # fmt: skip
     assert all(part in OUTCOMES for text in primary["outcome"] for part in outcome_parts(text))
+    # the smoke preset runs one seed: the threshold hypothesis is in the family, its reading needs two
+    row = members.set_index("hypothesis").loc[threshold]
+    assert row["kind"] == "threshold" and row["outcome"].endswith("(not identified: fewer than 2 seeds)")
     # the carry entry spans two sizes: its effect at each, judged per size; robustness beside every decision
     assert list(sizes["kind"]) == ["effect at size"] * 2 and all(
         h.startswith("carry: effect at d_model") for h in sizes["hypothesis"]
     )
     assert all(f == "robust" or f.startswith("fragile: ") or f == "" for f in members["fragility"])
-    assert (members["model"] == "lognormal").all() and members["data_hash"].str.len().eq(12).all()
+    assert (members["model"] == ["lognormal"] * 3 + ["t-test"]).all() and members["data_hash"].str.len().eq(12).all()
     for section in ("**The effect at each model size**", "**Robustness of each decision**",
                     "### Every attempt at each hypothesis"):  # fmt: skip
         assert section in summary
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
+
+
+def test_the_threshold_hypothesis_reads_the_runs_held_out_evaluations(smoke_run, tmp_path):
+    """The confirmatory job on the smoke runs' own tables, with the baseline's evaluation copied as a second seed
+    (half its b×a answers flipped): the threshold is read per seed at each judged stage's end, and decided."""
+    import pandas as pd
+
+    from arithsignal.analysis.confirm import OUTCOMES, confirm_job, outcome_parts
+    from arithsignal.config.experiment import analysis_runs, merged
+    from arithsignal.core.io import read_parquet, write_parquet
+
+    cfg = merged(smoke_run / "config.yaml", [smoke_run / SMOKE])
+    entry = cfg["analysis"]["family"][2]
+    evaluation = read_parquet(run_file(smoke_run / run_dir(smoke_run, "baseline", SMOKE), "eval"))
+    second = evaluation.assign(seed=1)
+    flip = (second["split"] == "commute") & (second.index % 2 == 0)
+    second.loc[flip, "correct"] = ~second.loc[flip, "correct"]
+    write_parquet(second, tmp_path / "seed1.parquet")
+    grads = [str(smoke_run / run_dir(smoke_run, v, SMOKE) / "graduations.parquet") for v in ("baseline", "carry_off")]
+    out = tmp_path / "confirmatory.parquet"
+    analysis = {**cfg["analysis"], "family": [entry]}
+    confirm_job(
+        grads,
+        analysis,
+        {entry["name"]: analysis_runs(cfg, entry)},
+        str(out),
+        [str(run_file(smoke_run / run_dir(smoke_run, "baseline", SMOKE), "eval")), str(tmp_path / "seed1.parquet")],
+    )
+    (row,) = pd.read_parquet(out).to_dict("records")
+    assert row["identified"] and row["runs"] == 2 and row["kind"] == "threshold"
+    assert all(p in OUTCOMES for p in outcome_parts(row["outcome"])) and 0 <= row["estimate"] <= 1
+    per_seed = pd.read_json(pd.io.common.StringIO(row["values"]), typ="series")["per_seed"]
+    assert set(per_seed) == {"0", "1"} and all(len(v) == 2 for v in per_seed.values())
 
 
 def test_the_length_split_scores_every_run_and_compares_every_ablation(smoke_run):

@@ -36,9 +36,11 @@ from .confidence import Interval, intervals
 from .design import Design, Hypothesis, data_hash, design_of, hypotheses
 from .permutation import DRAWN_RELABELLINGS, relabellings, scan_labels, statistics
 from .stats import holm
+from .threshold import assess_threshold, threshold_outcome
 
 OUTCOMES = ("effect", "equivalent", "claimed size excluded from above", "claimed size excluded from below",
-            "consistent with the claimed size", "claimed size not excluded", "undecided at this design")  # fmt: skip
+            "consistent with the claimed size", "claimed size not excluded", "undecided at this design", "held",
+            "not held")  # fmt: skip
 LN2 = math.log(2)
 
 
@@ -96,7 +98,7 @@ NAN_COLUMNS = {"estimate": math.nan, "ci_low": math.nan, "ci_high": math.nan, "c
                "ci_high_open": False, "tost_low": math.nan, "tost_high": math.nan, "tost_low_open": False,
                "tost_high_open": False, "testable_low": math.nan, "testable_high": math.nan, "p_value": math.nan,
                "detectable": math.nan, "other_model_estimate": math.nan, "other_model_p": math.nan, "bound": "",
-               "checks": "[]"}  # fmt: skip
+               "checks": "[]", "values": ""}  # fmt: skip
 
 
 def assess(design: Design, h: Hypothesis, m: int, alpha: float, n_mc: int = DRAWN_RELABELLINGS, seed: int = 0,
@@ -187,9 +189,11 @@ def _bound_of(design: Design) -> str:
 
 def fragility(row: dict, alpha: float) -> str:
     """'robust', or 'fragile: ...' naming each check under which the decision's significance (Holm p < alpha, the
-    check's p scaled by the same Holm factor) or, for an effect, the direction of the estimate changes."""
+    check's p scaled by the same Holm factor) or the side of the estimate (of 1 for an effect, of the bar for a
+    threshold) changes."""
     if not row["identified"]:
         return ""
+    centre = row["claimed"] if row["kind"] == "threshold" else 1.0
     decided = row["holm_p"] < alpha
     factor = row["holm_p"] / row["p_value"] if row["p_value"] > 0 else 1.0
     moved = []
@@ -201,7 +205,7 @@ def fragility(row: dict, alpha: float) -> str:
         significant = min(1.0, factor * c["p_value"]) < alpha
         if significant != decided:
             moved.append(f"{c['check']} ({'significant' if significant else 'not significant'}, p {c['p_value']:.3f})")
-        elif decided and (c["estimate"] - 1) * (row["estimate"] - 1) < 0:
+        elif decided and (c["estimate"] - centre) * (row["estimate"] - centre) < 0:
             moved.append(f"{c['check']} (the estimate changes side: {c['estimate']:.2f})")
     return "fragile: " + "; ".join(moved) if moved else "robust"
 
@@ -217,6 +221,8 @@ def decide(rows: list[dict], alpha: float) -> list[dict]:
         r = {**r, "holm_p": float(hp)}
         if not r["identified"]:
             r["outcome"] = _not_identified(r["not_identified_why"])
+        elif r["kind"] == "threshold":
+            r["outcome"] = threshold_outcome(hp, r["estimate"], r["claimed"], (r["ci_low"], r["ci_high"]), alpha)
         else:
             pooled = r["kind"] == "effect" and r["sizes"] > 1
             r["outcome"] = outcome(r["kind"], hp, closed(r, "ci"), closed(r, "tost"), r["smallest_effect"],
@@ -248,18 +254,33 @@ def _ends(r: dict) -> str:
     return f"[{low}, {high}]"
 
 
-def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, list[dict]], output: str) -> None:
+def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, list[dict]], output: str,
+                eval_paths: list[str] = ()) -> None:  # fmt: skip
     """Job entry point: results/metrics/confirmatory.parquet, one row per hypothesis of the family (``member``), then
-    the per-size effects of each entry whose runs span model sizes."""
+    the per-size effects of each entry whose runs span model sizes. ``eval_paths``: the held-out evaluations of the
+    threshold entries' runs."""
     import pandas as pd
 
     from ..core.io import concat, provenance, stable_hash, write_parquet
+    from . import threshold
 
     graduations = concat(graduation_paths)
+    evals = concat(list(eval_paths)) if eval_paths else pd.DataFrame()
     family = hypotheses(analysis)
     alpha, n_mc = analysis["alpha"], analysis.get("permutations", DRAWN_RELABELLINGS)
     rows, sizes = [], []
     for i, h in enumerate(family):
+        if h.kind == "threshold":
+            (run,) = {r["run"] for r in runs[h.ablation]}
+            rows.append({**assess_threshold(evals, h, run, len(family), alpha),
+                         "data_hash": threshold.data_hash(evals, h, run)})  # fmt: skip
+            r = rows[-1]
+            print(
+                f"{h.name}: {r['runs']} seeds, stages {', '.join(h.stages)}: mean of each seed's worst stage "
+                f"{r['estimate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], p {r['p_value']:.4f}",
+                flush=True,
+            )
+            continue
         design = design_of(graduations, runs[h.ablation], list(h.stages))
         print(f"{h.name}: {len(design.z)} runs, {design.sizes} size(s), stages {', '.join(h.stages)}, {h.model} AFT",
               flush=True)  # fmt: skip
@@ -274,6 +295,8 @@ def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, lis
             for x in sizes[-design.sizes :]:
                 print(f"  {x['hypothesis']}: {x['estimate']:.3f} {_ends(x)}: {x['outcome']}", flush=True)
     table = pd.DataFrame(decide(rows, alpha) + sizes)
+    if len(table):
+        table["values"] = table["values"].fillna("") if "values" in table else ""
     settings = {"analysis": analysis, "runs": runs}
     write_parquet(table, output, provenance("confirmatory", None, settings, stable_hash(settings)))
     print(table[["hypothesis", "estimate", "ci_low", "ci_high", "holm_p", "outcome", "fragility"]].to_string())

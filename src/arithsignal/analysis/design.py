@@ -16,15 +16,20 @@ from .survival import FAMILIES, Intervals
 class Hypothesis:
     """One member of the primary family, as declared in the config's ``analysis.family``."""
 
-    ablation: str
-    kind: str  # effect | size_interaction
+    ablation: str  # the ablation, or a threshold entry's name
+    kind: str  # effect | size_interaction | threshold
     stages: tuple[str, ...]
-    smallest_effect: float  # the equivalence margin [1/m0, m0] on the ratio scale
+    smallest_effect: float  # the equivalence margin [1/m0, m0] on the ratio scale (nan for a threshold)
     claimed: float | None = None  # the claim's own size, on the same scale (effect only)
     model: str = "lognormal"  # the AFT distribution declared before the run (analysis.model)
+    variant: str = ""  # a threshold's: the variant, its held-out measure and the bar (analysis/threshold.py)
+    measure: str = ""
+    threshold: float = math.nan
 
     @property
     def name(self) -> str:
+        if self.kind == "threshold":
+            return f"{self.ablation}: {self.variant}'s {self.measure} above {self.threshold:g}"
         return f"{self.ablation}: {'pooled effect' if self.kind == 'effect' else 'effect x model size'}"
 
     @property
@@ -129,12 +134,16 @@ class Design:
 
 
 def hypotheses(analysis: dict) -> list[Hypothesis]:
-    """The family's hypotheses in declaration order: each entry's pooled effect, then (with sizes) its interaction,
-    under the distribution the analysis declares."""
+    """The family's hypotheses in declaration order: each ablation entry's pooled effect, then (with sizes) its
+    interaction, under the distribution the analysis declares; each threshold entry's threshold."""
     out = []
     model = analysis.get("model", "lognormal")
     for h in analysis["family"]:
         stages = tuple(h["stages"])
+        if "threshold" in h:
+            out.append(Hypothesis(h["name"], "threshold", stages, math.nan, None, "t-test", h["variant"],
+                                  h["measure"], float(h["threshold"])))  # fmt: skip
+            continue
         out.append(Hypothesis(h["ablation"], "effect", stages, h["smallest_effect"], h.get("claimed"), model))
         if "sizes" in h:
             out.append(Hypothesis(h["ablation"], "size_interaction", stages, h["smallest_effect"], None, model))

@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from . import threshold
 from .confidence import testable_range
 from .design import Design, Hypothesis, design_of, hypotheses, size_names
 from .permutation import relabellings, statistics
@@ -244,6 +245,16 @@ def save_spread(config: dict, results: str, folder: str) -> list[str]:
     power analysis works from a fresh clone (``power`` reads it where no runs are at hand)."""
     written = []
     for entry in config["analysis"]["family"]:
+        if "threshold" in entry:  # its spread: the sd over seeds of the runs' held-out readings
+            h = next(x for x in hypotheses(config["analysis"]) if x.ablation == entry["name"])
+            spread = _threshold_spread(config, h, results, None)
+            if spread is not None:
+                path = Path(folder) / f"{entry['name']}.json"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_text(json.dumps({"name": entry["name"], "stages": entry["stages"], "source": spread[1],
+                                            "sd": spread[0]}, indent=1) + "\n")  # fmt: skip
+                written.append(str(path))
+            continue
         sc, source, seen = measured_scenario(config, entry, results)
         if sc is None:
             continue
@@ -333,7 +344,7 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
     """The power analysis of a config's primary family: per hypothesis, power against the effect at Bonferroni's
     alpha / m, the censored cells each side and size can expect, the share of open intervals, the smallest effect
     detected with 80% power, and the interval width the design predicts."""
-    from ..config.experiment import analysis_runs
+    from ..config.experiment import analysis_runs, entry_name
     from ..model.size import non_embedding_params
 
     analysis = config.get("analysis")
@@ -341,12 +352,16 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
         raise ValueError("the config declares no primary family (analysis.family): there is nothing to design for")
     family = hypotheses(analysis)
     m, alpha = len(family), analysis["alpha"]
-    entries = {e["ablation"]: e for e in analysis["family"]}
+    entries = {entry_name(e): e for e in analysis["family"]}
     out = [f"Power of the primary family: {m} hypotheses, each tested at alpha / m = {alpha / m:.4f} (Bonferroni, the "
            f"first step of Holm), under the declared {analysis.get('model', 'lognormal')} AFT; {n_sims} simulated "
            f"experiments per effect, each with its relabellings enumerated where there are at most "
            f"{EXACT_IN_SIMULATION}, else 199 drawn.", ""]  # fmt: skip
     for h in family:
+        if h.kind == "threshold":
+            n = len(config["seeds"]) if "seeds" not in overrides else overrides["seeds"]
+            out += threshold.power_lines(h, n, _threshold_spread(config, h, results, spreads), alpha, m)
+            continue
         sc, source = design_scenario(config, entries[h.ablation], results, overrides, spreads)
         runs = analysis_runs(config, entries[h.ablation])
         names = {round(math.log(non_embedding_params(r["model"])), 6): size_names(runs)[r["run"]] for r in runs}
@@ -354,6 +369,28 @@ def power_report(config: dict, results: str | None, overrides: dict, n_sims: int
         curve = power_curve(sc, h.kind, alpha / m, n_sims, seed=seed, grid=None, open_check=True)
         out += _section(h, sc, source, curve, names, alpha, m)
     return "\n".join(out)
+
+
+def _threshold_spread(config: dict, h: Hypothesis, results: str | None,
+                      spreads: str | None) -> tuple[float, str] | None:  # fmt: skip
+    """The per-seed spread of a threshold hypothesis's measure in an earlier run's folder (its runs' evaluations),
+    else the one recorded in ``spreads`` at the same stages (None where neither is at hand)."""
+    import pandas as pd
+
+    from ..config.experiment import canonical_variants, key, run_keys
+
+    run, folder = canonical_variants(config)[h.variant], run_keys(config)[h.variant]
+    pattern = f"runs/{folder}/seed*/eval_{key(config['evaluation'])}.parquet"
+    paths = sorted(Path(results).glob(pattern)) if results else []
+    evals = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
+    measured = threshold.measured_spread(evals, h, run) if results else None
+    recorded = Path(spreads or "") / f"{h.ablation}.json"
+    if measured is not None or spreads is None or not recorded.exists():
+        return measured
+    rec = json.loads(recorded.read_text())
+    if rec["stages"] != list(h.stages):
+        return None
+    return rec["sd"], f"{recorded} (recorded from {rec['source']})"
 
 
 def _section(h: Hypothesis, sc: Scenario, source: str, curve: dict, names: dict[float, str], alpha: float,

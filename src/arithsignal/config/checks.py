@@ -225,9 +225,17 @@ def _scaling_sweep_two_sizes(config: dict) -> Iterator[str]:
 
 
 def _family(config: dict) -> Iterator[tuple[str, dict]]:
-    """Each family entry with where it is in the config."""
+    """Each ablation entry of the family with where it is in the config."""
     for i, h in enumerate(config.get("analysis", {}).get("family", [])):
-        yield f"analysis.family[{i}] ({h['ablation']})", h
+        if "threshold" not in h:
+            yield f"analysis.family[{i}] ({h['ablation']})", h
+
+
+def _thresholds(config: dict) -> Iterator[tuple[str, dict]]:
+    """Each threshold entry of the family with where it is in the config."""
+    for i, h in enumerate(config.get("analysis", {}).get("family", [])):
+        if "threshold" in h:
+            yield f"analysis.family[{i}] ({h['name']})", h
 
 
 def _judged(config: dict) -> Iterator[tuple[str, dict, dict]]:
@@ -315,6 +323,60 @@ def _analysis_sizes_sweep(config: dict) -> Iterator[str]:
         if sw is not None and (not _sizes_only(sw) or not {ab["on_variant"], ab["off_variant"]} <= set(sw["from"])):
             both = f"{ab['on_variant']!r} and {ab['off_variant']!r}"
             yield f"{where}.sizes: sweep {h['sizes']!r} must vary model keys only and start from both {both}"
+
+
+@relation("threshold_entry_alone", "a threshold entry has none of an ablation entry's keys")
+def _threshold_entry_alone(config: dict) -> Iterator[str]:
+    for where, h in _thresholds(config):
+        for k in ("ablation", "smallest_effect", "claimed", "sizes"):
+            if k in h:
+                yield f"{where}.{k}: a threshold entry has no {k} (an ablation's hypothesis is an entry of its own)"
+
+
+@relation("threshold_name_unique", "a threshold entry's name is no ablation's and no other entry's")
+def _threshold_name_unique(config: dict) -> Iterator[str]:
+    taken = [h["ablation"] for _, h in _family(config)]
+    for where, h in _thresholds(config):
+        if h["name"] in taken:
+            yield f"{where}.name: {h['name']!r} already names an entry of the family"
+        taken.append(h["name"])
+
+
+@relation("threshold_variant_known", "a threshold entry's `variant` is a variant of the config")
+def _threshold_variant_known(config: dict) -> Iterator[str]:
+    names = [v["name"] for v in config["variants"]]
+    for where, h in _thresholds(config):
+        if h["variant"] not in names:
+            yield f"{where}.variant: unknown variant {h['variant']!r}; expected one of {names}"
+
+
+@relation("threshold_stage_known", "a threshold entry lists stages of the curriculum, each once")
+def _threshold_stage_known(config: dict) -> Iterator[str]:
+    stages = [s["name"] for s in config["stages"]]
+    for where, h in _thresholds(config):
+        for st in h["stages"]:
+            if st not in stages:
+                yield f"{where}.stages: unknown stage {st!r}; expected one of {stages}"
+        if duplicates(h["stages"]):
+            yield f"{where}.stages: a stage is listed twice"
+
+
+@relation("threshold_held_out", "a threshold on b×a (commute_exact_match) reads held-out problems: the variant does "
+          "not train on b×a, and each stage's operation is commutative")  # fmt: skip
+def _threshold_held_out(config: dict) -> Iterator[str]:
+    stages = {s["name"]: s for s in config["stages"]}
+    variants = [v["name"] for v in config["variants"]]
+    for where, h in _thresholds(config):
+        if h["measure"] != "commute_exact_match" or h["variant"] not in variants:
+            continue
+        if factors_of(effective_settings(config, h["variant"])).commute:
+            yield f"{where}.variant: {h['variant']!r} trains on b×a (commute on): its b×a problems are not held out"
+        for st in h["stages"]:
+            if st in stages and stages[st]["op"] not in COMMUTATIVE:
+                yield (
+                    f"{where}.stages: stage {st!r} ({stages[st]['op']}) has no b×a problems: its operation "
+                    "is not commutative"
+                )
 
 
 # name -> text of every relation check enforces, in the registry's order (docs/CONFIG.md lists them; each has a

@@ -166,11 +166,20 @@ def all_variants(config: dict) -> list[dict]:
     return out
 
 
+def entry_name(entry: dict) -> str:
+    """A family entry's key: its ablation, or a threshold entry's own name."""
+    return entry["name"] if "threshold" in entry else entry["ablation"]
+
+
 def analysis_runs(config: dict, entry: dict) -> list[dict]:
     """The runs a family entry is judged on: each side's variant and, with ``sizes``, every point of that sweep that
-    starts from it; one row per distinct run: {variant, run (its canonical name), side, model}."""
-    ablation = next(a for a in config["ablations"] if a["name"] == entry["ablation"])
+    starts from it; one row per distinct run: {variant, run (its canonical name), side, model}. A threshold entry
+    is judged on its variant's runs alone (side '')."""
     canonical = canonical_variants(config)
+    if "threshold" in entry:
+        v = entry["variant"]
+        return [{"variant": v, "run": canonical[v], "side": "", "model": effective_settings(config, v)["model"]}]
+    ablation = next(a for a in config["ablations"] if a["name"] == entry["ablation"])
     out, seen = [], set()
     for side in ("on", "off"):
         base = ablation[f"{side}_variant"]

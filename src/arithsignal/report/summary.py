@@ -108,6 +108,8 @@ def _estimate_ci(r: dict | pd.Series) -> str:
     """The estimate ('>=' or '<=' where it is a bound) and its interval; 'n/a' where the effect is not identified."""
     if not r["identified"]:
         return "n/a"
+    if r["kind"] == "threshold":
+        return f"{r['estimate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
     return ("no estimate" if pd.isna(r["estimate"]) else f"{r['bound']}{r['estimate']:.2f}") + " " + interval_text(r)
 
 
@@ -118,6 +120,13 @@ def plain_words(r: dict | pd.Series) -> str:
     if pd.isna(r["estimate"]):
         return f"No estimate: one side never graduated and the interval {interval_text(r)} is open on its side."
     ci, est = interval_text(r), r["estimate"]
+    if r["kind"] == "threshold":
+        means = ", ".join(f"{k} {v:.3f}" for k, v in json.loads(r["values"])["stage_means"].items())
+        side = "above" if est > r["claimed"] else "below"
+        return (
+            f"The mean over seeds of each seed's worst judged stage is {est:.3f} "
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {side} the bar {r['claimed']:g} (stage means {means})."
+        )
     if r["kind"] == "size_interaction":
         helps = "(the factor helps smaller models more)" if est < 1 else "(the factor helps larger models more)"
         return f"Per doubling of model size the ratio changes by x{est:.2f} {ci} {helps}."
@@ -138,8 +147,18 @@ def _robustness(r: pd.Series) -> str:
     checks = json.loads(r["checks"]) if isinstance(r.get("checks"), str) else []
     parts = [f"{c['check']}: " + (f"{c['estimate']:.2f}, p {c['p_value']:.3f}" if c["identified"] else
                                   f"not identified ({c['why']})") for c in checks]  # fmt: skip
-    return (f"- {r['hypothesis']}: {r.get('fragility') or 'n/a'}. " + ("; ".join(parts) + ". " if parts else "")
-            + f"Censored cells: {r['censored_cells']}.")  # fmt: skip
+    if r["kind"] == "threshold" and r["identified"]:
+        seeds = json.loads(r["values"])["per_seed"]
+        basis = "Per seed, by stage: " + "; ".join(f"{k}: " + ", ".join(f"{v:.3f}" for v in vs)
+                                                  for k, vs in seeds.items())  # fmt: skip
+    else:
+        basis = f"Censored cells: {r['censored_cells']}"
+    return (
+        f"- {r['hypothesis']}: {r.get('fragility') or 'n/a'}. "
+        + ("; ".join(parts) + ". " if parts else "")
+        + basis
+        + "."
+    )
 
 
 def primary_markdown(table: pd.DataFrame, alpha: float) -> list[str]:
@@ -151,13 +170,16 @@ def primary_markdown(table: pd.DataFrame, alpha: float) -> list[str]:
     rows = []
     for _, r in members.iterrows():
         method = r["p_method"].replace("_", " ")
-        p = "n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f} ({r['relabellings']} {method})"
+        p = ("n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f} ({method})" if r["kind"] == "threshold"
+             else f"{r['p_value']:.4f} ({r['relabellings']} {method})")  # fmt: skip
         rows.append(
             {
                 "hypothesis": r["hypothesis"],
-                "judged on": f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s); {r['model']} AFT)",
+                "judged on": f"{r['stages']} ({r['runs']} seeds; one-sample t)"
+                if r["kind"] == "threshold"
+                else f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s); {r['model']} AFT)",
                 ci: _estimate_ci(r),
-                "p (permutation)": p,
+                "p": p,
                 "Holm p": f"{r['holm_p']:.4f}",
                 "outcome": r["outcome"],
                 "robustness": r.get("fragility", ""),
