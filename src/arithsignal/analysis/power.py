@@ -120,7 +120,8 @@ def open_ends(d: Design, kind: str, family: str, labels: np.ndarray, level: floa
 # Relabellings enumerated exactly in a simulated experiment up to this many (5 runs a side: 252), as the real test
 # enumerates them: 199 Monte Carlo ones resolve p only to 1/200, which near alpha/m hides the smallest p an exact
 # test reaches (at 5 a side, 2/252) and caps the power well below 1 however large the effect.
-EXACT_IN_SIMULATION = 300
+# enumerated up to here: 6 runs a side (924 relabellings) exact, where 199 drawn understate its power (p >= 2/200)
+EXACT_IN_SIMULATION = 1000
 
 
 def rejection_rate(sc: Scenario, kind: str, level: float, n_sims: int, n_mc: int = 199, seed: int = 0,
@@ -384,6 +385,8 @@ def _threshold_spread(config: dict, h: Hypothesis, results: str | None,
     paths = sorted(Path(results).glob(pattern)) if results else []
     evals = pd.concat([pd.read_parquet(p) for p in paths], ignore_index=True) if paths else pd.DataFrame()
     measured = threshold.measured_spread(evals, h, run) if results else None
+    if measured is not None:
+        measured = (measured[0], f"{measured[1]} in {results}")
     recorded = Path(spreads or "") / f"{h.ablation}.json"
     if measured is not None or spreads is None or not recorded.exists():
         return measured
