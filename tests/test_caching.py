@@ -174,6 +174,14 @@ def test_a_helper_imported_through_a_subpackage_reruns_the_rule_that_uses_it_and
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == {("summary", ""), ("all", "")}
 
 
+def test_the_family_s_threshold_reruns_only_the_analysis_and_the_summary(smoke_tree):
+    # the bar of claim 4's threshold hypothesis is a declaration, not a run's setting: no training, no evaluation
+    # (the preset's record of its merged config is written again too)
+    change = with_config(smoke_tree, lambda c: c["analysis"]["family"][2].update(threshold=0.8))
+    assert scheduled_jobs(smoke_tree, "all", change) == {("confirm", ""), ("summary", ""), ("preset_config", ""),
+                                                         ("all", "")}  # fmt: skip
+
+
 def test_the_summary_text_reruns_only_the_summary(smoke_tree):
     with edited(smoke_tree / "src/arithsignal/report/summary.py"):
         assert scheduled_jobs(smoke_tree, "all", SMOKE) == {("summary", ""), ("all", "")}

@@ -416,7 +416,7 @@ def test_the_workflow_plans_from_another_working_directory(workflow_copy, tmp_pa
     # configfile: is the workflow's own; a relative --configfile is read from where Snakemake is called
     other = tmp_path / "elsewhere"
     default = scheduled_jobs(workflow_copy, "-d", str(other), "all")
-    assert ("train", "variant=carry_off, seed=4") in default and not any(r == "evaluate_length" for r, _ in default)
+    assert ("train", "variant=mixed_on, seed=25") in default and not any(r == "evaluate_length" for r, _ in default)
     smoke = scheduled_jobs(workflow_copy, "-d", str(other), "all", "--configfile=tests/config/smoke.yaml")
     assert ("train", "variant=abacus, seed=0") in smoke and any(r == "evaluate_length" for r, _ in smoke)
     assert not (workflow_copy / "results").exists()
