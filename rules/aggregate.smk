@@ -92,6 +92,7 @@ rule confirm:
     params:
         analysis=canon(ANALYSIS or {}),
         runs=family_runs(),
+        seeds=SEEDS,
     script:
         "../workflow_scripts/confirm.py"
 

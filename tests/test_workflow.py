@@ -302,6 +302,7 @@ def test_the_threshold_hypothesis_reads_the_runs_held_out_evaluations(smoke_run,
     assert all(p in OUTCOMES for p in outcome_parts(row["outcome"])) and 0 <= row["estimate"] <= 1
     per_seed = pd.read_json(pd.io.common.StringIO(row["values"]), typ="series")["per_seed"]
     assert set(per_seed) == {"0", "1"} and all(len(v) == 2 for v in per_seed.values())
+    assert per_seed["0"] != per_seed["1"]  # the flipped answers are read: seed 1 is its own reading
 
 
 def test_the_length_split_scores_every_run_and_compares_every_ablation(smoke_run):

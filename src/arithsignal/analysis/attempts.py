@@ -76,6 +76,12 @@ def across_attempts(ledger: pd.DataFrame, table: pd.DataFrame | None = None) -> 
     return out
 
 
+def _is_threshold(entry: dict) -> bool:
+    """A threshold hypothesis (held / not held, not an effect): its model is the t-test, in the ledger or this run."""
+    r = entry["this_run"]
+    return (r is not None and r["kind"] == "threshold") or any(x["model"] == "t-test" for x in entry["attempts"])
+
+
 def markdown(ledger: pd.DataFrame, table: pd.DataFrame | None, alpha: float) -> list[str]:
     """summary.md's section: every attempt at each hypothesis of the family, and the bound across them."""
     out = [
@@ -117,7 +123,10 @@ def markdown(ledger: pd.DataFrame, table: pd.DataFrame | None, alpha: float) -> 
                     "changed after seeing": "(not yet in the ledger)",
                 }
             )
-        verdict = "an effect across attempts" if entry["bound"] < alpha else "no effect shown across attempts"
+        if _is_threshold(entry):
+            verdict = "decided across attempts" if entry["bound"] < alpha else "not decided across attempts"
+        else:
+            verdict = "an effect across attempts" if entry["bound"] < alpha else "no effect shown across attempts"
         bound = f"{entry['k']} attempt(s); bound across them {entry['bound']:.3f}: {verdict}"
         out += [f"**{entry['hypothesis']}**: {bound}.", "", md_table(rows) if rows else "(none)", ""]
     return out

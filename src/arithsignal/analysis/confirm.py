@@ -255,10 +255,10 @@ def _ends(r: dict) -> str:
 
 
 def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, list[dict]], output: str,
-                eval_paths: list[str] = ()) -> None:  # fmt: skip
+                eval_paths: list[str] = (), seeds: list[int] | None = None) -> None:  # fmt: skip
     """Job entry point: results/metrics/confirmatory.parquet, one row per hypothesis of the family (``member``), then
     the per-size effects of each entry whose runs span model sizes. ``eval_paths``: the held-out evaluations of the
-    threshold entries' runs."""
+    threshold entries' runs, each of which must read every seed of ``seeds``."""
     import pandas as pd
 
     from ..core.io import concat, provenance, stable_hash, write_parquet
@@ -272,11 +272,11 @@ def confirm_job(graduation_paths: list[str], analysis: dict, runs: dict[str, lis
     for i, h in enumerate(family):
         if h.kind == "threshold":
             (run,) = {r["run"] for r in runs[h.ablation]}
-            rows.append({**assess_threshold(evals, h, run, len(family), alpha),
+            rows.append({**assess_threshold(evals, h, run, len(family), alpha, seeds),
                          "data_hash": threshold.data_hash(evals, h, run)})  # fmt: skip
             r = rows[-1]
             print(
-                f"{h.name}: {r['runs']} seeds, stages {', '.join(h.stages)}: mean of each seed's worst stage "
+                f"{h.name}: {r['runs']} seeds, stages {', '.join(h.stages)}: the typical model at the lowest stage "
                 f"{r['estimate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}], p {r['p_value']:.4f}",
                 flush=True,
             )

@@ -333,12 +333,20 @@ def _threshold_entry_alone(config: dict) -> Iterator[str]:
                 yield f"{where}.{k}: a threshold entry has no {k} (an ablation's hypothesis is an entry of its own)"
 
 
+@relation("ablation_entry_alone", "an ablation entry has none of a threshold entry's keys")
+def _ablation_entry_alone(config: dict) -> Iterator[str]:
+    for where, h in _family(config):
+        for k in ("name", "variant", "measure"):
+            if k in h:
+                yield f"{where}.{k}: an ablation entry has no {k} (a threshold hypothesis is an entry of its own)"
+
+
 @relation("threshold_name_unique", "a threshold entry's name is no ablation's and no other entry's")
 def _threshold_name_unique(config: dict) -> Iterator[str]:
-    taken = [h["ablation"] for _, h in _family(config)]
+    taken = [a["name"] for a in config.get("ablations", [])]
     for where, h in _thresholds(config):
         if h["name"] in taken:
-            yield f"{where}.name: {h['name']!r} already names an entry of the family"
+            yield f"{where}.name: {h['name']!r} already names an ablation or another entry of the family"
         taken.append(h["name"])
 
 

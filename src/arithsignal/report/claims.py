@@ -84,8 +84,9 @@ detect at 80% power. Where the runs span model sizes, equivalence and the claime
 (next table), never on the size-averaged effect alone. **fragile**: the decision's significance (or an effect's
 direction) changes when one stage is left out or under the other distribution (the lines after the tables).
 A **threshold** hypothesis tests a variant's held-out exact match at the end of its judged stages against a
-declared bar, seeds as the unit: a one-sample t-test of the mean of each seed's worst stage, its interval at the
-same 1 - {alpha:g}/{m}; **held**: Holm p < {alpha:g} and above the bar; **not held**: below it.
+declared bar, seeds as the unit: per stage a one-sample t-test of the seeds' log-odds (the typical model); **held**:
+Holm p < {alpha:g} with every stage above the bar (p: the largest stage's); **not held**: a stage below it (p: the
+smallest below, times the stages). Its estimate and interval (1 - {alpha:g}/{m}) are the lowest stage's.
 """
 PER_SIZE = """\
 **The effect at each model size** (the same test on one size's runs; intervals at 1 - {alpha:g}/({m} x {k}),

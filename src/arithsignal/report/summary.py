@@ -121,11 +121,11 @@ def plain_words(r: dict | pd.Series) -> str:
         return f"No estimate: one side never graduated and the interval {interval_text(r)} is open on its side."
     ci, est = interval_text(r), r["estimate"]
     if r["kind"] == "threshold":
-        means = ", ".join(f"{k} {v:.3f}" for k, v in json.loads(r["values"])["stage_means"].items())
+        typical = ", ".join(f"{k} {v:.3f}" for k, v in json.loads(r["values"])["typical"].items())
         side = "above" if est > r["claimed"] else "below"
         return (
-            f"The mean over seeds of each seed's worst judged stage is {est:.3f} "
-            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {side} the bar {r['claimed']:g} (stage means {means})."
+            f"The typical model (expit of the seeds' mean log-odds) at the lowest stage: {est:.3f} "
+            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {side} the bar {r['claimed']:g} (per stage: {typical})."
         )
     if r["kind"] == "size_interaction":
         helps = "(the factor helps smaller models more)" if est < 1 else "(the factor helps larger models more)"
@@ -145,7 +145,8 @@ def plain_words(r: dict | pd.Series) -> str:
 def _robustness(r: pd.Series) -> str:
     """One decision's line: its robustness, each check's estimate and p, and the censored cells it rests on."""
     checks = json.loads(r["checks"]) if isinstance(r.get("checks"), str) else []
-    parts = [f"{c['check']}: " + (f"{c['estimate']:.2f}, p {c['p_value']:.3f}" if c["identified"] else
+    fmt = ".3f" if r["kind"] == "threshold" else ".2f"
+    parts = [f"{c['check']}: " + (f"{c['estimate']:{fmt}}, p {c['p_value']:.3f}" if c["identified"] else
                                   f"not identified ({c['why']})") for c in checks]  # fmt: skip
     if r["kind"] == "threshold" and r["identified"]:
         seeds = json.loads(r["values"])["per_seed"]
