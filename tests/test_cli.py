@@ -115,7 +115,8 @@ def test_the_readme_s_power_command_works_from_a_fresh_clone(tmp_path, capsys):
     for name in ("## carry: pooled effect", "## commas: pooled effect", "## commute: pooled effect",
                  "## mixed: pooled effect", threshold):  # fmt: skip
         assert name in out
-    assert "docs/spreads/commute_accuracy.json (recorded from" in out and "typical model's accuracy is below" in out
+    assert "docs/spreads/commute_accuracy.json (recorded from" in out
+    assert "held when the typical model's accuracy is above" in out and "not held when it is below" in out
     table = "| power | share of open intervals |" in out
     assert table and "Smallest effect detected" in out or "No effect on the grid" in out
 
