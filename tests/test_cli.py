@@ -83,8 +83,8 @@ def test_compare_ignores_clocks_and_provenance(two_trees):
 
 
 def test_show_merges_a_partial_preset_over_the_config(capsys):
-    """presets/new_claims.yaml sets only its variants and ablations: shown as Snakemake would run it."""
-    assert main(["show", "--configfile", str(ROOT / "presets/new_claims.yaml"), "--variant", "scratchpad_off",
+    """presets/scratchpad.yaml sets only its curriculum, variants and ablations: shown as Snakemake would run it."""
+    assert main(["show", "--configfile", str(ROOT / "presets/scratchpad.yaml"), "--variant", "scratchpad_off",
                  "--stage", "mul_2x2", "-n", "2"]) == 0  # fmt: skip
     out = capsys.readouterr().out
     lines = [line for line in out.splitlines() if not line.startswith("#")]

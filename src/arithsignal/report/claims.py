@@ -58,8 +58,11 @@ GRADUATION_MEANS = {
     "which a model can get right by memorising them; steps to generalise (the same rule on problems never trained on) "
     "are reported beside it.",
 }
-# the preset that measures a factor the config has no ablation of (any other: presets/new_claims.yaml)
+# the preset that measures a factor the config has no ablation of
 NOT_MEASURED = {
+    "scratchpad": "presets/scratchpad.yaml",
+    "optim.grad_clip": "presets/new_claims.yaml",
+    "reverse": "presets/new_claims.yaml",
     "optim.name": "presets/optimizers.yaml",
     "optim.vectors": "presets/optimizers.yaml",
     "carry_mask": "config.yaml",

@@ -235,7 +235,7 @@ def _claim_lines(s: SummaryInputs, factor: str) -> list[str]:
     out = [f"## {title}", "", f"Claim: {claim}", ""]
     d = s.stats[s.stats["factor"] == factor] if len(s.stats) else s.stats
     if d.empty:
-        where = NOT_MEASURED.get(factor, "presets/new_claims.yaml")
+        where = NOT_MEASURED[factor]
         return out + [f"Not measured: no ablation of this factor in the config ({where} has it).", ""]
     for ab, sa in d.groupby("ablation", sort=False):
         out += [
