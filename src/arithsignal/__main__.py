@@ -213,15 +213,17 @@ def timings(args: argparse.Namespace) -> int:
     if logs.empty:
         print(f"no training logs under {root}/runs", file=sys.stderr)
         return 2
-    bench = {}  # (variant, seed) -> the job's seconds, from the benchmark file of the run's folder
+    bench = {}  # (variant, seed) -> the job's seconds and CPU seconds, from the benchmark file of the run's folder
     for p in paths:
         tsv = root / "benchmarks/train" / p.parent.parent.name / f"{p.parent.name}.tsv"
         if tsv.exists():
-            bench[(read_provenance(p)["variant"], int(p.parent.name.removeprefix("seed")))] = float(
-                pd.read_csv(tsv, sep="\t")["s"].iloc[0]
-            )
-    wall = logs.sort_values("step").groupby(["variant", "seed"])["wall_time_s"].last()
-    runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, float("nan")) for k in wall.index],
+            row = pd.read_csv(tsv, sep="\t").iloc[0]
+            key = (read_provenance(p)["variant"], int(p.parent.name.removeprefix("seed")))
+            bench[key] = (float(row["s"]), float(row.get("cpu_time", float("nan"))))
+    last = logs.sort_values("step").groupby(["variant", "seed"])[["wall_time_s", "step"]].last()
+    wall, nan2 = last["wall_time_s"], (float("nan"), float("nan"))
+    runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, nan2)[0] for k in wall.index],
+                         "cpu_per_step": [bench.get(k, nan2)[1] / s for k, s in last["step"].items()],
                          "progress": time_share(logs, "measure_time_s"),
                          "windows": time_share(logs, "window_time_s")})  # fmt: skip
     rows = []
@@ -231,6 +233,7 @@ def timings(args: argparse.Namespace) -> int:
                      "training wall time per run, min (min / median / max)": f"{lo:.2f} / {mid:.2f} / {hi:.2f}",
                      "all its runs, min": f"{d['wall'].sum() / 60:.1f}",  # resumed runs count every attempt
                      "benchmark s of the last attempt (median)": f"{d['job'].median():.0f}",
+                     "its CPU ms a step (median)": f"{1000 * d['cpu_per_step'].median():.1f}",
                      "progress measures (median share)": f"{100 * d['progress'].median():.2f}%",
                      "graduation windows (median share)": f"{100 * d['windows'].median():.2f}%"})  # fmt: skip
     print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))

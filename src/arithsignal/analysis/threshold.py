@@ -153,10 +153,11 @@ def _empty() -> dict:
 
 
 def threshold_outcome(holm_p: float, estimate: float, bar: float, ci: tuple[float, float], alpha: float) -> str:
-    """held / not held where the Holm-adjusted test decides, else undecided with the interval."""
+    """held / not held where the Holm-adjusted test decides, else undecided with the lowest stage's interval (which
+    need not contain the bar: another stage's may be the one that does)."""
     if holm_p < alpha:
         return "held" if estimate > bar else "not held"
-    return f"undecided at this design (interval [{ci[0]:.3f}, {ci[1]:.3f}] contains {bar:g})"
+    return f"undecided at this design (the lowest stage's interval [{ci[0]:.3f}, {ci[1]:.3f}], the bar {bar:g})"
 
 
 def data_hash(evals: pd.DataFrame, h, run: str) -> str:
