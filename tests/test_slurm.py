@@ -79,7 +79,7 @@ def squeue_all(cluster) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "state", "comment"])
 
 
-def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_tree, tmp_path):
+def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, request, tmp_path):
     root = copy_workflow(tmp_path / "wf")
     before = set(squeue_all(cluster)["id"])
     r = subprocess.run(
@@ -110,6 +110,9 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, smoke_
         f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
     ]
     tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
+    # the local build is asked for only now, so that the other worker builds it while the cluster runs (the SLURM
+    # run waits on its scheduler's polling much of the time)
+    smoke_tree = request.getfixturevalue("smoke_tree")
     for table in tables:
         clocks = [*CLOCK_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
         a = pd.read_parquet(smoke_tree / "results/smoke" / table).drop(columns=clocks, errors="ignore")
@@ -133,8 +136,23 @@ def test_a_failing_job_is_reported_failed_and_retried(cluster, tmp_path):
     assert len(tries) == 2 and (tries["state"] == "FAILED").all(), tries  # the first try and one retry
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory) -> Path:
+    """The slow run trained locally without a stop: what every cancelled SLURM run must end equal to (built once for
+    both ways of cancelling)."""
+    from test_resume import slow_paths, slow_smoke
+
+    _, target, _, _ = slow_paths(stage_budget=4000)
+    local = copy_workflow(tmp_path_factory.mktemp("uninterrupted"))
+    arg = slow_smoke(local, checkpoint_every=100_000, stage_budget=4000)
+    r = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "1", arg], cwd=local,
+                       capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
+    assert r.returncode == 0, r.stderr[-3000:]
+    return local
+
+
 @pytest.mark.parametrize("cancel", [["--signal=TERM"], []], ids=["scancel --signal=TERM", "plain scancel"])
-def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster, tmp_path, cancel):
+def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster, uninterrupted, tmp_path, cancel):
     """SIGTERM through SLURM while a training job runs: the job writes its checkpoint at the step of the
     signal, Snakemake retries it (profiles/slurm: retries), the retry resumes there, and the results
     equal a local run's."""
@@ -142,14 +160,10 @@ def test_a_cancelled_training_job_is_retried_and_resumes_from_the_signal(cluster
 
     run, target, _, log_path = slow_paths(stage_budget=4000)
 
-    local, root = copy_workflow(tmp_path / "local"), copy_workflow(tmp_path / "wf")
+    local, root = uninterrupted, copy_workflow(tmp_path / "wf")
     # no periodic checkpoint: the one there is, the signal wrote; 3 x 4000 steps (~40 s), so that the
     # job still runs when squeue and scancel have answered (3 x 400 take 4 s)
-    arg = slow_smoke(local, checkpoint_every=100_000, stage_budget=4000)
-    slow_smoke(root, checkpoint_every=100_000, stage_budget=4000)
-    r = subprocess.run([sys.executable, "-m", "snakemake", target, "--cores", "1", arg], cwd=local,
-                       capture_output=True, text=True, timeout=TIMEOUT)  # fmt: skip
-    assert r.returncode == 0, r.stderr[-3000:]
+    arg = slow_smoke(root, checkpoint_every=100_000, stage_budget=4000)
 
     before = set(squeue_all(cluster)["id"])
     p = subprocess.Popen(
