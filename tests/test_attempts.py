@@ -3,7 +3,7 @@
 import pandas as pd
 import pytest
 
-from arithsignal.analysis.attempts import LEDGER, REQUIRED, across_attempts, read
+from arithsignal.analysis.attempts import LEDGER, REQUIRED, across_attempts, markdown, read
 
 
 def test_the_repository_s_ledger_is_valid_and_counts_every_attempt():
@@ -67,3 +67,10 @@ def test_an_attempt_at_other_stages_is_another_hypothesis(tmp_path):
                            "outcome": "undecided at this design"}])  # fmt: skip
     (entry,) = across_attempts(ledger, table)
     assert entry["k"] == 1 and entry["attempts"] == [] and entry["bound"] == pytest.approx(0.3)
+    # the summary still names the same name's attempts elsewhere, for a reader who counts them as one claim
+    text = "\n".join(markdown(ledger, table.assign(kind="effect"), 0.05))
+    assert "judged on a, b (another hypothesis): 2 attempt(s)" in text and "bound across them 0.020" in text, text
+    # numbered per hypothesis and stages: attempt 1 at other stages is the first of another hypothesis
+    read(_write(tmp_path, [_row(stages="a, b"), _row(attempt="2", stages="a, b"), _row(stages="c")]))
+    with pytest.raises(ValueError, match="judged on c are not numbered"):
+        read(_write(tmp_path, [_row(stages="a, b"), _row(attempt="2", stages="c")]))

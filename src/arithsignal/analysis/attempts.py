@@ -26,7 +26,8 @@ LEGACY_OUTCOMES = ("claimed size excluded",)
 
 def read(path: str | Path = LEDGER) -> pd.DataFrame:
     """The ledger, validated: every required field present and filled, p-values in [0, 1], outcomes made of the decision
-    rule's words, attempts numbered 1, 2, ... per hypothesis. Raises ValueError naming the row and field."""
+    rule's words, attempts numbered 1, 2, ... per hypothesis (name and judged stages). Raises ValueError naming the row
+    and field."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in (*REQUIRED, *OPTIONAL) if c not in df.columns]
     if missing:
@@ -45,9 +46,10 @@ def read(path: str | Path = LEDGER) -> pd.DataFrame:
             raise ValueError(
                 f"{where}: outcome {row['outcome']!r} has parts {unknown} that the decision rule does not use"
             )
-    for h, d in df.groupby("hypothesis", sort=False):
+    # a hypothesis is its name and its judged stages (across_attempts): the same factor at other stages is another
+    for (h, stages), d in df.groupby(["hypothesis", "stages"], sort=False):
         if sorted(int(a) for a in d["attempt"]) != list(range(1, len(d) + 1)):
-            raise ValueError(f"{path}: the attempts at {h!r} are not numbered 1 to {len(d)}")
+            raise ValueError(f"{path}: the attempts at {h!r} judged on {stages} are not numbered 1 to {len(d)}")
     return df
 
 
@@ -129,4 +131,20 @@ def markdown(ledger: pd.DataFrame, table: pd.DataFrame | None, alpha: float) -> 
             verdict = "an effect across attempts" if entry["bound"] < alpha else "no effect shown across attempts"
         bound = f"{entry['k']} attempt(s); bound across them {entry['bound']:.3f}: {verdict}"
         out += [f"**{entry['hypothesis']}**: {bound}.", "", md_table(rows) if rows else "(none)", ""]
+        out += _elsewhere(ledger, entry, table)
     return out
+
+
+def _elsewhere(ledger: pd.DataFrame, entry: dict, table: pd.DataFrame | None) -> list[str]:
+    """The same name's attempts judged on other stages (another hypothesis, docs/STATISTICS.md), in one line each, for
+    a reader who counts them as attempts at one claim."""
+    if table is None:
+        return []
+    stages = table[table["hypothesis"] == entry["hypothesis"]].iloc[0]["stages"]
+    other = ledger[(ledger["hypothesis"] == entry["hypothesis"]) & (ledger["stages"] != stages)]
+    lines = []
+    for judged, d in other.groupby("stages", sort=False):
+        bound = min(1.0, len(d) * min(float(x) for x in d["holm_p"]))
+        lines.append(f"- The same name judged on {judged} (another hypothesis): {len(d)} attempt(s), outcomes "
+                     f"{'; '.join(d['outcome'])}; bound across them {bound:.3f}.")  # fmt: skip
+    return [*lines, ""] if lines else []
