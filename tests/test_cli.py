@@ -83,7 +83,7 @@ def test_compare_ignores_clocks_and_provenance(two_trees):
 
 
 def test_show_merges_a_partial_preset_over_the_config(capsys):
-    """presets/scratchpad.yaml sets only its curriculum, variants and ablations: shown as Snakemake would run it."""
+    """presets/scratchpad.yaml sets only what it changes (curriculum, variants, family): shown as Snakemake runs it."""
     assert main(["show", "--configfile", str(ROOT / "presets/scratchpad.yaml"), "--variant", "scratchpad_off",
                  "--stage", "mul_2x2", "-n", "2"]) == 0  # fmt: skip
     out = capsys.readouterr().out

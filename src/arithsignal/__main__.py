@@ -204,21 +204,23 @@ def fingerprint(args: argparse.Namespace) -> int:
 def timings(args: argparse.Namespace) -> int:
     import pandas as pd
 
-    from .core.io import concat, read_provenance
+    from .core.io import read_parquet
     from .report.summary import time_share
 
     root = Path(args.results)
     paths = sorted(root.glob("runs/*/seed*/train_log.parquet"))
-    logs = concat([str(p) for p in paths])
+    # runs named by their folder (variant-key): presets that train one variant differently share results/runs
+    frames = [read_parquet(p).assign(variant=p.parent.parent.name) for p in paths]
+    logs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if logs.empty:
         print(f"no training logs under {root}/runs", file=sys.stderr)
         return 2
-    bench = {}  # (variant, seed) -> the job's seconds and CPU seconds, from the benchmark file of the run's folder
+    bench = {}  # (run, seed) -> the job's seconds and CPU seconds, from the benchmark file of the run's folder
     for p in paths:
         tsv = root / "benchmarks/train" / p.parent.parent.name / f"{p.parent.name}.tsv"
         if tsv.exists():
             row = pd.read_csv(tsv, sep="\t").iloc[0]
-            key = (read_provenance(p)["variant"], int(p.parent.name.removeprefix("seed")))
+            key = (p.parent.parent.name, int(p.parent.name.removeprefix("seed")))
             bench[key] = (float(row["s"]), float(row.get("cpu_time", float("nan"))))
     last = logs.sort_values("step").groupby(["variant", "seed"])[["wall_time_s", "step"]].last()
     wall, nan2 = last["wall_time_s"], (float("nan"), float("nan"))
@@ -229,11 +231,11 @@ def timings(args: argparse.Namespace) -> int:
     rows = []
     for variant, d in runs.groupby(level="variant"):
         lo, mid, hi = d["wall"].agg(["min", "median", "max"]) / 60
-        rows.append({"variant": variant, "runs": str(len(d)),
+        rows.append({"run (variant-key)": variant, "runs": str(len(d)),
                      "training wall time per run, min (min / median / max)": f"{lo:.2f} / {mid:.2f} / {hi:.2f}",
                      "all its runs, min": f"{d['wall'].sum() / 60:.1f}",  # resumed runs count every attempt
                      "benchmark s of the last attempt (median)": f"{d['job'].median():.0f}",
-                     "its CPU ms a step (median)": f"{1000 * d['cpu_per_step'].median():.1f}",
+                     "its CPU ms a step (median; a resumed run reads low)": f"{1000 * d['cpu_per_step'].median():.1f}",
                      "progress measures (median share)": f"{100 * d['progress'].median():.2f}%",
                      "graduation windows (median share)": f"{100 * d['windows'].median():.2f}%"})  # fmt: skip
     print(pd.DataFrame(rows).to_markdown(index=False, disable_numparse=True))

@@ -146,5 +146,5 @@ def _elsewhere(ledger: pd.DataFrame, entry: dict, table: pd.DataFrame | None) ->
     for judged, d in other.groupby("stages", sort=False):
         bound = min(1.0, len(d) * min(float(x) for x in d["holm_p"]))
         lines.append(f"- The same name judged on {judged} (another hypothesis): {len(d)} attempt(s), outcomes "
-                     f"{'; '.join(d['outcome'])}; bound across them {bound:.3f}.")  # fmt: skip
+                     f"{' | '.join(d['outcome'])}; bound across them {bound:.3f}.")  # fmt: skip
     return [*lines, ""] if lines else []
