@@ -5,6 +5,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import ROOT
 
 from arithsignal.analysis.stats import format_ratio, median_ratio
 
@@ -226,3 +227,12 @@ def test_a_stage_where_every_run_sits_at_the_floor_is_read_as_such():
             for side in ("on", "off") for seed in range(5)]  # fmt: skip
     t = ablation_table(pd.DataFrame(rows), ["s"]).iloc[0]
     assert t["verdict"] == "at the floor" and t["ratio_text"] == "at the floor (every run at 400 steps)"
+
+
+def test_every_claim_names_the_preset_that_measures_it():
+    """A config without a claim's ablation says where it is measured: every claim has its preset, and it exists."""
+    from arithsignal.report.claims import CLAIMS, NOT_MEASURED
+
+    assert set(NOT_MEASURED) == set(CLAIMS)
+    for where in NOT_MEASURED.values():
+        assert (ROOT / where).exists(), where
