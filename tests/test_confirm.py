@@ -54,8 +54,8 @@ def test_the_fit_recovers_a_planted_pooled_effect_and_interaction():
 
 
 # The real design (issue 36): 4 runs a side at two sizes four doublings apart, the default's three judged stages, with
-# the spread, size slopes and censoring measured on that run (docs/spreads/carry_sizes/carry.json, rounded). Relabellings
-# are drawn (99) rather than enumerated (4,900) so that 300 simulated data sets take about a minute each.
+# the spread, size slopes and censoring measured on that run (docs/spreads/carry_sizes/carry.json, rounded).
+# Relabellings are drawn (99) rather than enumerated (4,900) so that 300 simulated data sets take about a minute each.
 REAL_SIZES = (math.log(6_592), math.log(100_096))
 REAL = dict(median_steps=(2700, 3300, 5200), sigma=(0.23, 0.34, 0.29), run_share=0.35, seeds=4, log_sizes=REAL_SIZES,
             size_slope=(0.28, 0.33, 0.66), budget=6000, window_every=100, windows=4,
