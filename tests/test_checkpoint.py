@@ -51,6 +51,35 @@ def test_a_run_stopped_by_a_signal_mid_stage_resumes_to_the_same_run(tmp_path):
     assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters(), strict=True))
 
 
+@pytest.mark.skipif(not MAIN_THREAD, reason="only the main thread may set signal handlers")
+def test_a_run_that_stops_after_a_censored_stage_resumes_to_the_same_record(tmp_path):
+    """after_censored: stop, with a stop signal in the censored stage: the resumed run ends where the uninterrupted
+    one did, with the same tables (the later stages not reached in both) and weights."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"].update(stage_budget=60, after_censored="stop")
+    s["graduation"].update(windows=2, window_every=30)
+    st = stages(Stage("mul_2x2", "mul", (2, 2)), Stage("add_1x1", "add", (1, 1)))
+    full = Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    full.run(checkpoint=None, log_every=10)
+
+    def signal_at_step_40(msg: str) -> None:
+        if msg.startswith("step     40 |"):
+            os.kill(os.getpid(), signal.SIGUSR1)
+
+    path = tmp_path / "checkpoint.pt"
+    with pytest.raises(Stopped):
+        Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=signal_at_step_40).run(
+            checkpoint=path, checkpoint_every=10_000, log_every=10
+        )
+    resumed = Trainer(s, seed=2, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    resumed.run(checkpoint=path, checkpoint_every=10_000, log_every=10)
+    assert list(resumed.frames()["graduations"]["stage"]) == ["mul_2x2"] and resumed.state.step == 60
+    for name, df in full.frames().items():
+        drop = {"columns": CLOCK_COLUMNS, "errors": "ignore"}
+        pd.testing.assert_frame_equal(df.drop(**drop), resumed.frames()[name].drop(**drop))
+    assert all(torch.equal(a, b) for a, b in zip(full.model.parameters(), resumed.model.parameters(), strict=True))
+
+
 def test_a_checkpoint_of_other_settings_is_ignored_and_one_of_another_format_refused(tmp_path):
     path, said, cpu = tmp_path / "checkpoint.pt", [], torch.device("cpu")
     tr = Trainer(SETTINGS, seed=0, stages=stages(Stage("add_1x1", "add", (1, 1))), device=cpu, log=said.append)

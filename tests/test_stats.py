@@ -178,6 +178,10 @@ def test_steps_table_marks_censored_runs():
     )
     table = cells(steps_markdown(graduations, ["a", "b"]))
     assert table == [["variant", "seed", "a", "b"], ["v", "0", "120", "300+"]]
+    stopped = graduations.iloc[[1]].assign(seed=1)  # seed 1 stopped after a censored stage a: b not reached
+    stopped["censored"] = True
+    table = cells(steps_markdown(pd.concat([graduations, stopped]), ["a", "b"]))
+    assert table[-1] == ["v", "1", "120+", "not reached"]
 
 
 def cells(markdown: str) -> list[list[str]]:

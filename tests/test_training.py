@@ -122,6 +122,38 @@ def test_stage_not_graduating_is_censored_at_its_budget():
     assert len(tr.frames()["windows"]) == 4  # windows at stage steps 30 and 60 of each stage
 
 
+def test_after_a_censored_stage_a_stopping_run_reaches_no_later_stage():
+    """curriculum.after_censored: stop. The censored first stage is recorded as before; the later stages are not
+    reached: no graduations row, no windows, no weights, no step trained on them (where continue trains them)."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"].update(stage_budget=60, after_censored="stop")
+    s["graduation"].update(windows=2, window_every=30)
+    st = stages(Stage("mul_2x2", "mul", (2, 2)), Stage("add_1x1", "add", (1, 1)), Stage("mul_2x1", "mul", (2, 1)))
+    said = []
+    tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=said.append)
+    tr.run(checkpoint=None, log_every=10)
+    f = tr.frames()
+    assert list(f["graduations"]["stage"]) == ["mul_2x2"] and f["graduations"]["censored"].all()
+    assert set(f["windows"]["stage"]) == {"mul_2x2"} and set(f["train_log"]["stage"]) == {"mul_2x2"}
+    assert tr.state.step == 60 and len(tr.stage_models) == 1
+    assert any("add_1x1, mul_2x1 not reached" in m for m in said)
+    s["curriculum"]["after_censored"] = "continue"
+    go_on = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    go_on.run(checkpoint=None, log_every=10)
+    assert list(go_on.frames()["graduations"]["stage"]) == ["mul_2x2", "add_1x1", "mul_2x1"]
+
+
+def test_a_stopping_run_censored_at_its_last_stage_still_holds():
+    """stop never acts on the last stage: the hold after it runs as before."""
+    s = copy.deepcopy(SETTINGS)
+    s["curriculum"].update(stage_budget=60, after_censored="stop", hold_steps=30)
+    s["graduation"].update(windows=2, window_every=30)
+    st = stages(Stage("mul_2x2", "mul", (2, 2)))
+    tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    tr.run(checkpoint=None, log_every=10)
+    assert tr.state.step == 90 and tr.frames()["windows"]["hold"].sum() == 1
+
+
 def test_replay_share_of_the_batch_comes_from_earlier_stages():
     st = stages(Stage("add_1x1", "add", (1, 1)), Stage("mul_2x2", "mul", (2, 2)))
     gen = torch.Generator().manual_seed(0)

@@ -56,6 +56,7 @@ class Scenario:
     family: str = "lognormal"  # the declared model: the distribution of e
     anchor_side: str = "off"  # the side median_steps were measured on
     anchor_log_size: float | None = None  # log N where median_steps were measured (None: the reference size)
+    after_censored: str = "continue"  # stop: a run censored at a judged stage has no row for the later ones
 
     @property
     def floor(self) -> int:
@@ -95,7 +96,9 @@ def simulate(sc: Scenario, rng: np.random.Generator) -> Design:
                 log_t = np.log(sc.median_steps) - np.asarray(sc.size_slope) * (log_n - anchor) + u + e + moved
                 steps = np.maximum(sc.floor, np.ceil(np.exp(log_t) / sc.window_every) * sc.window_every)
                 censored = steps > budget
-                for s in range(q):
+                # curriculum.after_censored: stop leaves a run's stages after its first censored one unreached
+                reached = int(np.argmax(censored)) + 1 if sc.after_censored == "stop" and censored.any() else q
+                for s in range(reached):
                     for k, v in zip(rows, (run, s, z, log_n, min(steps[s], budget[s]), bool(censored[s])), strict=True):
                         rows[k].append(v)
                 run += 1
@@ -286,7 +289,8 @@ def design_scenario(config: dict, entry: dict, results: str | None, overrides: d
     design = {"seeds": int(overrides.get("seeds", len(config["seeds"]))), "log_sizes": tuple(sizes),
               "budget": tuple(stage_budget(settings, st) for st in entry["stages"]),
               "window_every": settings["graduation"]["window_every"],
-              "windows": settings["graduation"]["windows"]}  # fmt: skip
+              "windows": settings["graduation"]["windows"],
+              "after_censored": settings["curriculum"].get("after_censored", "continue")}  # fmt: skip
     model = config["analysis"].get("model", "lognormal")
     measured, source = _measured_or_recorded(config, entry, results, overrides, spreads, design)
     spread, source = _spread(measured, source, overrides, len(entry["stages"]), model)

@@ -101,7 +101,9 @@ def evaluate_job(
             if df.empty:
                 continue
             stage = df["stage"].iat[0]
-            for when, model in (("stage_end", models["stage_end"][stage]), ("final", models["final"])):
+            # a stage the run never reached (curriculum.after_censored: stop) has no stage end: the final model only
+            ends = [("stage_end", models["stage_end"][stage])] if stage in models["stage_end"] else []
+            for when, model in [*ends, ("final", models["final"])]:
                 res = score(
                     model, df, device, evaluation["batch_size"], evaluation["top_k"], settings["factors"]["reverse"]
                 )

@@ -237,11 +237,12 @@ def progress_markdown(logs: pd.DataFrame, windows: pd.DataFrame) -> str:
 
 
 def steps_markdown(graduations: pd.DataFrame, stages: list[str]) -> str:
-    """One row per run, one column per stage: steps to graduation, '+' where censored."""
+    """One row per run, one column per stage: steps to graduation, '+' where censored, 'not reached' where the run
+    has no row for the stage (it stopped after a censored stage: curriculum.after_censored)."""
     plus = graduations["censored"].map({True: "+", False: ""})
     cells = graduations.assign(cell=graduations["steps"].astype(int).astype(str) + plus)
     table = cells.pivot_table(index=["variant", "seed"], columns="stage", values="cell", aggfunc="first")
-    return md_table(table.reindex(columns=stages).fillna("").reset_index().astype(str))
+    return md_table(table.reindex(columns=stages).fillna("not reached").reset_index().astype(str))
 
 
 def progress_by_stage_markdown(logs: pd.DataFrame, stages: list[str]) -> str:

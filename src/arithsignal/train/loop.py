@@ -3,7 +3,8 @@
 :meth:`Trainer.run` is the loop. Each step draws a batch (a share ``curriculum.replay_share`` of it replaying earlier
 stages), takes the loss on its completion tokens and steps the optimiser (batches.py, optim.py); then, when due, it
 takes the progress measures (progress.py) and a train_log row, runs a graduation window (graduation.py: the rule),
-ends the stage (graduated, or censored at its budget; after the last stage, the hold) and writes the checkpoint
+ends the stage (graduated, or censored at its budget; after the last stage, the hold; after a censored stage with
+``curriculum.after_censored: stop``, the run's end: later stages are not reached) and writes the checkpoint
 (checkpoint.py). The weights as they were when each stage ended are kept for the evaluation at stage end.
 :func:`train_job` is the workflow's entry: one (variant, seed), from its data files to its tables and models.
 """
@@ -227,10 +228,14 @@ class Trainer:
         st.graduation_rows.append(row)
         self.stage_models.append({k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()})
         self.log(stage_end_line(row))
-        hold = self.s.curriculum.hold_steps
-        if st.stage_index == len(self.stages) - 1 and hold > 0:
+        hold, last = self.s.curriculum.hold_steps, st.stage_index == len(self.stages) - 1
+        if last and hold > 0:
             st.holding, st.hold_from = True, st.stage_step
             self.log(f"holding: {hold} more steps on {row['stage']}, with windows every {g.window_every} steps")
+        elif not graduated and not last and self.s.curriculum.after_censored == "stop":
+            later = ", ".join(s.name for s in self.stages[st.stage_index + 1 :])
+            self.log(f"stopping (curriculum.after_censored: stop): {later} not reached")
+            st.stage_index = len(self.stages)  # the run is done: no row, no weights for the stages not reached
         else:
             st.next_stage()
 
@@ -304,7 +309,8 @@ def train_job(
     for name, df in trainer.frames().items():
         write_parquet(df, outputs[name], prov)
     save_model(trainer.model, outputs["model"], prov)
-    save_stage_models(trainer.model, names, trainer.stage_models, outputs["stage_models"], prov)
+    reached = names[: len(trainer.stage_models)]  # fewer than names where after_censored: stop ended the run early
+    save_stage_models(trainer.model, reached, trainer.stage_models, outputs["stage_models"], prov)
     ckpt.unlink(missing_ok=True)  # outputs are complete; the checkpoint has done its job
     st = trainer.state
     clocks = (("progress measures", st.measure_time), ("graduation windows", st.window_time))

@@ -39,6 +39,9 @@ class CurriculumSettings:
     replay_share: float
     stage_budget: int  # where a stage has no budget of its own (stage_budget())
     hold_steps: int  # after the last stage ends, train on this many more steps, with held-out windows
+    # after a censored stage: continue to the next, or stop (later stages not reached). Optional in the config, so
+    # that configs without it keep their runs' hashes
+    after_censored: str = "continue"
 
 
 @dataclass(frozen=True)
