@@ -54,6 +54,7 @@ rule all:
         minimal_summary=f"{OUT}/minimal_model_summary.md",
         sweeps=expand(f"{OUT}/sweep_{{sweep}}.{{ext}}", sweep=SWEEPS, ext=["pdf", "md"]),
         scaling=[f"{OUT}/scaling.pdf", f"{OUT}/scaling.md"] if SCALING_SWEEP else [],
+        maps=expand(f"{OUT}/map_{{ablation}}.pdf", ablation=MAPS),
         length=(
             ([f"{OUT}/metrics/length.parquet"] + expand(f"{OUT}/length_{{ablation}}.pdf", ablation=ABLATIONS))
             if LENGTH

@@ -9,6 +9,7 @@ localrules:
     summary,
     sweep_stats,
     scaling,
+    map_stats,
     length_stats,
 
 
@@ -187,6 +188,33 @@ rule scaling:
         sweep=SCALING_SWEEP,
     script:
         "../workflow_scripts/scaling.py"
+
+
+rule map_stats:
+    """An ablation's effect over model size and stage, cell by cell (config maps:)."""
+    input:
+        code=pkg("analysis.maps"),
+        graduations=map_run_files("graduations.parquet"),
+        evals=map_run_files(EVAL_FILE),
+        on_data=lambda w: ablation_data(w.ablation, "on"),
+        off_data=lambda w: ablation_data(w.ablation, "off"),
+    output:
+        f"{OUT}/metrics/map_{{ablation}}.parquet",
+    log:
+        f"{OUT}/logs/map_stats/{{ablation}}.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        entry=lambda w: canon({**MAPS[w.ablation], "factor": ABLATION_SPEC[w.ablation]["factor"]}),
+        runs=lambda w: map_runs(w.ablation),
+        stage_order=STAGES,
+        seeds=SEEDS,
+    script:
+        "../workflow_scripts/map_stats.py"
 
 
 rule length_stats:

@@ -55,6 +55,7 @@ SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
 ANALYSIS = config.get("analysis") if config.get("analysis", {}).get("family") else None  # None: no primary family
 LENGTH = config.get("length")  # None: no length split
 ABLATIONS = [a["name"] for a in config["ablations"]]
+MAPS = {m["ablation"]: m for m in config.get("maps", [])}  # maps of an ablation's effect over size and stage
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
 METRIC_TABLES = ["graduations", "train_log", "windows", "eval"]
 SPLITS = ["train", "train_pool", "unseen_pool", "test", "commute"]  # data.splits.SPLITS
@@ -148,10 +149,12 @@ def ablation_runs_of_sides():
 
 def summary_extras(wildcards):
     """Input function: the summary's optional inputs, each where the config asks for it: the scaling report, the
-    confirmatory table with the ledger of attempts, the length tables."""
+    confirmatory table with the ledger of attempts, the maps, the length tables."""
     extras = {"scaling": f"{OUT}/scaling.md"} if SCALING_SWEEP else {}
     if ANALYSIS:
         extras |= {"confirmatory": f"{OUT}/metrics/confirmatory.parquet", "attempts": LEDGER}
+    if MAPS:
+        extras |= {"maps": expand(f"{OUT}/metrics/map_{{ablation}}.parquet", ablation=MAPS)}
     if LENGTH:
         extras |= {
             "length_scores": f"{OUT}/metrics/length.parquet",
@@ -217,3 +220,13 @@ def length_data(variant):
 def ablations_canonical():
     """Params: every ablation variant's canonical run (for the tables that read all ablations at once)."""
     return canon({a[s]: CANONICAL[a[s]] for a in config["ablations"] for s in ("on_variant", "off_variant")})
+
+
+def map_runs(ablation):
+    """Params: the runs a map reads, both sides at every size of its sweep: {variant, run, side, model}."""
+    return canon(C.analysis_runs(config, MAPS[ablation]))
+
+
+def map_run_files(name):
+    """Input function: a per-run table of every run a map reads."""
+    return lambda w: run_files(name, sorted({r["run"] for r in C.analysis_runs(config, MAPS[w.ablation])}))

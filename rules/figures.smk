@@ -7,6 +7,7 @@ localrules:
     plot_failures,
     plot_sweep,
     plot_scaling,
+    plot_map,
     plot_length,
 
 
@@ -120,6 +121,26 @@ rule plot_scaling:
         stage_order=STAGES,
     script:
         "../workflow_scripts/plot_scaling.py"
+
+
+rule plot_map:
+    input:
+        code=pkg("report.figures.maps"),
+        table=f"{OUT}/metrics/map_{{ablation}}.parquet",
+    output:
+        report(f"{OUT}/map_{{ablation}}.pdf", category="Maps", subcategory="{ablation}", caption="../report/map.rst"),
+    log:
+        f"{OUT}/logs/plot_map/{{ablation}}.log",
+    conda:
+        "../envs/plot.yaml"
+    threads: 1
+    resources:
+        mem_mb=2000,
+        runtime=10,
+    params:
+        stage_order=STAGES,
+    script:
+        "../workflow_scripts/plot_map.py"
 
 
 rule plot_length:

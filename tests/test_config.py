@@ -27,6 +27,7 @@ def mutate(fn):
         for entry in cfg.get("analysis", {}).get("family", []):
             if entry.get("sizes") == "size":
                 del entry["sizes"]
+        cfg["maps"] = [m for m in cfg.get("maps", []) if m["sizes"] != "size"]
     return cfg
 
 
@@ -74,6 +75,8 @@ BAD = [
     ("ablation_without_a_factor", lambda c: c["ablations"][0].pop("factor"), "factor"),
     ("scaling_without_a_sweep", lambda c: c.update(scaling={}), "sweep"),
     ("family_error_rate_above_one", lambda c: c["analysis"].update(alpha=2), "alpha"),
+    ("map_claimed_zero", lambda c: c["maps"][0].update(claimed=0), "claimed"),
+    ("after_censored_unknown", lambda c: c["curriculum"].update(after_censored="skip"), "after_censored"),
     ("block_size_below_the_longest_line", lambda c: c["model"].update(block_size=20), "model.block_size (20"),
     (
         "block_size_below_the_length_split",
@@ -173,6 +176,8 @@ RELATION_CASES = {
     "analysis_stage_once": lambda c: c["analysis"]["family"][0].update(stages=["add_2x2", "add_2x2"]),
     "analysis_sizes_known": lambda c: c["analysis"]["family"][0].update(sizes="nope"),
     "analysis_sizes_sweep": lambda c: c["analysis"]["family"][0].update(sizes="recipe"),
+    "map_ablation_known": lambda c: c["maps"].append(dict(c["maps"][0])),  # mapped twice
+    "map_sizes_sweep": lambda c: c["maps"][0].update(sizes="recipe"),
     "ablation_entry_alone": lambda c: c["analysis"]["family"][1].update(measure="commute_exact_match"),
     "threshold_entry_alone": lambda c: c["analysis"]["family"][2].update(smallest_effect=1.25),
     "threshold_name_unique": lambda c: c["analysis"]["family"][2].update(name="reverse"),  # an ablation not in it

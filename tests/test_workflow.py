@@ -178,7 +178,7 @@ def test_every_figure_exists(smoke_run):
     pdfs += ["failures.pdf"] + [
         f"minimal_model_{e}.pdf" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
     ]
-    pdfs += ["sweep_recipe.pdf", "sweep_size.pdf", "scaling.pdf"]
+    pdfs += ["sweep_recipe.pdf", "sweep_size.pdf", "scaling.pdf", "map_carry.pdf"]
     for name in pdfs:
         data = (res / name).read_bytes()
         assert data.startswith(b"%PDF-") and b"%%EOF" in data[-64:], name
@@ -269,6 +269,22 @@ def test_the_scaling_fit_and_the_confirmatory_family(smoke_run):
                     "### Every attempt at each hypothesis"):  # fmt: skip
         assert section in summary
     assert "## Scaling of steps to graduation with model size" in summary and "carry (baseline vs carry_off)" in summary
+
+
+def test_the_map_has_every_size_and_stage_with_a_reading(smoke_run):
+    """The map path: the carry mask over the size sweep's two sizes and every stage, each cell read as one of the
+    defined readings (the smoke's numbers mean nothing), marked where the sides' data are alike, and in the summary."""
+    from arithsignal.analysis.maps import CLAIMED_READINGS, READINGS
+
+    res = smoke_run / OUT
+    cells = pq.read_table(res / "metrics/map_carry.parquet").to_pandas()
+    assert sorted(zip(cells["size"], cells["stage"], strict=True)) == sorted(
+        (f"d_model {d}", s) for d in (16, 32) for s in ("add_1x1", "add_2x2", "mul_2x1")
+    )
+    assert set(cells["reading"]) <= set(READINGS) and set(cells["claimed_reading"]) <= set(CLAIMED_READINGS)
+    assert cells.set_index(["size", "stage"])["sides_differ"].xs("mul_2x1", level="stage").eq(False).all()
+    assert (cells["n_on"] + cells["not_reached_on"] == 1).all()  # one seed, every stage reached or counted not
+    assert "## Map: where the carry ablation matters (exploratory)" in (res / "summary.md").read_text()
 
 
 def test_the_threshold_hypothesis_reads_the_runs_held_out_evaluations(smoke_run, tmp_path):
@@ -375,10 +391,10 @@ def test_every_figure_is_byte_identical_when_built_again(smoke_run, tmp_path):
     tree = tmp_path / "tree"
     shutil.copytree(smoke_run, tree, symlinks=True)
     plots = ["plot_ablation", "plot_progress", "plot_failures", "plot_minimal_model", "plot_sweep", "plot_scaling",
-             "plot_length"]  # fmt: skip
+             "plot_length", "plot_map"]  # fmt: skip
     figures = sorted(p.relative_to(tree) for p in (tree / OUT).glob("*.pdf"))
-    # ablations, progress per variant, failures, minimal model, sweeps, scaling, length per ablation
-    assert len(figures) == 9 + 11 + 1 + 5 + 2 + 1 + 9, figures
+    # ablations, progress per variant, failures, minimal model, sweeps, scaling, length per ablation, the map
+    assert len(figures) == 9 + 11 + 1 + 5 + 2 + 1 + 9 + 1, figures
     builds = []
     for _ in range(2):
         r = snakemake(tree, "all", "--cores", "2", "--forcerun", *plots, "--configfile=tests/config/smoke.yaml")

@@ -16,4 +16,5 @@ with log_to(sm.log[0]):
         sm.input.get("confirmatory"),
         length,
         sm.input.get("attempts"),
+        list(sm.input.get("maps", [])),
     )

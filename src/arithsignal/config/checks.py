@@ -325,6 +325,37 @@ def _analysis_sizes_sweep(config: dict) -> Iterator[str]:
             yield f"{where}.sizes: sweep {h['sizes']!r} must vary model keys only and start from both {both}"
 
 
+def _maps(config: dict) -> Iterator[tuple[str, dict]]:
+    """Each map (config ``maps``) with where it is in the config."""
+    for i, m in enumerate(config.get("maps", [])):
+        yield f"maps[{i}] ({m['ablation']})", m
+
+
+@relation("map_ablation_known", "a map's `ablation` is an ablation of the config, mapped once")
+def _map_ablation_known(config: dict) -> Iterator[str]:
+    ablations, seen = sorted({a["name"] for a in config.get("ablations", [])}), set()
+    for where, m in _maps(config):
+        if m["ablation"] not in ablations:
+            yield f"{where}.ablation: unknown ablation {m['ablation']!r}; expected one of {ablations}"
+        elif m["ablation"] in seen:
+            yield f"{where}: the ablation is mapped twice; one map per ablation"
+        seen.add(m["ablation"])
+
+
+@relation("map_sizes_sweep", "a map's `sizes` names a sweep of model keys only that starts from both of its variants")
+def _map_sizes_sweep(config: dict) -> Iterator[str]:
+    sweeps = {sw["name"]: sw for sw in config.get("sweeps", [])}
+    names = {v["name"] for v in config["variants"]}  # an ablation with an unknown variant is reported with it
+    ablations = {a["name"]: a for a in config.get("ablations", []) if {a["on_variant"], a["off_variant"]} <= names}
+    for where, m in _maps(config):
+        sw, ab = sweeps.get(m["sizes"]), ablations.get(m["ablation"])
+        if sw is None:
+            yield f"{where}.sizes: unknown sweep {m['sizes']!r}; expected one of {sorted(sweeps)}"
+        elif ab is not None and (not _sizes_only(sw) or not {ab["on_variant"], ab["off_variant"]} <= set(sw["from"])):
+            both = f"{ab['on_variant']!r} and {ab['off_variant']!r}"
+            yield f"{where}.sizes: sweep {m['sizes']!r} must vary model keys only and start from both {both}"
+
+
 @relation("threshold_entry_alone", "a threshold entry has none of an ablation entry's keys")
 def _threshold_entry_alone(config: dict) -> Iterator[str]:
     for where, h in _thresholds(config):

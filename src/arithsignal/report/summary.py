@@ -58,10 +58,12 @@ class SummaryInputs:
     ledger: pd.DataFrame | None = None
     length: tuple[pd.DataFrame, pd.DataFrame, pd.DataFrame] | None = None
     scaling: str | None = None
+    maps: tuple[pd.DataFrame, ...] = ()
 
     @classmethod
     def load(cls, inputs: dict, meta: dict, scaling: str | None = None, confirmatory: str | None = None,
-             length: dict[str, str] | None = None, attempts: str | None = None) -> SummaryInputs:  # fmt: skip
+             length: dict[str, str] | None = None, attempts: str | None = None,
+             maps: list[str] = ()) -> SummaryInputs:  # fmt: skip
         """From the summary job's files: ``inputs`` (stats, eval, graduations, train_log, windows: lists of paths),
         ``length`` (its scores, runs and ablations tables) and the other files by path."""
         from ..analysis.attempts import read as read_ledger
@@ -84,6 +86,7 @@ class SummaryInputs:
             ledger=None if attempts is None else read_ledger(attempts),
             length=length_tables,
             scaling=None if scaling is None else Path(scaling).read_text(),
+            maps=tuple(read_parquet(p) for p in maps),
         )
 
 
@@ -360,6 +363,17 @@ def scaling_section(s: SummaryInputs) -> list[str]:
     return [] if s.scaling is None else ["", s.scaling.removesuffix("\n")]
 
 
+def map_section(s: SummaryInputs) -> list[str]:
+    """Each map of an ablation's effect over size and stage (analysis.maps), after a blank line."""
+    from ..analysis.maps import map_markdown
+
+    out = []
+    for table in s.maps:
+        name = table["ablation"].iat[0] if len(table) else ""
+        out += ["", *map_markdown(table, f"map_{name}.pdf")[:-1]]
+    return out
+
+
 # summary.md, top to bottom: the decisions first, then the exploratory readings, claim by claim
 SECTIONS: tuple[Section, ...] = (
     header_section,
@@ -377,6 +391,7 @@ SECTIONS: tuple[Section, ...] = (
     progress_section,
     length_section,
     scaling_section,
+    map_section,
 )
 
 
@@ -386,10 +401,11 @@ def summary_markdown(inputs: SummaryInputs) -> str:
 
 
 def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = None, confirmatory: str | None = None,
-                length: dict[str, str] | None = None, attempts: str | None = None) -> None:  # fmt: skip
+                length: dict[str, str] | None = None, attempts: str | None = None,
+                maps: list[str] = ()) -> None:  # fmt: skip
     """Job entry point: summary.md, the same as summary.html (the report's "Decisions") and
     metrics/ablation_stats.parquet (every ablation's table); the arguments as :meth:`SummaryInputs.load` takes them."""
-    s = SummaryInputs.load(inputs, meta, scaling, confirmatory, length, attempts)
+    s = SummaryInputs.load(inputs, meta, scaling, confirmatory, length, attempts, maps)
     write_parquet(s.stats, outputs["table"])
     text = summary_markdown(s)
     Path(outputs["markdown"]).write_text(text)
