@@ -210,7 +210,7 @@ def timings(args: argparse.Namespace) -> int:
     root = Path(args.results)
     paths = sorted(root.glob("runs/*/seed*/train_log.parquet"))
     # runs named by their folder (variant-key): presets that train one variant differently share results/runs
-    frames = [read_parquet(p).assign(variant=p.parent.parent.name) for p in paths]
+    frames = [read_parquet(p).assign(run=p.parent.parent.name) for p in paths]
     logs = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
     if logs.empty:
         print(f"no training logs under {root}/runs", file=sys.stderr)
@@ -222,16 +222,16 @@ def timings(args: argparse.Namespace) -> int:
             row = pd.read_csv(tsv, sep="\t").iloc[0]
             key = (p.parent.parent.name, int(p.parent.name.removeprefix("seed")))
             bench[key] = (float(row["s"]), float(row.get("cpu_time", float("nan"))))
-    last = logs.sort_values("step").groupby(["variant", "seed"])[["wall_time_s", "step"]].last()
+    last = logs.sort_values("step").groupby(["run", "seed"])[["wall_time_s", "step"]].last()
     wall, nan2 = last["wall_time_s"], (float("nan"), float("nan"))
     runs = pd.DataFrame({"wall": wall, "job": [bench.get(k, nan2)[0] for k in wall.index],
                          "cpu_per_step": [bench.get(k, nan2)[1] / s for k, s in last["step"].items()],
-                         "progress": time_share(logs, "measure_time_s"),
-                         "windows": time_share(logs, "window_time_s")})  # fmt: skip
+                         "progress": time_share(logs, "measure_time_s", run="run"),
+                         "windows": time_share(logs, "window_time_s", run="run")})  # fmt: skip
     rows = []
-    for variant, d in runs.groupby(level="variant"):
+    for run, d in runs.groupby(level="run"):
         lo, mid, hi = d["wall"].agg(["min", "median", "max"]) / 60
-        rows.append({"run (variant-key)": variant, "runs": str(len(d)),
+        rows.append({"run (variant-key)": run, "runs": str(len(d)),
                      "training wall time per run, min (min / median / max)": f"{lo:.2f} / {mid:.2f} / {hi:.2f}",
                      "all its runs, min": f"{d['wall'].sum() / 60:.1f}",  # resumed runs count every attempt
                      "benchmark s of the last attempt (median)": f"{d['job'].median():.0f}",

@@ -53,6 +53,11 @@ def read(path: str | Path = LEDGER) -> pd.DataFrame:
     return df
 
 
+def bound_across(holm_p: list[float]) -> float:
+    """The family-wise error bound of a decision reached on one of k attempts: min(1, k x the smallest Holm p)."""
+    return min(1.0, len(holm_p) * min(holm_p)) if holm_p else math.nan
+
+
 def across_attempts(ledger: pd.DataFrame, table: pd.DataFrame | None = None) -> list[dict]:
     """Per hypothesis: its attempts in the ledger plus this run where the ledger does not hold it yet (matched by the
     data it was decided on and the model), and the Bonferroni bound min(1, k x the smallest Holm p) over the k. With
@@ -74,7 +79,7 @@ def across_attempts(ledger: pd.DataFrame, table: pd.DataFrame | None = None) -> 
         holm = [float(x["holm_p"]) for x in rows] + ([float(this_run["holm_p"])] if this_run is not None else [])
         k = len(holm)
         out.append({"hypothesis": h, "attempts": rows, "this_run": this_run, "k": k,
-                    "bound": min(1.0, k * min(holm)) if holm else math.nan})  # fmt: skip
+                    "bound": bound_across(holm)})  # fmt: skip
     return out
 
 
@@ -144,7 +149,7 @@ def _elsewhere(ledger: pd.DataFrame, entry: dict, table: pd.DataFrame | None) ->
     other = ledger[(ledger["hypothesis"] == entry["hypothesis"]) & (ledger["stages"] != stages)]
     lines = []
     for judged, d in other.groupby("stages", sort=False):
-        bound = min(1.0, len(d) * min(float(x) for x in d["holm_p"]))
+        bound = bound_across([float(x) for x in d["holm_p"]])
         lines.append(f"- The same name judged on {judged} (another hypothesis): {len(d)} attempt(s), outcomes "
                      f"{' | '.join(d['outcome'])}; bound across them {bound:.3f}.")  # fmt: skip
     return [*lines, ""] if lines else []

@@ -196,10 +196,10 @@ def _first_step_at(df: pd.DataFrame, col: str) -> pd.Series:
     return df[df[col] >= PROGRESS_LEVEL].groupby(["variant", "seed", "stage"])["stage_step"].min()
 
 
-def time_share(logs: pd.DataFrame, clock: str) -> pd.Series:
-    """Per run (indexed by variant, seed): the share of its training wall time that ``clock`` (a cumulative
-    train_log column: measure_time_s, window_time_s) took, from the run's last row."""
-    last = logs.sort_values("step").groupby(["variant", "seed"]).tail(1).set_index(["variant", "seed"])
+def time_share(logs: pd.DataFrame, clock: str, run: str = "variant") -> pd.Series:
+    """Per run (indexed by the ``run`` column, the variant by default, and the seed): the share of its training wall
+    time that ``clock`` (a cumulative train_log column: measure_time_s, window_time_s) took, from the run's last row."""
+    last = logs.sort_values("step").groupby([run, "seed"]).tail(1).set_index([run, "seed"])
     return last[clock] / last["wall_time_s"]
 
 
