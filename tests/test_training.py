@@ -420,3 +420,12 @@ def test_the_update_share_of_vectors_is_read_against_their_own_rate():
             p += 5 * s["train"]["update_threshold"] * lr
     tr.progress.record_update(before, lr)
     assert tr.progress.pending["update_share_matrices"] == 1.0 and tr.progress.pending["update_share_vectors"] == 0.0
+
+
+def test_steps_left_counts_every_stage_to_its_budget_then_the_hold():
+    """The bound the log line and `watch` print: at stage 1, step 50, of budgets 100, 200, 300 with a hold of 40,
+    200 - 50 + 300 + 40 steps; in the hold that began at the last stage's step 300, what is left of its 40."""
+    from arithsignal.train.live import steps_left
+
+    assert steps_left([100, 200, 300], 1, 50, 40) == 490
+    assert steps_left([100, 200, 300], 2, 320, 40, hold_from=300) == 20

@@ -17,7 +17,7 @@ from pathlib import Path
 import pandas as pd
 
 from ..core.text import duration
-from ..train.live import LIVE_FILE
+from ..train.live import LIVE_FILE, steps_left
 
 RUNNING_WITHIN_S = 300  # a live file written this recently belongs to a run that is training
 
@@ -78,7 +78,8 @@ class RunRecord:
         speed = self.speed()
         pace = "" if speed is None else f" | {speed:.1f} steps/s"
         if status != "done" and speed:
-            left = sum(budgets[i:]) - int(last["stage_step"]) + h.get("hold_steps", 0)
+            hold_from = int(grads.iloc[-1]["steps"]) if last["hold"] and not grads.empty else None
+            left = steps_left(budgets, i, int(last["stage_step"]), h.get("hold_steps", 0), hold_from)
             pace += f", at most {duration(left / speed)} left"
         return f"{name:28s} {status:8s} {where} {step} | {passed}, {windows}{pace}"
 

@@ -28,6 +28,16 @@ TRAIN_TAGS = ("loss", "token_accuracy", "answer_token_accuracy", "lr", "stage_in
 WINDOW_TAGS = ("train_exact_match", "unseen_exact_match")
 
 
+def steps_left(budgets: list[int], stage_index: int, stage_step: int, hold_steps: int,
+               hold_from: int | None = None) -> int:  # fmt: skip
+    """The most steps a run can still take: from its place, every stage to its budget, then the hold; in the hold
+    (``hold_from``: the last stage's step where it began), what is left of the hold. The trainer's log line and
+    ``watch`` both read it (a run that stops after a censored stage takes fewer)."""
+    if hold_from is not None:
+        return hold_steps - (stage_step - hold_from)
+    return sum(budgets[stage_index:]) - stage_step + hold_steps
+
+
 def tensorboard_available() -> bool:
     return importlib.util.find_spec("tensorboard") is not None
 

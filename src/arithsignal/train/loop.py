@@ -29,7 +29,7 @@ from ..model.store import pick_device, save_model, save_stage_models
 from .batches import StageTensors, completion_loss, load_stages, make_batch
 from .checkpoint import Stopped, checkpoint_of, resume, save_checkpoint, stop_requests
 from .graduation import RunState, graduation_row, run_window, stage_end_line
-from .live import LIVE_FILE, Live
+from .live import LIVE_FILE, Live, steps_left
 from .optim import build_optimizer, learning_rate, set_lr
 from .progress import LogAccumulator, ProgressMeasures
 from .settings import RunSettings, stage_budget
@@ -151,11 +151,10 @@ class Trainer:
             clock.bank()
 
     def steps_left(self) -> int:
-        """The most steps the run can still take: every stage to its budget, and the hold."""
-        st, c = self.state, self.s.curriculum
-        if st.holding:
-            return c.hold_steps - (st.stage_step - st.hold_from)
-        return sum(self.budgets[st.stage_index :]) - st.stage_step + c.hold_steps
+        """The most steps the run can still take: every stage to its budget, and the hold (live.steps_left)."""
+        st = self.state
+        hold_from = st.hold_from if st.holding else None
+        return steps_left(self.budgets, st.stage_index, st.stage_step, self.s.curriculum.hold_steps, hold_from)
 
     def lr(self, step: int, stage_step: int) -> float:
         """The learning rate of a step (optim.learning_rate: the schedule restarts in every stage)."""
