@@ -211,7 +211,7 @@ rule map_stats:
     params:
         entry=lambda w: canon({**MAPS[w.ablation], "factor": ABLATION_SPEC[w.ablation]["factor"]}),
         runs=lambda w: map_runs(w.ablation),
-        stage_order=STAGES,
+        stages=canon(config["stages"]),
         seeds=SEEDS,
     script:
         "../workflow_scripts/map_stats.py"

@@ -24,19 +24,26 @@ BASELINE_FORMAT = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
 CONFIG = {("preset_config", "")}  # the preset's merged config, written again wherever the config changes
 EVERYTHING_AFTER_RUNS = {("aggregate", ""), ("length_stats", ""), ("plot_failures", ""), ("summary", ""), ("all", "")}
 # the smoke preset's sweeps: recipe (one point equals the baseline, one clip_off, two are runs of their own) and size
-# (d_model 32 is baseline and carry_off themselves); the points' own runs are trained, never evaluated
+# (d_model 32 is baseline and carry_off themselves); the recipe points' own runs are trained, never evaluated; the
+# size points' are evaluated too, for the carry mask's map (its held-out exact match at stage end)
 SWEEP_POINTS = [
     "baseline-grad_clip_1.0-schedule_cosine",
     "baseline-grad_clip_none-schedule_cosine",
     "baseline-d_model_16",
     "carry_off-d_model_16",
 ]
+SIZE_POINTS = SWEEP_POINTS[2:]
+MAP_JOBS = {("map_stats", "ablation=carry"), ("plot_map", "ablation=carry")}  # the map reads both carry sides
 SCALING_JOBS = {("sweep_stats", "sweep=size"), ("plot_sweep", "sweep=size"), ("scaling", ""), ("plot_scaling", "")}
 SWEEP_JOBS = {("sweep_stats", "sweep=recipe"), ("plot_sweep", "sweep=recipe")} | SCALING_JOBS
 
 
 def sweep_runs(seeds=(0,), points=SWEEP_POINTS):
-    return {("train", f"variant={p}, seed={s}") for p in points for s in seeds}
+    """The points' training jobs, and the evaluation of those on the size axis (the map reads it)."""
+    evaluated = [p for p in points if p in SIZE_POINTS]
+    return {("train", f"variant={p}, seed={s}") for p in points for s in seeds} | {
+        ("evaluate", f"variant={p}, seed={s}") for p in evaluated for s in seeds
+    }
 
 
 FIGURE_JOBS = (
@@ -48,6 +55,7 @@ FIGURE_JOBS = (
         ("plot_sweep", "sweep=recipe"),
         ("plot_sweep", "sweep=size"),
         ("plot_scaling", ""),
+        ("plot_map", "ablation=carry"),
         ("all", ""),
     }
 )
@@ -70,6 +78,7 @@ def after_runs_of(*variants):
         | {("plot_progress", f"variant={v}") for v in variants}
         | EVERYTHING_AFTER_RUNS
         | ({("confirm", "")} if CONFIRMED & set(variants) else set())
+        | (MAP_JOBS if {"baseline", "carry_off"} & set(variants) else set())
     )
 
 
@@ -269,7 +278,7 @@ def test_a_second_preset_keeps_its_own_results_and_reuses_the_first_ones_runs(sm
     c["preset"] = "second"
     c["variants"] = [*c["variants"][:2], {"name": "wide", "model": {"d_model": 48}}]  # baseline, carry_off, a new one
     c["ablations"] = [c["ablations"][0]]
-    c.update(sweeps=[], scaling={"sweep": None}, analysis={**c["analysis"], "family": []})
+    c.update(sweeps=[], maps=[], scaling={"sweep": None}, analysis={**c["analysis"], "family": []})
     del c["length"]
     (smoke_tree / "second.yaml").write_text(yaml.safe_dump(c))
     arg = "--configfile=second.yaml"  # results/second/

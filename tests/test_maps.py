@@ -99,9 +99,18 @@ def test_the_figure_and_the_summary_section_show_every_cell(tmp_path):
         claimed=None,
     ).reset_index()
     t.insert(0, "ablation", "carry")
-    t["sides_differ"] = True
+    t["sides_differ"], t["problem_space"] = True, 100
     panels = map_figure(t, ["a"], "carry", str(tmp_path / "map.pdf"))
     assert (tmp_path / "map.pdf").stat().st_size > 0 and len([p for p in panels if "stage" in p]) == 2
     text = "\n".join(map_markdown(t, "map_carry.pdf"))
     assert "Identified cells: 1 of 2" in text and "The largest lower bound: at least" in text
     assert "The largest identified ratio: 2.00" in text and "(none declared)" in text
+    assert "d_model 16, a (100 problems; 256 non-embedding parameters; median steps with the factor on: 1000)" in text
+    assert "The write-up's regime: 4-digit multiplication" in text
+
+
+def test_a_stage_s_problem_space_counts_ordered_operand_pairs():
+    from arithsignal.analysis.maps import problem_space
+
+    assert problem_space("add", [1, 1]) == 100 and problem_space("add", [3, 3]) == 900 * 900
+    assert problem_space("mul", [4, 4]) == 9000 * 9000  # the write-up's "about 10^8"

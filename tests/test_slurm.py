@@ -1,8 +1,8 @@
 """The workflow on a real single-node SLURM through profiles/slurm (the official executor plugin).
 
 Installs Debian's munge and slurm-wlm when missing (as root, as in CI), starts the
-daemons, runs the smoke preset through the scheduler, and checks that the jobs went
-through SLURM and that the results equal a local run's. The daemons are stopped by pid
+daemons, runs the smoke preset cut to its carry mask through the scheduler, and checks that the jobs went
+through SLURM and that the results equal the local smoke run's, run by run. The daemons are stopped by pid
 even when a test fails.
 """
 
@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from conftest import ROOT, SMOKE, copy_workflow
+from conftest import ROOT, copy_workflow
 
 from arithsignal.core.io import CLOCK_COLUMNS
 
@@ -79,11 +79,24 @@ def squeue_all(cluster) -> pd.DataFrame:
     return pd.DataFrame(rows, columns=["id", "name", "state", "comment"])
 
 
-def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, request, tmp_path):
+def slurm_preset(root: Path) -> str:
+    """The smoke preset cut to the carry mask: its two variants at both sizes, with every kind of job the full preset
+    has (data, length split, training, both evaluations, the minimal model, the sweep, scaling, the map, the family,
+    figures, summary). Its runs have the smoke preset's settings, so they are the smoke tree's runs, file for file."""
+    c = yaml.safe_load((ROOT / "tests/config/smoke.yaml").read_text())
+    c["preset"] = "slurm_smoke"
+    c["variants"], c["ablations"] = c["variants"][:2], c["ablations"][:1]  # baseline, carry_off; carry
+    c["sweeps"] = [sw for sw in c["sweeps"] if sw["name"] == "size"]
+    c["analysis"]["family"] = [h for h in c["analysis"]["family"] if h.get("ablation", "carry") == "carry"]
+    (root / "slurm_smoke.yaml").write_text(yaml.safe_dump(c))
+    return "--configfile=slurm_smoke.yaml"
+
+
+def test_the_workflow_runs_through_slurm_and_matches_a_local_run(cluster, request, tmp_path):
     root = copy_workflow(tmp_path / "wf")
     before = set(squeue_all(cluster)["id"])
     r = subprocess.run(
-        [sys.executable, "-m", "snakemake", "all", "--workflow-profile", slurm_test_profile(root), SMOKE],
+        [sys.executable, "-m", "snakemake", "all", "--workflow-profile", slurm_test_profile(root), slurm_preset(root)],
         cwd=root, env=cluster.env, capture_output=True, text=True, timeout=TIMEOUT,
     )  # fmt: skip
     assert r.returncode == 0, r.stdout[-3000:] + r.stderr[-5000:]
@@ -93,31 +106,25 @@ def test_smoke_preset_runs_through_slurm_and_matches_a_local_run(cluster, reques
     # every non-local job went through the scheduler and completed; figures and summaries stayed on the submit host
     assert (jobs["state"] == "COMPLETED").all(), jobs
     rules = jobs["comment"].str.extract(r"^rule_(.+?)(?:_wildcards_|$)")[0].value_counts().to_dict()
-    # 15 training runs: 11 variants and the 4 sweep points that are none of them (trained, never evaluated);
-    # 7 data formats (clip_off, snr_gated, vectors_own and abacus write the baseline's) of 3 stages,
-    # and a length split each
-    want = {
-        "make_dataset": 21,
-        "make_length_split": 7,
-        "train": 15,
-        "evaluate": 11,
-        "evaluate_length": 11,
-        "minimal_model": 5,
-    }
+    # 4 training runs (baseline and carry_off at d_model 32 and 16), each evaluated (the map reads the small ones);
+    # 2 data formats of 3 stages and a length split each; the length split read by the 2 variants' own runs
+    want = {"make_dataset": 6, "make_length_split": 2, "train": 4, "evaluate": 4, "evaluate_length": 2,
+            "minimal_model": 5}  # fmt: skip
     assert rules == want, rules
-    tables = [f"metrics/{t}.parquet" for t in ("graduations", "windows", "train_log", "eval", "length")]
-    tables += [
-        f"minimal_model/{e}.parquet" for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
-    ]
-    tables += ["metrics/sweep_recipe.parquet", "metrics/sweep_size.parquet"]
     # the local build is asked for only now, so that the other worker builds it while the cluster runs (the SLURM
     # run waits on its scheduler's polling much of the time)
     smoke_tree = request.getfixturevalue("smoke_tree")
+    run_files = sorted(p.relative_to(root) for p in (root / "results/runs").rglob("*.parquet"))
+    assert len(run_files) == 4 * 4 + 2, run_files  # 4 runs' train_log, windows, graduations, eval; 2 length
+    tables = [*run_files, *(Path("results/slurm_smoke/minimal_model") / f"{e}.parquet"
+                            for e in ("dynamics", "batch_size", "weight_decay", "dimension", "per_class"))]  # fmt: skip
+    tables += [Path("results/slurm_smoke/metrics") / f"{t}.parquet" for t in ("sweep_size", "map_carry")]
     for table in tables:
         clocks = [*CLOCK_COLUMNS, "run_wall_time_s"]  # the sweep table's wall time per run is a clock too
-        a = pd.read_parquet(smoke_tree / "results/smoke" / table).drop(columns=clocks, errors="ignore")
-        b = pd.read_parquet(root / "results/smoke" / table).drop(columns=clocks, errors="ignore")
-        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=table)
+        local = smoke_tree / str(table).replace("results/slurm_smoke/", "results/smoke/")
+        a = pd.read_parquet(local).drop(columns=clocks, errors="ignore")
+        b = pd.read_parquet(root / table).drop(columns=clocks, errors="ignore")
+        pd.testing.assert_frame_equal(a, b, check_exact=True, obj=str(table))
 
 
 def test_a_failing_job_is_reported_failed_and_retried(cluster, tmp_path):

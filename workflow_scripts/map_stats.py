@@ -11,7 +11,7 @@ with log_to(sm.log[0]):
         list(sm.input.evals),
         p.entry,
         p.runs,
-        p.stage_order,
+        p.stages,
         list(sm.input.on_data),
         list(sm.input.off_data),
         p.seeds,

@@ -137,17 +137,42 @@ def _cell_row(r: pd.Series) -> dict:
             "exact match on / off": f"{r['exact_match_on']:.2f} / {r['exact_match_off']:.2f}"}  # fmt: skip
 
 
+# The regime of the write-up's 4.8x (docs/DESIGN.md, claim 1), against which a map's largest cell is placed
+WRITEUP_REGIME = ("4-digit multiplication, about 10^8 problems, about 25,000 steps with the mask and 120,000 "
+                  "without; its model size is not stated (presets/paper.yaml reconstructs it as d_model 256, "
+                  "6 layers)")  # fmt: skip
+
+
+def problem_space(op: str, digits: list[int]) -> int:
+    """The problems of a stage's shape: every ordered pair of operands with those digit counts (as 'about 10^8' counts
+    4-digit multiplication's)."""
+    from ..data.splits import digit_range
+
+    (la, ha), (lb, hb) = (digit_range(d) for d in digits)
+    return (ha - la + 1) * (hb - lb + 1)
+
+
+def _where(r: pd.Series) -> str:
+    """A cell, and how far it is from the write-up's regime: its problems, its model's size, its steps."""
+    steps = "censored" if math.isinf(r["median_on"]) else f"{r['median_on']:.0f}"
+    return (f"{r['size']}, {r['stage']} ({r['problem_space']:,} problems; {r['n_params']:,} non-embedding parameters; "
+            f"median steps with the factor on: {steps})")  # fmt: skip
+
+
 def largest_lines(table: pd.DataFrame) -> list[str]:
-    """The largest identified ratio and the largest lower bound, each with its interval and cell."""
+    """The largest identified ratio and the largest lower bound, each with its interval and cell, and the write-up's
+    regime to compare them with."""
     t = table[table["sides_differ"]]
     ident, bounds = t[t["reading"] == "identified"], t[t["reading"] == "lower bound"]
     lines = [f"Identified cells: {len(ident)} of {len(t)} where the sides' data differ."]
     if len(ident):
         r = ident.loc[ident["ratio"].idxmax()]
-        lines.append(f"The largest identified ratio: {format_ratio(r)} at {r['size']}, {r['stage']}.")
+        lines.append(f"The largest identified ratio: {format_ratio(r)} at {_where(r)}.")
     if len(bounds):
         r = bounds.loc[bounds["ci_low"].idxmax()]
-        lines.append(f"The largest lower bound: at least {r['ci_low']:.2f} (95%) at {r['size']}, {r['stage']}.")
+        lines.append(f"The largest lower bound: at least {r['ci_low']:.2f} (95%) at {_where(r)}.")
+    if len(ident) or len(bounds):
+        lines.append(f"The write-up's regime: {WRITEUP_REGIME}.")
     return lines
 
 
@@ -163,9 +188,10 @@ def map_markdown(table: pd.DataFrame, figure: str) -> list[str]:
     return [*intro.split("\n"), md_table(rows), "", *[f"- {x}" for x in largest_lines(table)], ""]
 
 
-def map_job(graduation_paths: list[str], eval_paths: list[str], entry: dict, runs: list[dict], stages: list[str],
+def map_job(graduation_paths: list[str], eval_paths: list[str], entry: dict, runs: list[dict], stages: list[dict],
             on_data: list[str], off_data: list[str], seeds: list[int], output: str) -> None:  # fmt: skip
-    """Job entry point: results/metrics/map_<ablation>.parquet, one row per (model size, stage) cell."""
+    """Job entry point: results/metrics/map_<ablation>.parquet, one row per (model size, stage) cell (``stages``: the
+    config's, in curriculum order)."""
     from ..core.io import concat, provenance, stable_hash, write_parquet
     from ..model.size import non_embedding_params
     from .design import size_names
@@ -173,10 +199,14 @@ def map_job(graduation_paths: list[str], eval_paths: list[str], entry: dict, run
 
     names = size_names(runs)
     sizes = {r["run"]: {"size": names[r["run"]], "n_params": non_embedding_params(r["model"])} for r in runs}
-    differs = dict(zip(stages, sides_differ(entry["factor"], on_data, off_data), strict=True))
+    names = [s["name"] for s in stages]
+    differs = dict(zip(names, sides_differ(entry["factor"], on_data, off_data), strict=True))
     graduations, evals = concat(graduation_paths), concat(eval_paths)
-    table = map_table(graduations, stage_end_accuracy(evals), runs, sizes, stages, differs, seeds, entry.get("claimed"))
+    table = map_table(graduations, stage_end_accuracy(evals), runs, sizes, names, differs, seeds, entry.get("claimed"))
     table.insert(0, "ablation", entry["ablation"])
+    table.insert(
+        5, "problem_space", table["stage"].map({s["name"]: problem_space(s["op"], s["digits"]) for s in stages})
+    )
     settings = {"map": entry, "runs": runs, "seeds": seeds}
     write_parquet(table, output, provenance(f"map_{entry['ablation']}", None, settings, stable_hash(settings)))
     for r in table.itertuples():
