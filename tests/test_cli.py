@@ -119,6 +119,7 @@ def test_the_readme_s_power_command_works_from_a_fresh_clone(tmp_path, capsys):
     assert "held when the typical model's accuracy is above" in out and "not held when it is below" in out
     table = "| power | share of open intervals |" in out
     assert table and "Smallest effect detected" in out or "No effect on the grid" in out
+    assert "inverted from the permutation test" in out  # the interval the analysis reports, simulated
 
 
 def test_the_power_analysis_simulates_the_smoke_design_from_its_own_runs(smoke_tree, capsys):

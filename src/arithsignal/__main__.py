@@ -265,7 +265,8 @@ def power(args: argparse.Namespace) -> int:
             for path in save_spread(cfg, args.results, args.save_spread):
                 print(f"wrote {path}", file=sys.stderr)
         text = power_report(cfg, args.results, overrides, args.sims, spreads=args.spreads,
-                            log=lambda m: print(m, file=sys.stderr, flush=True))  # fmt: skip
+                            log=lambda m: print(m, file=sys.stderr, flush=True),
+                            interval_sims=args.interval_sims)  # fmt: skip
     except ValueError as e:
         print(e, file=sys.stderr)
         return 2
@@ -373,6 +374,8 @@ def _power_arguments(w: argparse.ArgumentParser) -> None:
     w.add_argument("--size-slope", type=float, nargs="+", help="alpha in steps ~ N^-alpha per judged stage")
     w.add_argument("--seeds", type=int, help="runs per side and size (default: the config's seeds)")
     w.add_argument("--sims", type=int, default=100, help="simulated experiments per effect (default 100)")
+    w.add_argument("--interval-sims", type=int, default=20, help="simulated experiments under no effect on which "
+                   "the analysis's own interval is computed, a few seconds each (default 20; 0: none)")  # fmt: skip
 
 
 def watch(args: argparse.Namespace) -> int:
