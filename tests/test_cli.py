@@ -132,6 +132,14 @@ def test_the_power_analysis_simulates_the_smoke_design_from_its_own_runs(smoke_t
     assert "Spread from 4 runs in" in out and "| 1 | " in out and "Predicted" in out
 
 
+def test_pilot_budgets_reads_every_run_of_the_preset(smoke_tree, capsys):
+    args = ["pilot-budgets", "--configfile", str(smoke_tree / "tests/config/smoke.yaml"), "--results",
+            str(smoke_tree / "results")]  # fmt: skip
+    assert main(args) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("15 runs in 15 run folders") and "| add_1x1 |" in out and "| mul_2x1 |" in out
+
+
 def test_code_inputs_names_the_rules_an_edit_reruns(capsys):
     assert main(["code-inputs", str(ROOT / "src/arithsignal/report/figures/ablation.py")]) == 0
     assert capsys.readouterr().out.split("reruns: ")[1].split() == ["plot_ablation"]

@@ -114,3 +114,16 @@ def test_a_stage_s_problem_space_counts_ordered_operand_pairs():
 
     assert problem_space("add", [1, 1]) == 100 and problem_space("add", [3, 3]) == 900 * 900
     assert problem_space("mul", [4, 4]) == 9000 * 9000  # the write-up's "about 10^8"
+
+
+def test_the_pilot_s_budgets_follow_the_declared_rule():
+    """1.5 x the slowest generalised pilot run, rounded up to 1,000, within [6,000, 30,000]; none generalised:
+    30,000."""
+    from arithsignal.analysis.maps import pilot_budgets
+
+    g = pd.concat([rows("on16", "a", [500, 900]), rows("off16", "b", [4100, None], budget=30000),
+                   rows("on16", "b", [9800]), rows("off16", "c", [None, None], budget=30000),
+                   rows("on64", "d", [21000])])  # fmt: skip
+    out = pilot_budgets(g, ["a", "b", "c", "d"]).set_index("stage")
+    assert out["budget"].to_dict() == {"a": 6000, "b": 15000, "c": 30000, "d": 30000}
+    assert out.loc["b", "censored"] == 1 and out.loc["c", "slowest generalised"] == "none"

@@ -18,6 +18,8 @@
 * ``python -m arithsignal watch RESULTS [--png FILE]`` prints where every run stands while the workflow trains
   (stage, step against budget, windows passed, steps/s, time left), read from the runs' live files, and can draw
   the curves so far.
+* ``python -m arithsignal pilot-budgets --configfile=PRESET --results RESULTS`` prints the map's stage budgets from
+  its pilot's runs, by the rule docs/CALIBRATION.md declares.
 * ``python -m arithsignal timings RESULTS`` prints, per variant, the training jobs' times
   (column ``s`` of Snakemake's benchmark files, and each run's own training wall time)
   and the share of it that progress measures and graduation windows took.
@@ -246,6 +248,23 @@ def timings(args: argparse.Namespace) -> int:
     return 0
 
 
+def pilot_budgets(args: argparse.Namespace) -> int:
+    """The map's stage budgets from a pilot's runs, by the rule docs/CALIBRATION.md declares (analysis.maps)."""
+    from .analysis.maps import pilot_budgets as rule
+    from .config.experiment import all_variants, run_keys
+    from .core.io import concat
+
+    cfg = load_config(args.configfile)
+    keys = sorted({run_keys(cfg)[v["name"]] for v in all_variants(cfg)})
+    paths = [str(p) for k in keys for p in sorted(Path(args.results).glob(f"runs/{k}/seed*/graduations.parquet"))]
+    if not paths:
+        print(f"no runs of the config's variants under {args.results}/runs", file=sys.stderr)
+        return 2
+    print(f"{len(paths)} runs in {len(keys)} run folders (variants and sweep points) under {args.results}/runs")
+    print(rule(concat(paths), [s["name"] for s in cfg["stages"]]).to_markdown(index=False, disable_numparse=True))
+    return 0
+
+
 def power(args: argparse.Namespace) -> int:
     from .analysis.power import power_report, save_spread
 
@@ -418,6 +437,9 @@ def main(argv: list[str] | None = None) -> int:
     w = sub.add_parser("watch", help="where every run of a results folder stands while it trains; --png: the curves")
     w.add_argument("results", nargs="?", default="results", help="a results folder (default: results)")
     w.add_argument("--png", metavar="FILE", help="also draw the curves so far (loss, unseen windows) to FILE")
+    b = sub.add_parser("pilot-budgets", help="the map's stage budgets from its pilot's runs (docs/CALIBRATION.md)")
+    b.add_argument("--configfile", nargs="*", default=[], metavar="FILE", help="the pilot's preset")
+    b.add_argument("--results", default="results", help="the results folder the pilot trained in")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
     args = p.parse_args(argv)
@@ -425,6 +447,7 @@ def main(argv: list[str] | None = None) -> int:
         return {
             "compare": compare,
             "timings": timings,
+            "pilot-budgets": pilot_budgets,
             "show": show,
             "power": power,
             "config-docs": config_docs,

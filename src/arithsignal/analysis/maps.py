@@ -188,6 +188,23 @@ def map_markdown(table: pd.DataFrame, figure: str) -> list[str]:
     return [*intro.split("\n"), md_table(rows), "", *[f"- {x}" for x in largest_lines(table)], ""]
 
 
+def pilot_budgets(graduations: pd.DataFrame, stages: list[str], margin: float = 1.5, least: int = 6000,
+                  most: int = 30000) -> pd.DataFrame:  # fmt: skip
+    """The map's stage budgets by the rule declared before its pilot ran (docs/CALIBRATION.md): per stage, the larger
+    of ``least`` and ``margin`` x the slowest pilot run that generalised the stage (either side, any size), rounded up
+    to a multiple of 1,000 and at most ``most``; a stage no pilot run generalised gets ``most``. Beside it, how many
+    of the pilot's runs reached the stage and how many were censored there."""
+    rows = []
+    for stage in stages:
+        d = graduations[graduations["stage"] == stage]
+        done = d.loc[~d["censored"], "steps"]
+        slowest = int(done.max()) if len(done) else None
+        budget = most if slowest is None else min(most, max(least, 1000 * math.ceil(margin * slowest / 1000)))
+        rows.append({"stage": stage, "runs reached": len(d), "censored": int(d["censored"].sum()),
+                     "slowest generalised": "none" if slowest is None else str(slowest), "budget": budget})  # fmt: skip
+    return pd.DataFrame(rows)
+
+
 def map_job(graduation_paths: list[str], eval_paths: list[str], entry: dict, runs: list[dict], stages: list[dict],
             on_data: list[str], off_data: list[str], seeds: list[int], output: str) -> None:  # fmt: skip
     """Job entry point: results/metrics/map_<ablation>.parquet, one row per (model size, stage) cell (``stages``: the
