@@ -36,7 +36,7 @@ include: "rules/minimal.smk"
 
 
 onsuccess:
-    from arithsignal.report.summary import decisions_text
+    from arithsignal.report.decisions import decisions_text
 
     print(decisions_text(OUT, [os.path.relpath(f) for f in workflow.overwrite_configfiles]))
 

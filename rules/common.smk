@@ -229,4 +229,4 @@ def map_runs(ablation):
 
 def map_run_files(name):
     """Input function: a per-run table of every run a map reads."""
-    return lambda w: run_files(name, sorted({r["run"] for r in C.analysis_runs(config, MAPS[w.ablation])}))
+    return lambda w: run_files(name, sorted({r["run"] for r in map_runs(w.ablation)}))

@@ -19,7 +19,7 @@ import test_confirm as T  # noqa: E402
 from arithsignal.analysis import permutation  # noqa: E402
 from arithsignal.analysis.design import Design  # noqa: E402
 from arithsignal.analysis.permutation import relabellings, statistics  # noqa: E402
-from arithsignal.analysis.power import Scenario, simulate  # noqa: E402
+from arithsignal.analysis.simulation import Scenario, simulate  # noqa: E402
 from arithsignal.analysis.survival import fit_batch, grid_floor  # noqa: E402
 
 INTERACTION = replace(Scenario(**T.REAL), median_steps=(1200, 1500, 2000), ratio=2.0, anchor_side="on")

@@ -12,11 +12,12 @@ from arithsignal.analysis.confidence import intervals
 from arithsignal.analysis.confirm import OUTCOMES, assess, decide, outcome, outcome_parts, per_size
 from arithsignal.analysis.design import Design, Hypothesis
 from arithsignal.analysis.permutation import relabellings, statistics
-from arithsignal.analysis.power import SPREAD_KEYS, Scenario, rejection_rate, simulate
-from arithsignal.analysis.power import censored_counts as power_censored
+from arithsignal.analysis.power import rejection_rate
+from arithsignal.analysis.simulation import SPREAD_KEYS, Scenario, simulate
+from arithsignal.analysis.simulation import censored_counts as power_censored
 from arithsignal.analysis.stats import holm
 from arithsignal.analysis.survival import FAMILIES, Intervals, fit_batch, grid_floor, lifelines_fit
-from arithsignal.report.summary import interval_text
+from arithsignal.report.decisions import interval_text
 
 ONE_SIZE = (math.log(1e5),)
 TWO_SIZES = (math.log(25_000), math.log(100_000))

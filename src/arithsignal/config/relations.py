@@ -1,9 +1,9 @@
 """The relations config.checks.check enforces beyond the JSON schema, as a registry: each relation is one checker,
 registered with its name and its text (``@relation``), that yields a message naming the key for every place a
 config breaks it. This module holds the registry and the relations of the experiment's own sections (stages,
-variants, data, seeds, ablations, training, the length split); checks.py those over what the experiment compares
-(ablations that train the same data, the sweeps, the scaling fit, the primary family), and ``check``, which runs
-them all.
+variants, data, seeds, ablations, training, the length split); comparisons.py those over what the experiment
+compares (ablations that train the same data, the sweeps, the scaling fit), hypotheses.py those of the primary family
+and the maps, and checks.py ``check``, which runs them all.
 """
 
 from __future__ import annotations

@@ -1,7 +1,14 @@
 """The words of summary.md: each claim of the write-up as it is quoted, and how the run's measures read it.
 
-The templates are summary.md's text line for line; their ``{fields}`` are filled by report/summary.py's sections.
+The templates are summary.md's text line for line; their ``{fields}`` are filled by report/summary.py's sections
+and report/decisions.py, through :func:`lines`.
 """
+
+
+def lines(template: str, **fields: object) -> list[str]:
+    """A template's lines with its fields filled (its closing newline gives the closing blank line)."""
+    return template.format(**fields).split("\n")
+
 
 # the claims an ablation measures, per factor: (section title, the claim)
 CLAIMS = {

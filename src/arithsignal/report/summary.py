@@ -8,7 +8,6 @@ interval is written by core/text.py.
 from __future__ import annotations
 
 import json
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,9 +17,10 @@ import pandas as pd
 from ..analysis.outcomes import HOLD_DROP, failure_table, hold_measures, stage_end_accuracy, stage_measures
 from ..analysis.stats import ALPHA
 from ..core.io import concat, read_parquet, write_parquet
-from ..core.text import interval, md_table, number
+from ..core.text import md_table
 from . import claims
 from .claims import CLAIMS, GRADUATION_MEANS, NOT_MEASURED
+from .decisions import primary_markdown
 from .tables import (
     PROGRESS_LEVEL,
     carry_phase_markdown,
@@ -93,112 +93,6 @@ class SummaryInputs:
 Section = Callable[[SummaryInputs], list[str]]
 
 
-def _lines(template: str, **fields: object) -> list[str]:
-    """A claims.py template's lines with its fields filled (its closing newline gives the closing blank line)."""
-    return template.format(**fields).split("\n")
-
-
-def interval_text(r: dict | pd.Series) -> str:
-    """'[low, high]' on the ratio scale; an open end reads 'unbounded below/above' the testable range's end."""
-    low = f"unbounded below {r['testable_low']:.2f}" if r["ci_low_open"] else number(r["ci_low"], infinite="unbounded")
-    high = (
-        f"unbounded above {r['testable_high']:.2f}" if r["ci_high_open"] else number(r["ci_high"], infinite="unbounded")
-    )
-    return interval(low, high)
-
-
-def _estimate_ci(r: dict | pd.Series) -> str:
-    """The estimate ('>=' or '<=' where it is a bound) and its interval; 'n/a' where the effect is not identified."""
-    if not r["identified"]:
-        return "n/a"
-    if r["kind"] == "threshold":
-        return f"{r['estimate']:.3f} [{r['ci_low']:.3f}, {r['ci_high']:.3f}]"
-    return ("no estimate" if pd.isna(r["estimate"]) else f"{r['bound']}{r['estimate']:.2f}") + " " + interval_text(r)
-
-
-def plain_words(r: dict | pd.Series) -> str:
-    """One sentence per hypothesis: what the estimate and its interval say."""
-    if not r["identified"]:
-        return f"Not identified: {r['not_identified_why']}."
-    if pd.isna(r["estimate"]):
-        return f"No estimate: one side never graduated and the interval {interval_text(r)} is open on its side."
-    ci, est = interval_text(r), r["estimate"]
-    if r["kind"] == "threshold":
-        typical = ", ".join(f"{k} {v:.3f}" for k, v in json.loads(r["values"])["typical"].items())
-        side = "above" if est > r["claimed"] else "below"
-        return (
-            f"The typical model (expit of the seeds' mean log-odds) at the lowest stage: {est:.3f} "
-            f"[{r['ci_low']:.3f}, {r['ci_high']:.3f}], {side} the bar {r['claimed']:g} (per stage: {typical})."
-        )
-    if r["kind"] == "size_interaction":
-        helps = "(the factor helps smaller models more)" if est < 1 else "(the factor helps larger models more)"
-        return f"Per doubling of model size the ratio changes by x{est:.2f} {ci} {helps}."
-    fewer = est >= 1
-    bound = "" if not r["bound"] else " at least" if (r["bound"] == ">=") == fewer else " at most"
-    where = f" at {r['size']}" if r["size"] else f" (pooled over {r['stages']})"
-    text = (f"Off/on steps ratio {r['bound']}{est:.2f} {ci}: with the factor on, runs generalise in{bound} "
-            + (f"{est:.2f}x fewer steps" if fewer else f"{1 / est:.2f}x more steps") + where)  # fmt: skip
-    if not pd.isna(r["claimed"]) and (r["sizes"] == 1 or r["size"]):
-        low, high = (0.0 if r["ci_low_open"] else r["ci_low"]), (math.inf if r["ci_high_open"] else r["ci_high"])
-        side = "inside" if low <= r["claimed"] <= high else "above" if r["claimed"] > high else "below"
-        text += f"; the claimed {r['claimed']:g}x is {side} the interval"
-    return text + "."
-
-
-def _robustness(r: pd.Series) -> str:
-    """One decision's line: its robustness, each check's estimate and p, and the censored cells it rests on."""
-    checks = json.loads(r["checks"]) if isinstance(r.get("checks"), str) else []
-    fmt = ".3f" if r["kind"] == "threshold" else ".2f"
-    parts = [f"{c['check']}: " + (f"{c['estimate']:{fmt}}, p {c['p_value']:.3f}" if c["identified"] else
-                                  f"not identified ({c['why']})") for c in checks]  # fmt: skip
-    if r["kind"] == "threshold" and r["identified"]:
-        seeds = json.loads(r["values"])["per_seed"]
-        basis = "Per seed, by stage: " + "; ".join(f"{k}: " + ", ".join(f"{v:.3f}" for v in vs)
-                                                  for k, vs in seeds.items())  # fmt: skip
-    else:
-        basis = f"Censored cells: {r['censored_cells']}"
-    return (
-        f"- {r['hypothesis']}: {r.get('fragility') or 'n/a'}. "
-        + ("; ".join(parts) + ". " if parts else "")
-        + basis
-        + "."
-    )
-
-
-def primary_markdown(table: pd.DataFrame, alpha: float) -> list[str]:
-    """The primary family's decisions: the family's table, the per-size effects, and the robustness of each decision."""
-    members = table[table["member"]] if "member" in table else table
-    sizes = table[~table["member"]] if "member" in table else table.iloc[0:0]
-    m = len(members)
-    ci = f"estimate [{'simultaneous ' if m > 1 else ''}{100 * (1 - alpha / m):g}% CI]"
-    rows = []
-    for _, r in members.iterrows():
-        method = r["p_method"].replace("_", " ")
-        p = ("n/a" if pd.isna(r["p_value"]) else f"{r['p_value']:.4f} ({method})" if r["kind"] == "threshold"
-             else f"{r['p_value']:.4f} ({r['relabellings']} {method})")  # fmt: skip
-        rows.append(
-            {
-                "hypothesis": r["hypothesis"],
-                "judged on": f"{r['stages']} ({r['runs']} seeds; one-sample t)"
-                if r["kind"] == "threshold"
-                else f"{r['stages']} ({r['runs']} runs, {r['sizes']} size(s); {r['model']} AFT)",
-                ci: _estimate_ci(r),
-                "p": p,
-                "Holm p": f"{r['holm_p']:.4f}",
-                "outcome": r["outcome"],
-                "robustness": r.get("fragility", ""),
-                "in words": plain_words(r),
-            }
-        )
-    out = [*_lines(claims.PRIMARY, m=m, alpha=alpha), md_table(rows), ""]
-    if len(sizes):
-        rows = [{"effect at": r["size"], "judged on": f"{r['runs']} runs", "estimate [CI]": _estimate_ci(r),
-                 "p": number(r["p_value"], ".4f"), "outcome at this size": r["outcome"], "in words": plain_words(r)}
-                for _, r in sizes.iterrows()]  # fmt: skip
-        out += [*_lines(claims.PER_SIZE, alpha=alpha, m=m, k=int(members["sizes"].max())), md_table(rows), ""]
-    return out + _lines(claims.ROBUSTNESS) + [_robustness(r) for _, r in members.iterrows()] + [""]
-
-
 def header_section(s: SummaryInputs) -> list[str]:
     """The run's design and what graduating means under its rule."""
     m, g = s.meta, s.meta["graduation"]
@@ -223,7 +117,9 @@ def primary_section(s: SummaryInputs) -> list[str]:
 
 def exploratory_section(s: SummaryInputs) -> list[str]:
     """What the rest is, and how a per-stage test reads: at the level its verdicts are decided at (stats.ALPHA)."""
-    return _lines(claims.EXPLORATORY, alpha=ALPHA, no_family="" if s.confirmatory is not None else claims.NO_FAMILY)
+    return claims.lines(
+        claims.EXPLORATORY, alpha=ALPHA, no_family="" if s.confirmatory is not None else claims.NO_FAMILY
+    )
 
 
 def per_stage_section(s: SummaryInputs) -> list[str]:
@@ -268,12 +164,12 @@ def claim_sections(*factors: str) -> Section:
 def graduation_section(s: SummaryInputs) -> list[str]:
     """Claim 5: the rule this run used, and every run's steps to graduation, to fit and to generalise."""
     counts = s.graduations.groupby("variant")[["graduated", "censored"]].sum().reset_index().astype(str)
-    out = [*_lines(claims.GRADUATION, **s.meta["graduation"]), md_table(counts), "",
+    out = [*claims.lines(claims.GRADUATION, **s.meta["graduation"]), md_table(counts), "",
            "Steps to graduation of every run (+ = censored at the budget):", "",
            steps_markdown(s.graduations, s.meta["stages"]), ""]  # fmt: skip
     if len(s.graduations):
         accuracy = stage_end_accuracy(s.evals)
-        out += [*_lines(claims.STAGE_END), stage_end_markdown(s.measures, accuracy, s.meta["stages"]), ""]
+        out += [*claims.lines(claims.STAGE_END), stage_end_markdown(s.measures, accuracy, s.meta["stages"]), ""]
     return out
 
 
@@ -281,10 +177,10 @@ def failures_section(s: SummaryInputs) -> list[str]:
     """Claim 6: the classes of the wrong held-out answers at stage end, and how often the right token was runner-up."""
     f = failure_table(s.evals[s.evals["when"] == "stage_end"])
     if f.empty:
-        return _lines(claims.FAILURES) + ["No held-out problem was answered wrongly.", ""]
+        return claims.lines(claims.FAILURES) + ["No held-out problem was answered wrongly.", ""]
     classes = ", ".join(f"{k} {100 * v:.1f}%" for k, v in f["error_group"].value_counts(normalize=True).items())
     runner_up = (f["target_rank"] == 2).mean()
-    return _lines(claims.FAILURES) + [
+    return claims.lines(claims.FAILURES) + [
         f"{len(f)} wrong held-out answers at stage end. Error classes: {classes}.",
         f"At the first wrong token the correct token was the runner-up in {runner_up:.1%} of failures.",
         "",
@@ -294,7 +190,7 @@ def failures_section(s: SummaryInputs) -> list[str]:
 def memorisation_section(s: SummaryInputs) -> list[str]:
     """Claim 9: the memorisation phase (steps to generalise minus steps to fit) per variant and stage, and per carry
     ablation its two sides."""
-    out = _lines(claims.MEMORISATION)
+    out = claims.lines(claims.MEMORISATION)
     if len(s.logs) and "window_time_s" in s.logs:
         out += [share_sentence("The graduation windows (both pools)", time_share(s.logs, "window_time_s")), ""]
     measures = s.measures.dropna(subset=["memorisation_steps"]) if len(s.measures) else s.measures
@@ -313,18 +209,18 @@ def hold_section(s: SummaryInputs) -> list[str]:
     after the last stage ends (curriculum.hold_steps), per variant (optimiser)?"""
     h = hold_measures(s.windows)
     if h.empty:
-        return _lines(claims.HOLD) + [
+        return claims.lines(claims.HOLD) + [
             "Not measured: curriculum.hold_steps is 0 (presets/optimizers.yaml holds 1500 steps).",
             "",
         ]
     # the sign-flip p is an exploratory reading: the level it is set against is the per-stage tests' (stats.ALPHA)
-    measure = _lines(claims.HOLD_MEASURE, drop=HOLD_DROP, alpha=ALPHA)
-    return _lines(claims.HOLD) + measure + [hold_markdown(h), ""] + _lines(claims.HOLD_VERDICTS)
+    measure = claims.lines(claims.HOLD_MEASURE, drop=HOLD_DROP, alpha=ALPHA)
+    return claims.lines(claims.HOLD) + measure + [hold_markdown(h), ""] + claims.lines(claims.HOLD_VERDICTS)
 
 
 def overhead_section(s: SummaryInputs) -> list[str]:
     """Cost per step by optimiser, from this run's clocks (indicative: concurrent jobs share the machine)."""
-    out = _lines(claims.OVERHEAD)
+    out = claims.lines(claims.OVERHEAD)
     if s.logs.empty or "settings" not in s.logs:
         return out + ["No training logs.", ""]
     last = s.logs.sort_values("step").groupby(["variant", "seed"]).tail(1)
@@ -333,7 +229,7 @@ def overhead_section(s: SummaryInputs) -> list[str]:
         return out + [f"Not measured here: every run used {name.iat[0]} (presets/optimizers.yaml trains both).", ""]
     per_step = (last["wall_time_s"] - last["measure_time_s"] - last["window_time_s"]) / last["step"]
     ms = (1000 * per_step).groupby(name).median()
-    return out + _lines(
+    return out + claims.lines(
         claims.OVERHEAD_MEASURED, adamw=ms["adamw"], gated=ms["snr_gated"], ratio=ms["snr_gated"] / ms["adamw"]
     )
 
@@ -341,8 +237,8 @@ def overhead_section(s: SummaryInputs) -> list[str]:
 def progress_section(s: SummaryInputs) -> list[str]:
     """Answer-token accuracy against exact match, and gradient SNR per class, per variant and per stage."""
     if not len(s.logs):
-        return _lines(claims.PROGRESS, level=PROGRESS_LEVEL) + ["No training logs.", ""]
-    return _lines(claims.PROGRESS, level=PROGRESS_LEVEL) + [
+        return claims.lines(claims.PROGRESS, level=PROGRESS_LEVEL) + ["No training logs.", ""]
+    return claims.lines(claims.PROGRESS, level=PROGRESS_LEVEL) + [
         progress_markdown(s.logs, s.windows), "", "By stage, medians over every variant, seed and measurement:", "",
         progress_by_stage_markdown(s.logs, s.meta["stages"]), ""]  # fmt: skip
 
@@ -411,24 +307,6 @@ def summary_job(inputs: dict, meta: dict, outputs: dict, scaling: str | None = N
     Path(outputs["markdown"]).write_text(text)
     Path(outputs["html"]).write_text(summary_html(text))
     print(text)
-
-
-def decisions_text(out: str, configfiles: list[str]) -> str:
-    """What a finished run prints (the Snakefile's onsuccess): the primary family's decisions, where the config has
-    one and they are built, and where the summary and the report are (``configfiles``: the run's --configfile)."""
-    table, summary = Path(out) / "metrics/confirmatory.parquet", Path(out) / "summary.md"
-    flag = "".join(f" --configfile={f}" for f in configfiles)
-    lines = []
-    if table.exists():
-        members = read_parquet(table).query("member")
-        rows = [{"hypothesis": r["hypothesis"], "estimate [CI]": _estimate_ci(r), "Holm p": f"{r['holm_p']:.4f}",
-                 "outcome": r["outcome"], "robustness": r.get("fragility", "")}
-                for _, r in members.iterrows()]  # fmt: skip
-        lines += ["The primary family's decisions:", md_table(rows), ""]
-    if summary.exists():
-        lines += [f"Summary: {summary} (and {summary.with_suffix('.html')}). "
-                  f"Report: snakemake --report {out}/report.html{flag}"]  # fmt: skip
-    return "\n".join(lines)
 
 
 def summary_html(text: str) -> str:

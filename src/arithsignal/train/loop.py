@@ -110,7 +110,6 @@ class Trainer:
         execution setting, not in the run's settings); ``log_every``: the settings' if None. With ``live``, the
         tables go out as they grow (live.py), rewritten first from where the run starts or resumes.
         """
-        g, c = self.s.graduation, self.s.curriculum
         if checkpoint is not None and not checkpoint_every:
             raise ValueError("a run with a checkpoint needs checkpoint_every (config execution.checkpoint_every)")
         log_every = log_every or self.s.train.log_every
@@ -123,21 +122,7 @@ class Trainer:
             try:
                 while st.stage_index < len(self.stages):
                     self.train_step()
-                    if self.progress.due(st.step):
-                        with clock.timing("measure_time"):
-                            self.progress.measure(self.stages, st.stage_index, st.step)
-                    if st.step % log_every == 0:
-                        self.log(self.log_line(self.log_row(clock.wall()), clock.speed()))
-                    graduated = False
-                    if st.stage_step % g.window_every == 0:
-                        with clock.timing("window_time"):
-                            graduated = self.window()
-                    if graduated or (not st.holding and st.stage_step >= self.budgets[st.stage_index]):
-                        self.log_row(clock.wall())
-                        self.end_stage(graduated)
-                    elif st.holding and st.stage_step - st.hold_from >= c.hold_steps:
-                        self.log_row(clock.wall())
-                        self.end_hold()
+                    self.after_step(clock, log_every)
                     if live is not None:
                         live.sync(st)
                     if checkpoint is not None and (st.step % checkpoint_every == 0 or stop):
@@ -149,6 +134,26 @@ class Trainer:
                 if live is not None:
                     live.close()
             clock.bank()
+
+    def after_step(self, clock: Clock, log_every: int) -> None:
+        """What follows a step, in order: the progress measures, the log line, the graduation window, then the
+        stage's end (graduated, or its budget spent) or the hold's end."""
+        st, g, c = self.state, self.s.graduation, self.s.curriculum
+        if self.progress.due(st.step):
+            with clock.timing("measure_time"):
+                self.progress.measure(self.stages, st.stage_index, st.step)
+        if st.step % log_every == 0:
+            self.log(self.log_line(self.log_row(clock.wall()), clock.speed()))
+        graduated = False
+        if st.stage_step % g.window_every == 0:
+            with clock.timing("window_time"):
+                graduated = self.window()
+        if graduated or (not st.holding and st.stage_step >= self.budgets[st.stage_index]):
+            self.log_row(clock.wall())
+            self.end_stage(graduated)
+        elif st.holding and st.stage_step - st.hold_from >= c.hold_steps:
+            self.log_row(clock.wall())
+            self.end_hold()
 
     def steps_left(self) -> int:
         """The most steps the run can still take: every stage to its budget, and the hold (live.steps_left)."""

@@ -34,11 +34,11 @@ def _grid(table: pd.DataFrame, values: pd.Series, stages: list[str]) -> pd.DataF
     return grid.reindex(index=order, columns=stages)
 
 
-def _panel(ax, table: pd.DataFrame, values: pd.Series, text: pd.Series, stages: list[str], label: str,
-           limit: float) -> None:  # fmt: skip
-    """One heatmap: colour from ``values`` (none where the sides' data are alike or nothing is identified) on a
-    scale from -limit to limit, centred on no difference, and each cell's ``text``."""
-    shown = values.where(table["sides_differ"] & (table["reading"] != "not identified"))
+def _panel(ax, table: pd.DataFrame, values: pd.Series, coloured: pd.Series, text: pd.Series, stages: list[str],
+           label: str, limit: float) -> None:  # fmt: skip
+    """One heatmap: colour from ``values`` where ``coloured`` (elsewhere hatched) on a scale from -limit to limit,
+    centred on no difference, and each cell's ``text``."""
+    shown = values.where(coloured)
     grid, annot = _grid(table, shown, stages), _grid(table, text, stages)
     sns.heatmap(grid.astype(float), ax=ax, cmap="vlag", center=0, vmin=-limit, vmax=limit, linewidths=0.5,
                 linecolor="0.8", cbar_kws={"label": label})  # fmt: skip
@@ -58,11 +58,12 @@ def map_figure(table: pd.DataFrame, stages: list[str], ablation: str, out: str) 
     theme()
     fig, (left, right) = plt.subplots(1, 2, figsize=(4 + 2.4 * len(stages), 0.6 * table["size"].nunique() + 2.2))
     text = table.apply(_ratio_text, axis=1)
-    _panel(left, table, np.log2(table["ratio"]), text, stages, "log2 steps ratio off/on", LIMIT)
+    identified = table["sides_differ"] & (table["reading"] != "not identified")
+    _panel(left, table, np.log2(table["ratio"]), identified, text, stages, "log2 steps ratio off/on", LIMIT)
     left.set_title("steps to graduation, off / on\n(95% bootstrap over seeds; above 1: the factor speeds learning)",
                    fontsize=8)  # fmt: skip
     acc = table.apply(lambda r: f"{r['exact_match_diff']:+.2f}" if r["sides_differ"] else "same data", axis=1)
-    _panel(right, table.assign(reading="identified"), table["exact_match_diff"], acc, stages, "exact match on - off", 1)
+    _panel(right, table, table["exact_match_diff"], table["sides_differ"], acc, stages, "exact match on - off", 1)
     right.set_title("held-out exact match at stage end, on - off", fontsize=8)
     fig.suptitle(f"Where the {ablation} ablation matters, by model size and stage (exploratory)", fontsize=9)
     return save(fig, out)
