@@ -172,6 +172,22 @@ def test_simulated_power_is_not_capped_by_too_few_relabellings():
     assert found["power"] >= 0.95
 
 
+def test_the_simulated_interval_is_the_inverted_test_s_and_closed_without_censoring():
+    """No censoring: every simulated interval closes, and its median half width sits near the normal approximation's
+    (z * the estimates' spread), the width an exact inversion of the same test should have at 5 runs a side."""
+    found = rejection_rate(scenario(seeds=5, budget=100_000), "effect", 0.05, n_sims=12, seed=3, interval_sims=4)
+    assert found["intervals"] == 4 and found["intervals_unbounded"] == 0
+    assert 0.5 < found["interval_half"] / (1.96 * found["estimate_sd"]) < 2.0, found
+
+
+def test_open_intervals_count_as_unbounded_in_the_simulated_width():
+    """The off side censored at nearly every stage: the analysis's interval is open above, and the simulated median
+    width says unbounded rather than taking the median over the few closed intervals."""
+    sc = scenario(seeds=4, ratio=3.0, median_steps=(1500, 2500), budget=1500)
+    found = rejection_rate(sc, "effect", 0.05, n_sims=6, seed=4, interval_sims=6)
+    assert found["intervals"] == 6 and found["intervals_unbounded"] > 3 and math.isinf(found["interval_half"]), found
+
+
 def _hypothesis_outcome(sc: Scenario, seed: int) -> dict:
     d = simulate(sc, np.random.default_rng(seed))
     h = Hypothesis("carry", "effect", ("a", "b"), smallest_effect=1.25, claimed=4.8)

@@ -58,7 +58,8 @@ def rejection_rate(sc: Scenario, kind: str, level: float, n_sims: int, n_mc: int
     the estimates (their standard deviation on the log scale), the mean censored cells per size and side,
     (``open_check``) the share whose 1 - level interval is open at an end, and (``interval_sims``) the median half
     width on the log scale of the 1 - level interval the analysis itself reports (inverted from the permutation test,
-    confidence.intervals) over the first ``interval_sims`` simulated experiments where both its ends are closed."""
+    confidence.intervals) over the first ``interval_sims`` simulated experiments, an interval open at an end (or an
+    effect not identified) counted as infinitely wide, so that the median is not taken over the easy cases alone."""
     family = family or sc.family
     rng = np.random.default_rng(seed)
     rejected, estimates, opened, halves = 0, [], 0, []
@@ -68,6 +69,7 @@ def rejection_rate(sc: Scenario, kind: str, level: float, n_sims: int, n_mc: int
         censored += censored_counts(d)
         if not d.identified(kind)[0]:
             opened += open_check
+            halves += [math.inf] if i < interval_sims else []
             continue
         labels, _ = relabellings(d.z, d.stratum, limit=max(n_mc + 1, EXACT_IN_SIMULATION), n_mc=n_mc, seed=seed + i)
         st = statistics(d, kind, family, labels)
@@ -78,13 +80,13 @@ def rejection_rate(sc: Scenario, kind: str, level: float, n_sims: int, n_mc: int
             opened += any(open_ends(d, kind, family, labels, 1 - level))
         if i < interval_sims:
             (iv,) = intervals(d, kind, family, labels, [1 - level], st.estimate)
-            if not (iv.low_open or iv.high_open):
-                halves.append((iv.high - iv.low) / 2)
+            halves.append(math.inf if iv.low_open or iv.high_open else (iv.high - iv.low) / 2)
     est = np.asarray(estimates)
     spread = float(np.std(np.clip(est, np.median(est) - 5, np.median(est) + 5))) if len(est) > 1 else math.nan
     return {"power": rejected / n_sims, "estimate_sd": spread, "simulations": n_sims, "censored": censored / n_sims,
             "open_share": opened / n_sims if open_check else math.nan,
-            "interval_half": float(np.median(halves)) if halves else math.nan, "intervals": len(halves)}  # fmt: skip
+            "interval_half": float(np.median(halves)) if halves else math.nan, "intervals": len(halves),
+            "intervals_unbounded": int(np.isinf(halves).sum()) if halves else 0}  # fmt: skip
 
 
 def power_curve(sc: Scenario, kind: str, level: float, n_sims: int, grid=None, n_mc: int = 199, seed: int = 0,
@@ -307,9 +309,12 @@ def _section(h: Hypothesis, sc: Scenario, source: str, curve: dict, names: dict[
     found = (f"Smallest effect detected with 80% power: {smallest:g}" if math.isfinite(smallest)
              else "No effect on the grid is detected with 80% power.")  # fmt: skip
     scale = 1 if h.kind == "effect" else math.log(2)
-    inverted = (f"x/ {math.exp(null['interval_half'] * scale):.2f} (median over {null['intervals']} simulated "
-                f"experiments of the interval the analysis reports, inverted from the permutation test)"
-                if null.get("intervals") else "not simulated")  # fmt: skip
+    width = (
+        "unbounded" if math.isinf(null.get("interval_half", 0)) else f"x/ {math.exp(null['interval_half'] * scale):.2f}"
+    )
+    inverted = (f"{width} (median over {null['intervals']} simulated experiments of the interval the analysis "
+                f"reports, inverted from the permutation test; {null['intervals_unbounded']} of them open at an end or "
+                "not identified, counted as unbounded)" if null.get("intervals") else "not simulated")  # fmt: skip
     predicted = (f"Predicted {100 * (1 - alpha / m):.1f}% interval under no effect: {inverted}; the normal "
                  f"approximation from the estimates' spread ({null_sd:.3f} on the log scale) gives x/ "
                  f"{math.exp(half):.2f} (docs/STATISTICS.md compares both with measured intervals). Open at an end "
