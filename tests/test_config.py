@@ -144,7 +144,18 @@ RELATION_CASES = {
     "block_holds_longest_line": lambda c: c["variants"].append({"name": "tight", "model": {"block_size": 24}}),
     "length_op_trained": lambda c: c["length"]["max_digits"].update(sub=3),
     "length_covers_trained": lambda c: c["length"]["max_digits"].update(add=1),
-    "block_holds_length_line": lambda c: c["length"]["max_digits"].update(add=12),
+    "block_holds_length_line": lambda c: (
+        c["length"]["max_digits"].update(add=12),
+        c["variants"][-1]["model"].update(abacus_max_offset=20),  # the abacus variant's offset still covers the split
+    ),  # fmt: skip
+    "coupled_needs_known_widths": lambda c: c["variants"].append(
+        {"name": "coupled", "model": {"positions": "coupled", "abacus_max_offset": 3}}
+    ),
+    # 4-digit sums (5-digit answers) against the 3-digit numbers the stages train: 2 places untrained at offset 1
+    "offset_covers_length": lambda c: (
+        c["length"]["max_digits"].update(add=4),
+        c["variants"][-1]["model"].update(abacus_max_offset=1),
+    ),  # fmt: skip
     # without a scratchpad the carry mask has nowhere to be written: "bare" is scratchpad_off's data under another name
     "ablations_differ": lambda c: (
         c["variants"].append({"name": "bare", "factors": {"scratchpad": False, "carry_mask": False}}),
@@ -324,3 +335,13 @@ def test_execution_settings_enter_no_run_s_settings_or_hash():
     for v in cfg["variants"]:
         a, b = effective_settings(cfg, v["name"]), effective_settings(other, v["name"])
         assert a == b and stable_hash(a) == stable_hash(b) and "checkpoint_every" not in str(a)
+
+
+def test_an_optional_factor_spelled_off_is_the_run_it_names_when_left_out():
+    """pad: false written out and pad left out are one run (one folder, one hash): an ablation's off side that spells
+    it out trains nothing twice."""
+    from arithsignal.config.experiment import run_keys
+
+    cfg = mutate(lambda c: c["variants"].append({"name": "unpadded", "factors": {"pad": False}}))
+    keys = run_keys(cfg)
+    assert keys["unpadded"] == keys["baseline"]

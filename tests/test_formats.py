@@ -2,12 +2,24 @@
 
 import itertools
 import re
+from dataclasses import replace
 
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from arithsignal.data.formats import Factors, FormatError, answer_text, check, decode, encode, parse, render
+from arithsignal.data.formats import (
+    FACTORS,
+    Factors,
+    FormatError,
+    answer_of,
+    answer_text,
+    check,
+    decode,
+    encode,
+    parse,
+    render,
+)
 
 ALL_FACTORS = [Factors(*bits) for bits in itertools.product([False, True], repeat=6)]  # 64 combinations
 operands = st.integers(min_value=0, max_value=99_999)
@@ -105,6 +117,7 @@ def test_every_example_in_the_format_doc_is_what_the_code_writes():
             commas="commas" in factors_text,
             scratchpad="no scratchpad" not in factors_text,
             reverse="reversed" in factors_text,
+            pad="padded" in factors_text,
         )
         p = check(line, f)
         assert "".join(render(p.a, p.op, p.b, f)) == line
@@ -114,11 +127,11 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     """Factors are declared once (formats.Factors); the schema, which cannot import it, is checked against it."""
     from conftest import ROOT, load_yaml
 
-    from arithsignal.data.formats import FACTORS, FORMAT_KEY_PATTERN, format_key, parse_format_key
+    from arithsignal.data.formats import FACTORS, FORMAT_KEY_PATTERN, REQUIRED_FACTORS, format_key, parse_format_key
 
     schema = load_yaml(ROOT / "schemas/config.schema.yaml")
     assert tuple(schema["$defs"]["factors"]["properties"]) == FACTORS
-    assert tuple(schema["properties"]["factors"]["required"]) == FACTORS
+    assert tuple(schema["properties"]["factors"]["required"]) == REQUIRED_FACTORS  # optional ones: off where absent
     assert tuple(schema["properties"]["ablations"]["items"]["properties"]["factor"]["enum"])[: len(FACTORS)] == FACTORS
     assert all(
         schema["$defs"]["factors"]["properties"][name]["description"] for name in FACTORS
@@ -126,3 +139,44 @@ def test_the_schema_and_the_snakefile_agree_with_the_one_factor_declaration():
     key = format_key({f: True for f in FACTORS})
     assert re.fullmatch(FORMAT_KEY_PATTERN, key) and parse_format_key(key) == {f: True for f in FACTORS}
     assert "F.FORMAT_KEY_PATTERN" in (ROOT / "Snakefile").read_text()
+
+
+ALL_FORMATS = [Factors(*bits) for bits in itertools.product([False, True], repeat=len(FACTORS))]
+
+
+@pytest.mark.parametrize("problem", [(12, "add", 345), (7, "add", 5), (52, "sub", 17), (23, "mul", 45), (12, "mul", 3),
+                                     (1234, "mul", 5678), (999, "add", 1)])  # fmt: skip
+def test_pad_renders_parses_and_checks_in_every_factor_combination(problem):
+    a, op, b = problem
+    for f in ALL_FORMATS:
+        line = "".join(render(a, op, b, f))
+        p = check(line, f)
+        assert (p.a, p.op, p.b, p.answer) == (a, op, b, answer_of(a, op, b))
+        if f.pad:  # both operands one width; every completion number the width of the widest answer
+            w = max(len(str(a)), len(str(b)))
+            assert [len(x.replace(",", "")) for x in p.prompt_numbers] == [w, w]
+            width = {"add": w + 1, "sub": w, "mul": 2 * w}[op]
+            assert {len(x.replace(",", "")) for x in p.written_numbers} == {width}
+        unpadded = "".join(render(a, op, b, replace(f, pad=False)))
+        if f.pad and unpadded != line:  # where padding writes a zero, the unpadded line is another format
+            with pytest.raises(FormatError):
+                check(unpadded, f)
+
+
+def test_a_padded_line_of_a_shape_has_one_length():
+    f = Factors(pad=True)
+    assert len({len("".join(render(a, "add", b, f))) for a in range(10, 100) for b in range(10, 100, 7)}) == 1
+
+
+def test_the_format_key_leaves_an_optional_factor_out_when_it_is_off():
+    """Every format named before pad existed keeps its key, and its data job the params it had."""
+    from arithsignal.data.formats import FORMAT_KEY_PATTERN, format_key, parse_format_key
+
+    old = "carry1-commas0-commute0-mixed0-scratch1-reverse0"
+    factors = parse_format_key(old)
+    assert "pad" not in factors and format_key(factors) == old and format_key({**factors, "pad": False}) == old
+    assert format_key({**factors, "pad": True}) == old + "-pad1" and parse_format_key(old + "-pad1")["pad"]
+    assert re.fullmatch(FORMAT_KEY_PATTERN, old) and re.fullmatch(FORMAT_KEY_PATTERN, old + "-pad1")
+    assert not re.fullmatch(FORMAT_KEY_PATTERN, old + "-pad0")
+    with pytest.raises(ValueError):
+        parse_format_key(old + "-pad0")

@@ -1,5 +1,5 @@
-"""Position schemes (issue 27): abacus indices on hand-made lines, and every scheme's fast paths (the KV cache, the
-unpadded training forward) against the plain ones; the random abacus offset is training's only."""
+"""Position schemes (issues 27, 42): abacus and coupled indices on hand-made lines, and every scheme's fast paths (the
+KV cache, the unpadded training forward) against the plain ones; the random offset is training's only."""
 
 import copy
 
@@ -11,7 +11,7 @@ from arithsignal.data.formats import Factors, encode, render
 from arithsignal.data.splits import Stage
 from arithsignal.model.decode import greedy_decode
 from arithsignal.model.gpt import GPT, ModelConfig
-from arithsignal.model.positions import abacus_indices
+from arithsignal.model.positions import abacus_indices, coupled_indices, relative_buckets
 from arithsignal.train.batches import completion_loss, make_batch
 from arithsignal.train.loop import Trainer, model_config
 from arithsignal.train.settings import RunSettings
@@ -57,11 +57,135 @@ def test_scratchpad_steps_are_numbers_of_their_own():
     assert all(i == 0 for ch, i in zip(line, got, strict=True) if not ch.isdigit())
 
 
-@pytest.fixture(scope="module", params=["learned", "none", "abacus"])
+def coupled(line: str, units_first: bool = True) -> list[int]:
+    return coupled_indices(torch.tensor([encode(line)]), units_first)[0].tolist()
+
+
+def columns(line: str, got: list[int]) -> list[list[int]]:
+    """Each number's (or mask's) indices, in the order written."""
+    runs, run = [], []
+    for ch, i in zip(line + ";", got + [0], strict=True):
+        if ch.isdigit():
+            run.append(i)
+        elif run:
+            runs.append(run)
+            run = []
+    return runs
+
+
+@pytest.mark.parametrize("carry_mask", [True, False])
+def test_coupled_indices_give_a_column_one_index_in_operands_carry_line_and_answer(carry_mask):
+    line = "".join(render(123, "add", 45, Factors(reverse=True, carry_mask=carry_mask)))
+    assert line == ("123+45=C000;A861$" if carry_mask else "123+45=A861$")
+    got = coupled(line)
+    # units 2, tens 3, hundreds 4 in every number; "+" predicts 45's first digit (tens, 3): 4; C and A predict a units
+    # digit: 1; "=", ";" and "$" read 0
+    want = [4, 3, 2, 4, 3, 2, 0] + ([1, 2, 3, 4, 0] if carry_mask else []) + [1, 2, 3, 4, 0]
+    assert got == want
+    units = [got[i] for i, ch in enumerate(line) if ch in "358"]  # the units digits of a, of b and of the answer
+    assert units == [2, 2, 2]
+
+
+def test_coupled_indices_in_a_multiplication_s_scratchpad_and_with_commas():
+    line = "".join(render(12, "mul", 34, Factors(reverse=True)))
+    assert line == "12*34=P84;P063;C010;S804;A804$"
+    got = coupled(line)
+    assert columns(line, got) == [[3, 2], [3, 2], [2, 3], [2, 3, 4], [2, 3, 4], [2, 3, 4], [2, 3, 4]]
+    assert [i for ch, i in zip(line, got, strict=True) if ch in "PCSA"] == [1, 1, 1, 1, 1]
+    assert got[line.index("*")] == 4  # before 34's tens digit (3)
+    line = "".join(render(1234, "add", 5, Factors(reverse=True, commas=True, scratchpad=False)))
+    assert line == "1,234+5=A932,1$"
+    assert coupled(line) == [5, 0, 4, 3, 2, 3, 2, 0, 1, 2, 3, 4, 0, 5, 0]  # a comma is no column: 0
+
+
+@pytest.mark.parametrize("problem", [(987, "add", 65), (52, "sub", 17), (23, "mul", 45), (1234, "add", 5)])
+@pytest.mark.parametrize("reverse", [True, False])
+def test_coupled_indices_read_the_same_token_by_token_as_over_the_whole_line(problem, reverse):
+    """Decoding reads each new token's index over the tokens so far: a letter's index and a padded number's digits
+    follow from what is already written, so every prefix of a line gives the indices the whole line gives there."""
+    for commas in (False, True):
+        f = Factors(reverse=reverse, pad=True, commas=commas)
+        line = "".join(render(*problem, f))
+        whole = coupled(line, reverse)
+        assert all(coupled(line[:t], reverse) == whole[:t] for t in range(line.index("=") + 1, len(line) + 1)), line
+
+
+def test_malformed_output_never_reads_an_index_below_zero_or_changes_earlier_ones():
+    """A model may write more digits than a padded number's width, or an operator in its completion: the extra
+    digits read 1, and what it writes later never changes an index already read (the KV cache holds those)."""
+    long = coupled("12+34=A004600000", False)
+    assert min(long) >= 0 and long[-5:] == [1] * 5
+    assert coupled("12+34=C0*", False)[:8] == coupled("12+34=C0", False)
+
+
+def test_padded_most_significant_first_lines_are_coupled_by_column_too():
+    line = "".join(render(123, "add", 45, Factors(pad=True)))
+    assert line == "123+045=C000;A0168$"
+    # the answer's thousands digit (0) reads 5, one past the operands' hundreds (4); C and A read their number's first
+    # digit's index + 1, the index one step before it in the direction it is written
+    assert coupled(line, False) == [4, 3, 2, 5, 4, 3, 2, 0, 5, 4, 3, 2, 0, 6, 5, 4, 3, 2, 0]
+    line = "".join(render(12, "mul", 34, Factors(pad=True)))
+    assert line == "12*34=P0048;P0360;C0010;S0408;A0408$"  # every completion number 2W = 4 digits, masks too
+    assert columns(line, coupled(line, False))[2:] == [[5, 4, 3, 2]] * 5
+    reversed_line = "".join(render(12, "mul", 34, Factors(pad=True, reverse=True)))
+    assert columns(reversed_line, coupled(reversed_line, True))[2:] == [[2, 3, 4, 5]] * 5
+
+
+def test_the_coupled_offset_moves_the_predicting_tokens_with_the_digits():
+    model = GPT(ModelConfig(vocab_size=22, block_size=32, n_layer=1, n_head=2, d_model=8, positions="coupled",
+                            abacus_max_offset=7, abacus_units_first=True))  # fmt: skip
+    idx = torch.tensor([encode("123+45=C000;A861$")] * 64)
+    plain = coupled_indices(idx, True)
+    model.eval()
+    assert torch.equal(model.position_ids(idx), plain)
+    model.train()
+    offsets = model.position_ids(idx) - plain
+    assert (offsets[plain == 0] == 0).all() and (offsets == offsets[:, :1]).where(plain > 0, True).all()
+    assert offsets[:, 0].max() == 7 and len(offsets[:, 0].unique()) > 4  # one offset per row, drawn from [0, 7]
+    assert model.pos_emb.num_embeddings == 32 + 7 + 3  # index 0, the predicting 1, columns up to block_size + 2
+
+
+def test_the_relative_bucket_is_the_clipped_index_difference_alone():
+    q = torch.tensor([[2, 3, 9]])
+    k = torch.tensor([[0, 1, 2, 3, 4, 5, 9, 20]])
+    got = relative_buckets(q, k, 7)
+    want = (k[:, None, :] - q[:, :, None]).clamp(-3, 3) + 3
+    assert torch.equal(got, want) and got.min() == 0 and got.max() == 6
+    assert torch.equal(relative_buckets(q + 11, k + 11, 7), got)  # a shift of every index changes nothing
+
+
+def test_the_relative_bias_is_added_to_every_score_by_index_difference_under_the_causal_mask():
+    """With queries and keys at zero, attention is softmax(bias) over the keys a query may see: each head's weights
+    follow its learned value of the clipped key-minus-query difference of coupled indices, and nothing else."""
+    torch.manual_seed(0)
+    model = GPT(ModelConfig(vocab_size=22, block_size=32, n_layer=1, n_head=2, d_model=8,
+                            positions="coupled_relative", relative_buckets=5, abacus_units_first=True))  # fmt: skip
+    attn = model.blocks[0].attn
+    line = torch.tensor([encode("123+45=C000;A861$")])
+    q_ids, k_ids = model.relative(line)
+    T = line.shape[1]
+    zeros = torch.zeros(1, 2, T, 4)
+    values = torch.randn(1, 2, T, 4)
+    y = attn._attend_biased(zeros, zeros, values, (q_ids, k_ids), 0.0).view(1, T, 2, 4).transpose(1, 2)
+    table = attn.rel_bias.weight  # (buckets, heads)
+    diff = (k_ids[0][None, :] - q_ids[0][:, None]).clamp(-2, 2) + 2
+    for h in range(2):
+        scores = table[diff, h].masked_fill(~torch.ones(T, T, dtype=torch.bool).tril(), float("-inf"))
+        torch.testing.assert_close(y[0, h], scores.softmax(-1) @ values[0, h])
+    assert model.pos_emb is None  # no absolute embedding under the relative scheme
+
+
+@pytest.fixture(scope="module", params=["learned", "none", "abacus", "coupled", "coupled-pad", "coupled_relative-pad"])
 def trainer(request):
     s = copy.deepcopy(SETTINGS)
-    s["model"].update(positions=request.param, abacus_max_offset=5 if request.param == "abacus" else 0)
-    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)))
+    scheme, padded = request.param.removesuffix("-pad"), request.param.endswith("-pad")
+    s["model"].update(positions=scheme, abacus_max_offset=5 if scheme in ("abacus", "coupled") else 0)
+    if scheme == "coupled_relative":
+        s["model"]["relative_buckets"] = 5
+    # coupled indices need the completion units digit first, or padded numbers whose widths are known in advance
+    s["factors"].update(reverse=request.param == "coupled", pad=padded)
+    factors = Factors(reverse=s["factors"]["reverse"], pad=padded)
+    st = stages(Stage("add_1x1", "add", (1, 1)), Stage("add_2x2", "add", (2, 2)), factors=factors)
     tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
     tr.state.stage_index = 1
     for _ in range(30):  # move off the initialisation

@@ -57,11 +57,12 @@ SETTINGS = {
 DATA = DataSettings(seed=1, train_size=400, pool_size=50, test_size=20, mixed_share=0.5)
 
 
-def stages(*specs, unseen: bool = True, data: DataSettings = DATA):
-    """Each stage's tensors; ``unseen``: with its unseen pool (where the stage has one)."""
+def stages(*specs, unseen: bool = True, data: DataSettings = DATA, factors: Factors | None = None):
+    """Each stage's tensors; ``unseen``: with its unseen pool (where the stage has one); in the default format unless
+    ``factors`` say otherwise."""
     out = []
     for s in specs:
-        fr = build_stage(s, Factors(), data)
+        fr = build_stage(s, factors or Factors(), data)
         out.append(tensorise(s.name, fr["train"], fr["train_pool"], fr["unseen_pool"] if unseen else None))
     return out
 

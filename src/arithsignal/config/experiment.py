@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..core.io import stable_hash
-from ..data.formats import FACTORS, Factors
+from ..data.formats import FACTORS, OPTIONAL_FACTORS, Factors
 
 # the minimal SNR model's branch
 MINIMAL_EXPERIMENTS = ("dynamics", "batch_size", "weight_decay", "dimension", "per_class")
@@ -74,7 +74,7 @@ def ablated_value(config: dict, variant_name: str, factor: str) -> object:
     """The value an ablation's ``factor`` has in a variant: a format factor, or a SECTION.KEY setting."""
     settings = effective_settings(config, variant_name)
     if factor in FACTORS:
-        return settings["factors"][factor]
+        return settings["factors"].get(factor, False)  # an optional factor a config leaves out is off
     section, key = factor.split(".")
     return settings[section][key]
 
@@ -213,6 +213,8 @@ def effective_settings(config: dict, name: str) -> dict:
     base = {k: config[k] for k in RUN_SECTIONS if k != "factors"}
     base["factors"] = config["factors"]
     base = _merge(base, {k: v for k, v in variant(config, name).items() if k in OVERRIDABLE})
+    # an optional factor that is off is left out, as where a config never names it: one run, one hash
+    base["factors"] = {k: v for k, v in base["factors"].items() if v or k not in OPTIONAL_FACTORS}
     base["stages"] = config["stages"]
     base["data"] = config["data"]
     return base
@@ -248,4 +250,4 @@ def data_key(config: dict) -> str:
 
 def factors_of(settings_or_factors: dict) -> Factors:
     f = settings_or_factors.get("factors", settings_or_factors)
-    return Factors(**{k: bool(f[k]) for k in FACTORS})
+    return Factors(**{k: bool(f[k]) for k in FACTORS if k in f or k not in OPTIONAL_FACTORS})  # left out: off

@@ -8,6 +8,7 @@ and the maps, and checks.py ``check``, which runs them all.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 
@@ -243,6 +244,23 @@ def _block_holds_longest_line(config: dict) -> Iterator[str]:
             yield f"model.block_size ({block}, variant {name!r}): {renders}; raise block_size to at least {len(line)}"
 
 
+@relation(
+    "coupled_needs_known_widths",
+    "a variant with `model.positions: coupled` (or `coupled_relative`) writes its completion units digit first "
+    "(`factors.reverse`) or pads every number to a width known in advance (`factors.pad`)",
+    late=True,
+)
+def _coupled_needs_known_widths(config: dict) -> Iterator[str]:
+    for name, cur in _resolved(config):
+        f = factors_of(cur)
+        scheme = cur["model"].get("positions")
+        if scheme in ("coupled", "coupled_relative") and not (f.reverse or f.pad):
+            yield (
+                f"model.positions ({scheme}, variant {name!r}): needs factors.reverse or factors.pad; a number written "
+                "most significant digit first cannot be counted from its units digit before its width is known"
+            )
+
+
 # ---------------------------------------------------------------- the length split (late): checked before any job
 
 
@@ -286,3 +304,31 @@ def _block_holds_length_line(config: dict) -> Iterator[str]:
             renders = f"the length split renders lines of up to {len(line)} tokens in this variant's format ({line!r})"
             raise_it = f"raise block_size to at least {len(line)} or lower length.max_digits"
             yield f"model.block_size ({block}, variant {name!r}): {renders}; {raise_it}"
+
+
+def _longest_number(line: str) -> int:
+    """The most digits of any number (or carry mask) in ``line``."""
+    return max((len(run) for run in re.findall(r"\d+", line.replace(",", ""))), default=0)
+
+
+@relation(
+    "offset_covers_length",
+    "with abacus or coupled positions and a length split, every variant's `model.abacus_max_offset` is at least the "
+    "longest number the split tests minus the longest a stage trains, so every digit place it tests was trained",
+    late=True,
+)
+def _offset_covers_length(config: dict) -> Iterator[str]:
+    ops = {s["op"] for s in config["stages"]}
+    shapes = [(op, (n, n)) for op, n in _length_digits(config).items() if op in ops]
+    for name, cur in _resolved(config):
+        if not shapes or cur["model"].get("positions") not in ("abacus", "coupled"):
+            continue
+        f = factors_of(cur)
+        tested = max(_longest_number(longest_line(op, digits, f)) for op, digits in shapes)
+        trained = max(_longest_number(longest_line(s["op"], tuple(s["digits"]), f)) for s in config["stages"])
+        offset = cur["model"].get("abacus_max_offset", 0)
+        if offset < tested - trained:
+            yield (
+                f"model.abacus_max_offset ({offset}, variant {name!r}): the length split tests numbers of {tested} "
+                f"digits, the stages train at most {trained}; at least {tested - trained} trains every place it tests"
+            )

@@ -22,8 +22,8 @@ PAD_ID = STOI[PAD]
 END_ID = STOI[END]
 
 
-def _factor(default: bool, key: str):
-    return field(default=default, metadata={"key": key})
+def _factor(default: bool, key: str, optional: bool = False):
+    return field(default=default, metadata={"key": key, "optional": optional})
 
 
 @dataclass(frozen=True)
@@ -38,10 +38,14 @@ class Factors:
     mixed_lengths: bool = _factor(False, "mixed")
     scratchpad: bool = _factor(True, "scratch")
     reverse: bool = _factor(False, "reverse")
+    # optional: off where a config does not name it, and then absent from the format key, so that every format and
+    # run named before it existed keeps its name (and its data and runs are not redone)
+    pad: bool = _factor(False, "pad", optional=True)
 
 
 FACTORS = tuple(f.name for f in fields(Factors))
 FACTOR_KEYS = {f.name: f.metadata["key"] for f in fields(Factors)}
+OPTIONAL_FACTORS = tuple(f.name for f in fields(Factors) if f.metadata["optional"])
 
 
 @dataclass
@@ -64,13 +68,28 @@ class FormatError(ValueError):
 # ---------------------------------------------------------------- rendering
 
 
-def fmt_num(n: int, commas: bool) -> str:
-    return f"{n:,}" if commas else str(n)
+def fmt_num(n: int, commas: bool, width: int = 0) -> str:
+    """``n`` zero-padded to ``width`` digits, with thousands separators (counted from the units) with ``commas``."""
+    digits = str(n).zfill(width)
+    if not commas:
+        return digits
+    head = len(digits) % 3 or 3
+    return ",".join([digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)])
 
 
-def carry_bits(x: int, y: int, op: str) -> str:
-    """Carry (add) or borrow (sub) out of each column, most significant column first."""
-    width = max(len(str(x)), len(str(y)))
+def widths(a: int, op: str, b: int, factors: Factors) -> tuple[int, int]:
+    """With ``pad``: the operands' width (the longer one's digits) and the completion's (every number it writes:
+    the widest answer of that width, W + 1 for add, W for sub, 2W for mul); (0, 0) without."""
+    if not factors.pad:
+        return 0, 0
+    w = max(len(str(a)), len(str(b)))
+    return w, {"add": w + 1, "sub": w, "mul": 2 * w}[op]
+
+
+def carry_bits(x: int, y: int, op: str, width: int = 0) -> str:
+    """Carry (add) or borrow (sub) out of each column, most significant column first, over the longer number's
+    columns or ``width`` columns if more."""
+    width = max(len(str(x)), len(str(y)), width)
     bits, carry = [], 0
     for i in range(width):
         dx, dy = (x // 10**i) % 10, (y // 10**i) % 10
@@ -82,8 +101,9 @@ def carry_bits(x: int, y: int, op: str) -> str:
     return "".join(reversed(bits))
 
 
-def scratchpad_steps(a: int, op: str, b: int, carry_mask: bool) -> list[tuple[str, int | str]]:
-    """The worked steps for a problem, before any number is formatted."""
+def scratchpad_steps(a: int, op: str, b: int, carry_mask: bool, width: int = 0) -> list[tuple[str, int | str]]:
+    """The worked steps for a problem, before any number is formatted; ``width``: the columns of the masks inside a
+    multiplication (its padded completion width), at least their numbers' own."""
     if op in ("add", "sub"):
         return [("C", carry_bits(a, b, op))] if carry_mask else []
     steps: list[tuple[str, int | str]] = []
@@ -93,7 +113,7 @@ def scratchpad_steps(a: int, op: str, b: int, carry_mask: bool) -> list[tuple[st
         steps.append(("P", partial))
         if i > 0:
             if carry_mask:
-                steps.append(("C", carry_bits(running, partial, "add")))
+                steps.append(("C", carry_bits(running, partial, "add", width)))
             steps.append(("S", running + partial))
         running += partial
     return steps
@@ -103,9 +123,10 @@ def answer_of(a: int, op: str, b: int) -> int:
     return {"add": a + b, "sub": a - b, "mul": a * b}[op]
 
 
-def written(n: int, factors: Factors) -> str:
-    """A number as the model writes it in the completion: commas, then reversed with ``reverse``."""
-    text = fmt_num(n, factors.commas)
+def written(n: int, factors: Factors, width: int = 0) -> str:
+    """A number as the model writes it in the completion: zero-padded to ``width``, commas, then reversed with
+    ``reverse``."""
+    text = fmt_num(n, factors.commas, width)
     return text[::-1] if factors.reverse else text
 
 
@@ -113,9 +134,10 @@ def completion_steps(a: int, op: str, b: int, factors: Factors) -> list[tuple[st
     """The scratchpad steps as written: (kind, text) with numbers and masks in the format's order."""
     if not factors.scratchpad:
         return []
+    width = widths(a, op, b, factors)[1]
     return [
-        (k, (v[::-1] if factors.reverse else v) if isinstance(v, str) else written(v, factors))
-        for k, v in scratchpad_steps(a, op, b, factors.carry_mask)
+        (k, (v[::-1] if factors.reverse else v) if isinstance(v, str) else written(v, factors, width))
+        for k, v in scratchpad_steps(a, op, b, factors.carry_mask, width if op == "mul" else 0)
     ]
 
 
@@ -125,10 +147,10 @@ def render(a: int, op: str, b: int, factors: Factors) -> tuple[str, str]:
         raise ValueError(f"unknown operation {op!r}; expected one of {sorted(OPS)}")
     if a < 0 or b < 0 or (op == "sub" and a < b):
         raise ValueError(f"operands must be non-negative with a >= b for sub: {a} {op} {b}")
-    c = factors.commas
-    prompt = f"{fmt_num(a, c)}{OPS[op]}{fmt_num(b, c)}="
+    c, (w, cw) = factors.commas, widths(a, op, b, factors)
+    prompt = f"{fmt_num(a, c, w)}{OPS[op]}{fmt_num(b, c, w)}="
     steps = "".join(k + v + ";" for k, v in completion_steps(a, op, b, factors))
-    return prompt, steps + "A" + written(answer_of(a, op, b), factors) + END
+    return prompt, steps + "A" + written(answer_of(a, op, b), factors, cw) + END
 
 
 def longest_line(op: str, digits: tuple[int, int], factors: Factors) -> str:
@@ -206,15 +228,17 @@ def check(line: str, factors: Factors) -> Parsed:
     problem found.
     """
     p = parse(line, factors.reverse)
+    w, cw = widths(p.a, p.op, p.b, factors)
     for raw in p.prompt_numbers:
-        if raw != fmt_num(_value(raw), factors.commas):
-            raise FormatError(f"number {raw!r} should be written {fmt_num(_value(raw), factors.commas)!r} in {line!r}")
+        if raw != fmt_num(_value(raw), factors.commas, w):
+            want = fmt_num(_value(raw), factors.commas, w)
+            raise FormatError(f"number {raw!r} should be written {want!r} (pad={factors.pad}) in {line!r}")
     for raw in p.written_numbers:
-        want = written(_value(raw, factors.reverse), factors)
+        want = written(_value(raw, factors.reverse), factors, cw)
         if raw != want:
             raise FormatError(
                 f"number {raw!r} should be written {want!r} "
-                f"(commas={factors.commas}, reverse={factors.reverse}) in {line!r}"
+                f"(commas={factors.commas}, reverse={factors.reverse}, pad={factors.pad}) in {line!r}"
             )
     if p.op == "sub" and p.a < p.b:
         raise FormatError(f"subtraction with a < b in {line!r}")
@@ -265,20 +289,32 @@ def completion_roles(completion: str) -> list[int]:
     return roles
 
 
-FORMAT_KEY_PATTERN = "-".join(f"{key}[01]" for key in FACTOR_KEYS.values())  # the Snakefile's {fmt}
+REQUIRED_FACTORS = tuple(k for k in FACTORS if k not in OPTIONAL_FACTORS)
+# the Snakefile's {fmt}: every required factor, then each optional one that is on
+FORMAT_KEY_PATTERN = "-".join(f"{FACTOR_KEYS[k]}[01]" for k in REQUIRED_FACTORS) + "".join(
+    f"(?:-{FACTOR_KEYS[k]}1)?" for k in OPTIONAL_FACTORS
+)
 
 
 def format_key(factors: dict) -> str:
-    """The data-format directory name, e.g. ``carry1-commas0-commute0-mixed0``."""
-    return "-".join(f"{FACTOR_KEYS[k]}{int(bool(factors[k]))}" for k in FACTORS)
+    """The data-format directory name, e.g. ``carry1-commas0-commute0-mixed0-scratch1-reverse0``, with ``-pad1``
+    where an optional factor is on (an optional factor that is off, or absent, is left out)."""
+    on = [k for k in OPTIONAL_FACTORS if factors.get(k)]
+    return "-".join(
+        [f"{FACTOR_KEYS[k]}{int(bool(factors[k]))}" for k in REQUIRED_FACTORS] + [FACTOR_KEYS[k] + "1" for k in on]
+    )
 
 
 def parse_format_key(key: str) -> dict:
-    """The factors a data-format directory name stands for (the inverse of :func:`format_key`)."""
-    parts = key.split("-")
-    if len(parts) != len(FACTORS):
+    """The factors a data-format directory name stands for (the inverse of :func:`format_key`): every required
+    factor, and an optional one only where the key has it (on), so that a key and its params read as before."""
+    parts, optional = key.split("-"), {FACTOR_KEYS[k] + "1": k for k in OPTIONAL_FACTORS}
+    required, extra = parts[: len(REQUIRED_FACTORS)], parts[len(REQUIRED_FACTORS) :]
+    if len(required) != len(REQUIRED_FACTORS) or any(p not in optional for p in extra):
         raise ValueError(
-            f"bad data format key {key!r}; expected {len(FACTORS)} parts "
+            f"bad data format key {key!r}; expected {len(REQUIRED_FACTORS)} parts "
             f"like {format_key(dict.fromkeys(FACTORS, True))!r}"
         )
-    return {k: p.endswith("1") for k, p in zip(FACTORS, parts, strict=True)}
+    return {k: p.endswith("1") for k, p in zip(REQUIRED_FACTORS, required, strict=True)} | {
+        optional[p]: True for p in extra
+    }

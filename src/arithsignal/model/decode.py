@@ -76,7 +76,7 @@ def _decode_rows(
         done |= nxt == END_ID
         if bool(done.all()) or t == steps - 1:
             break
-        if use_cache:  # the tokens so far go along: position schemes that read them (abacus) need them
+        if use_cache:  # the tokens so far go along: position schemes that read them (abacus, coupled) need them
             logits, cache = model(nxt[:, None], cache, prefix=idx)
             idx = torch.cat([idx, nxt[:, None]], dim=1)
         else:  # reference path: re-run the whole sequence

@@ -38,8 +38,10 @@ Log = Callable[[str], None]  # where a run says what it does: print, or stderr_l
 
 
 def model_config(s: RunSettings) -> ModelConfig:
-    """The run's model; the abacus scheme also reads whether the format writes its completion units digit first."""
-    extra = {"abacus_units_first": bool(s.factors["reverse"])} if s.model.get("positions") == "abacus" else {}
+    """The run's model; the abacus and coupled schemes (coupled_relative too) also read whether the format writes its
+    completion units digit first."""
+    reads_order = s.model.get("positions") in ("abacus", "coupled", "coupled_relative")
+    extra = {"abacus_units_first": bool(s.factors["reverse"])} if reads_order else {}
     return ModelConfig(vocab_size=len(VOCAB), **s.model, **extra)
 
 
