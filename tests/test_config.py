@@ -49,6 +49,7 @@ BAD = [
     ("three_operands", lambda c: c["stages"][0].update(digits=[1, 1, 1]), "digits"),
     ("empty_stages", lambda c: c.update(stages=[]), "stages"),
     ("unknown_operation", lambda c: c["stages"][0].update(op="div"), "op"),
+    ("unknown_stage_shapes", lambda c: c["stages"][0].update(shapes="all"), "shapes"),
     ("missing_section", lambda c: c.pop("model"), "model"),
     ("window_size_zero", lambda c: c["graduation"].update(problems_per_window=0), "problems_per_window"),
     ("window_every_zero", lambda c: c["graduation"].update(window_every=0), "window_every"),

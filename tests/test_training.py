@@ -430,3 +430,21 @@ def test_steps_left_counts_every_stage_to_its_budget_then_the_hold():
 
     assert steps_left([100, 200, 300], 1, 50, 40) == 490
     assert steps_left([100, 200, 300], 2, 320, 40, hold_from=300) == 20
+
+
+def test_a_stage_of_every_shape_trains_and_judges_every_shape_with_coupled_positions():
+    """shapes: every through the real loop: one batch mixes lines of every length (trimmed to its longest), and the
+    windows decode both pools, whose problems span the shapes, with coupled indices in a reversed format."""
+    s = copy.deepcopy(SETTINGS)
+    s["factors"]["reverse"] = True
+    s["model"].update(positions="coupled", abacus_max_offset=4)
+    s["curriculum"]["stage_budget"] = 60
+    s["graduation"].update(windows=2, window_every=30)
+    st = stages(Stage("add_upto_2x2", "add", (2, 2), "every"), factors=Factors(reverse=True))
+    # "12+3=" and "1+23=", "12+34="; the 1-digit facts ("1+2=") have no unseen pool
+    assert {len(p) for p in st[0].pools["unseen"]["prompt"]} == {5, 6}
+    tr = Trainer(s, seed=0, stages=st, device=torch.device("cpu"), log=lambda m: None)
+    tr.run(checkpoint=None, log_every=10)
+    w = tr.frames()["windows"]
+    assert len(w) == 2 and w["unseen_exact_match"].notna().all() and w["train_exact_match"].notna().all()
+    assert set(st[0].pools["train"]["shape"]) == {"1x1", "1x2", "2x1", "2x2"}

@@ -77,13 +77,19 @@ def fmt_num(n: int, commas: bool, width: int = 0) -> str:
     return ",".join([digits[:head]] + [digits[i : i + 3] for i in range(head, len(digits), 3)])
 
 
+# pad: the width of every number a completion writes, the widest answer of operands W wide, as (times, plus) W:
+# W + 1 for add, W for sub, 2W for mul (model/positions.py reads the same table to index a padded completion)
+PADDED_WIDTH = {"add": (1, 1), "sub": (1, 0), "mul": (2, 0)}
+
+
 def widths(a: int, op: str, b: int, factors: Factors) -> tuple[int, int]:
-    """With ``pad``: the operands' width (the longer one's digits) and the completion's (every number it writes:
-    the widest answer of that width, W + 1 for add, W for sub, 2W for mul); (0, 0) without."""
+    """With ``pad``: the operands' width W (the longer one's digits) and the completion's (``PADDED_WIDTH``);
+    (0, 0) without."""
     if not factors.pad:
         return 0, 0
     w = max(len(str(a)), len(str(b)))
-    return w, {"add": w + 1, "sub": w, "mul": 2 * w}[op]
+    times, plus = PADDED_WIDTH[op]
+    return w, times * w + plus
 
 
 def carry_bits(x: int, y: int, op: str, width: int = 0) -> str:

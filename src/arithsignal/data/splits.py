@@ -14,6 +14,13 @@ variant of the format is tested on the same held-out problems.
 * ``train`` is drawn from the rest. ``commute`` on adds the swapped form of every
   training problem; ``mixed_lengths`` on adds problems with one operand a digit
   shorter (4x4 gains 4x3, 2x1 gains 1x1), ``mixed_share`` times as many.
+* A stage with ``shapes: every`` trains every shape (i, j) with i <= digits[0] and j <= digits[1] (i >= j for
+  subtraction) in one stage, as the length-generalisation anchors sample every pair of lengths: ``train_size``
+  problems split evenly over the shapes, a shape with fewer distinct problems repeated so that batches still
+  draw every shape equally often. An unequal shape's problems are split between its two orders (never both
+  orders of one problem). ``test`` is H of every shape (``test_size`` in all) and ``commute`` its swap, so with
+  ``commute`` off no *problem* is trained in the order the commute split uses, although both orders of the
+  *shape* are trained. The unseen pool holds U of every shape that has one, in both orders.
 * Two graduation pools. ``train_pool`` is a sample of the stage's main-shape
   training problems in canonical order: the windows that measure *steps to fit*
   draw from it. ``unseen_pool`` is a third set U(op, shape), drawn like H from the data seed
@@ -53,10 +60,25 @@ class Stage:
     name: str
     op: str
     digits: tuple[int, int]
+    shapes: str = "single"  # single: the one shape ``digits``; every: every shape up to it (module docstring)
 
     @classmethod
     def from_config(cls, d: dict) -> Stage:
-        return cls(name=d["name"], op=d["op"], digits=(int(d["digits"][0]), int(d["digits"][1])))
+        digits = (int(d["digits"][0]), int(d["digits"][1]))
+        return cls(name=d["name"], op=d["op"], digits=digits, shapes=d.get("shapes", "single"))
+
+    def trained_shapes(self) -> list[tuple[int, int]]:
+        """The (digits of a, digits of b) this stage trains, in its order."""
+        return stage_shapes(self.op, self.digits, self.shapes)
+
+
+def stage_shapes(op: str, digits: tuple[int, int] | list[int], shapes: str = "single") -> list[tuple[int, int]]:
+    """The ordered shapes of a stage on ``digits``: that one, or with ``every`` every (i, j) up to it (i >= j for
+    subtraction, whose answers are never negative)."""
+    da, db = int(digits[0]), int(digits[1])
+    if shapes == "single":
+        return [(da, db)]
+    return [(i, j) for i in range(1, da + 1) for j in range(1, db + 1) if op != "sub" or i >= j]
 
 
 @dataclass(frozen=True)
@@ -168,6 +190,8 @@ def _excluded(op: str, digits: tuple[int, int], data: DataSettings) -> set[tuple
 
 def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[str, np.ndarray]:
     """Operand pairs per split, as arrays of shape (n, 2)."""
+    if stage.shapes == "every":
+        return _every_shape_problems(stage, factors, data)
     op, digits = stage.op, stage.digits
     test = holdout(op, digits, data)
     train = _sample_pairs(
@@ -192,6 +216,51 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
     return {"train": train, **pools, "test": test, "commute": np.ascontiguousarray(commute)}
 
 
+def _unordered(stage: Stage) -> list[tuple[int, int]]:
+    return sorted({(max(s), min(s)) for s in stage.trained_shapes()})
+
+
+def _both_orders(pairs: np.ndarray, orders: int) -> list[np.ndarray]:
+    """Canonical pairs of an unordered shape split between its ``orders`` written orders: the first part as drawn,
+    the second swapped (shorter operand first), so no problem appears in both."""
+    if orders == 1:
+        return [pairs]
+    first, second = np.array_split(pairs, 2)
+    return [first, np.ascontiguousarray(second[:, ::-1])]
+
+
+def _every_shape_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[str, np.ndarray]:
+    """``stage_problems`` for ``shapes: every``: each ordered shape gets an even share of ``train_size`` (a shape
+    with fewer distinct problems repeated up to it) and of the train pool, each unordered shape an even share of
+    the test set and of its unseen pool, in its trained orders."""
+    op, ordered, unordered = stage.op, stage.trained_shapes(), _unordered(stage)
+    per_shape = -(-data.train_size // len(ordered))
+    per_pool, per_unseen = -(-data.pool_size // len(ordered)), -(-data.pool_size // len(unordered))
+    train, train_pool, unseen, test = [], [], [], []
+    for shape in unordered:
+        orders = sum((max(s), min(s)) == shape for s in ordered)
+        rng = _rng(data.seed, "train", stage.name, op, shape)
+        drawn = _sample_pairs(rng, op, *shape, per_shape * orders, _excluded(op, shape, data))
+        if len(drawn) < orders:
+            raise ValueError(f"stage {stage.name}: shape {shape[0]}x{shape[1]} has no problem left to train on")
+        for part in _both_orders(drawn, orders):
+            train.append(np.resize(part, (per_shape, 2)))
+            train_pool.append(part[:per_pool])
+        test.append(holdout(op, shape, data)[: -(-data.test_size // len(unordered))])
+        unseen.extend(_both_orders(unseen_pool(op, shape, data)[:per_unseen], orders))
+    train_arr, test_arr = np.concatenate(train), np.concatenate(test)
+    if factors.mixed_lengths and (shape := mixed_shape(stage.digits)) is not None:
+        rng = _rng(data.seed, "mixed", stage.name, op, shape)
+        n_mixed = round(per_shape * data.mixed_share)  # per problem of the main shape, as in a single-shape stage
+        train_arr = np.concatenate([train_arr, _sample_pairs(rng, op, *shape, n_mixed, _excluded(op, shape, data))])
+    commutative = op in COMMUTATIVE
+    if factors.commute and commutative:
+        train_arr = np.concatenate([train_arr, train_arr[train_arr[:, 0] != train_arr[:, 1]][:, ::-1]])
+    commute = test_arr[test_arr[:, 0] != test_arr[:, 1]][:, ::-1] if commutative else np.zeros((0, 2), np.int64)
+    pools = {"train_pool": np.concatenate(train_pool), "unseen_pool": np.concatenate(unseen)}
+    return {"train": train_arr, **pools, "test": test_arr, "commute": np.ascontiguousarray(commute)}
+
+
 def longest_trained(stages: list[Stage], op: str) -> int:
     """The most digits any operand of ``op`` has in the curriculum (0: no stage of ``op``)."""
     return max((max(s.digits) for s in stages if s.op == op), default=0)
@@ -201,7 +270,7 @@ def length_cells(stages: list[Stage], op: str, max_digits: int) -> list[tuple[in
     """The length split's cells of ``op``: every (digits of a, digits of b) up to ``max_digits`` (a >= b for
     subtraction), with its kind: *trained* (a stage's shape, in its order), *interpolation* (no longer than the
     curriculum's longest operand, but a shape or order no stage trains: 3x1, 1x3) or *extrapolation* (longer)."""
-    trained = {s.digits for s in stages if s.op == op}
+    trained = {shape for s in stages if s.op == op for shape in s.trained_shapes()}
     longest = longest_trained(stages, op)
     cells = []
     for da in range(1, max_digits + 1):

@@ -32,7 +32,7 @@ from __future__ import annotations
 
 import torch
 
-from ..data.formats import OPS, STOI
+from ..data.formats import OPS, PADDED_WIDTH, STOI
 
 DIGIT_IDS = torch.tensor([STOI[d] for d in "0123456789"])
 COMMA_ID = STOI[","]
@@ -69,14 +69,15 @@ def _completion_widths(idx: torch.Tensor, is_digit: torch.Tensor, in_prompt: tor
     """(B, T): under ``pad``, the width of the completion number each token belongs to or opens, read off the prompt
     and the step letter before it: the first operand's digits W (padded: both operands' width), then W for an
     addition's or a subtraction's mask, 2W for one inside a multiplication, and W + 1, W or 2W (add, sub, mul) for
-    every other number (data/formats.py ``widths``)."""
+    every other number (data/formats.py ``PADDED_WIDTH``)."""
     operator = torch.isin(idx, OPERATOR_IDS.to(idx.device)) & in_prompt
     before_operator = operator.long().cumsum(1) == 0
     w = (is_digit & before_operator).sum(1, keepdim=True)
     is_mul = ((idx == STOI[OPS["mul"]]) & in_prompt).any(1, keepdim=True)  # the prompt's: an operator the model
     is_add = ((idx == STOI[OPS["add"]]) & in_prompt).any(1, keepdim=True)  # writes later must not change earlier ones
-    number = torch.where(is_mul, 2 * w, torch.where(is_add, w + 1, w))
-    mask = torch.where(is_mul, 2 * w, w)
+    (tm, pm), (ta, pa), (ts, ps) = (PADDED_WIDTH[op] for op in ("mul", "add", "sub"))
+    number = torch.where(is_mul, tm * w + pm, torch.where(is_add, ta * w + pa, ts * w + ps))
+    mask = torch.where(is_mul, number, w)  # a mask inside a multiplication spans its columns, else the operands'
     letter = torch.isin(idx, STEP_IDS.to(idx.device)) & ~in_prompt
     t = torch.arange(idx.shape[1], device=idx.device).expand_as(idx)
     last_letter = idx.gather(1, torch.where(letter, t, torch.zeros_like(t)).cummax(1).values)
