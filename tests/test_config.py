@@ -152,6 +152,7 @@ RELATION_CASES = {
     "coupled_needs_known_widths": lambda c: c["variants"].append(
         {"name": "coupled", "model": {"positions": "coupled", "abacus_max_offset": 3}}
     ),
+    "every_shape_without_mixed_lengths": lambda c: c["stages"][2].update(shapes="every"),  # mixed_on mixes 1x1 in
     # 4-digit sums (5-digit answers) against the 3-digit numbers the stages train: 2 places untrained at offset 1
     "offset_covers_length": lambda c: (
         c["length"]["max_digits"].update(add=4),

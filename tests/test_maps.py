@@ -114,6 +114,7 @@ def test_a_stage_s_problem_space_counts_ordered_operand_pairs():
 
     assert problem_space("add", [1, 1]) == 100 and problem_space("add", [3, 3]) == 900 * 900
     assert problem_space("mul", [4, 4]) == 9000 * 9000  # the write-up's "about 10^8"
+    assert problem_space("add", [2, 2], "every") == 100 * 100  # 1x1, 1x2, 2x1 and 2x2: every pair below 100
 
 
 def test_the_pilot_s_budgets_follow_the_declared_rule():

@@ -143,13 +143,16 @@ WRITEUP_REGIME = ("4-digit multiplication, about 10^8 problems, about 25,000 ste
                   "6 layers)")  # fmt: skip
 
 
-def problem_space(op: str, digits: list[int]) -> int:
-    """The problems of a stage's shape: every ordered pair of operands with those digit counts (as 'about 10^8' counts
-    4-digit multiplication's)."""
-    from ..data.splits import digit_range
+def problem_space(op: str, digits: list[int], shapes: str = "single") -> int:
+    """The problems of a stage: every ordered pair of operands with its digit counts (as 'about 10^8' counts 4-digit
+    multiplication's), over each shape it trains (``shapes: every``: every shape up to ``digits``)."""
+    from ..data.splits import digit_range, stage_shapes
 
-    (la, ha), (lb, hb) = (digit_range(d) for d in digits)
-    return (ha - la + 1) * (hb - lb + 1)
+    total = 0
+    for shape in stage_shapes(op, digits, shapes):
+        (la, ha), (lb, hb) = (digit_range(d) for d in shape)
+        total += (ha - la + 1) * (hb - lb + 1)
+    return total
 
 
 def _where(r: pd.Series) -> str:
@@ -222,7 +225,9 @@ def map_job(graduation_paths: list[str], eval_paths: list[str], entry: dict, run
     table = map_table(graduations, stage_end_accuracy(evals), runs, sizes, names, differs, seeds, entry.get("claimed"))
     table.insert(0, "ablation", entry["ablation"])
     table.insert(
-        5, "problem_space", table["stage"].map({s["name"]: problem_space(s["op"], s["digits"]) for s in stages})
+        5,
+        "problem_space",
+        table["stage"].map({s["name"]: problem_space(s["op"], s["digits"], s.get("shapes", "single")) for s in stages}),
     )
     settings = {"map": entry, "runs": runs, "seeds": seeds}
     write_parquet(table, output, provenance(f"map_{entry['ablation']}", None, settings, stable_hash(settings)))

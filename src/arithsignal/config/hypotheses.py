@@ -85,8 +85,8 @@ def _stage_data_differ(config: dict, ablation: dict, stage: dict) -> bool:
     its others (what the data job would write, without writing it)."""
     if ablation["factor"] == "commute":
         return stage["op"] in COMMUTATIVE
-    if ablation["factor"] == "mixed_lengths":
-        return mixed_shape(tuple(stage["digits"])) is not None
+    if ablation["factor"] == "mixed_lengths":  # a stage of every shape trains every shorter one already
+        return stage.get("shapes") != "every" and mixed_shape(tuple(stage["digits"])) is not None
     sides = [factors_of(effective_settings(config, ablation[s])) for s in ("on_variant", "off_variant")]
     return renders_differ(stage, *sides)
 

@@ -261,6 +261,22 @@ def _coupled_needs_known_widths(config: dict) -> Iterator[str]:
             )
 
 
+@relation(
+    "every_shape_without_mixed_lengths",
+    "no variant turns `factors.mixed_lengths` on in a curriculum with a stage of every shape (`shapes: every`), "
+    "which trains every shorter shape already",
+    late=True,
+)
+def _every_shape_without_mixed_lengths(config: dict) -> Iterator[str]:
+    every = [s["name"] for s in config["stages"] if s.get("shapes") == "every"]
+    for name, cur in _resolved(config):
+        if every and factors_of(cur).mixed_lengths:
+            yield (
+                f"factors.mixed_lengths (variant {name!r}): stage {every[0]} trains every shape up to its digits "
+                "(shapes: every), so mixing in a shorter one would only weight one shape twice"
+            )
+
+
 # ---------------------------------------------------------------- the length split (late): checked before any job
 
 

@@ -18,7 +18,8 @@ variant of the format is tested on the same held-out problems.
   subtraction) in one stage, as the length-generalisation anchors sample every pair of lengths: ``train_size``
   problems split evenly over the shapes, a shape with fewer distinct problems repeated so that batches still
   draw every shape equally often. An unequal shape's problems are split between its two orders (never both
-  orders of one problem). ``test`` is H of every shape (``test_size`` in all) and ``commute`` its swap, so with
+  orders of one problem). ``test`` is H of every shape (an even share of ``test_size`` each, fewer where H is
+  smaller) and ``commute`` its swap, so with
   ``commute`` off no *problem* is trained in the order the commute split uses, although both orders of the
   *shape* are trained. The unseen pool holds U of every shape that has one, in both orders.
 * Two graduation pools. ``train_pool`` is a sample of the stage's main-shape
@@ -232,10 +233,14 @@ def _both_orders(pairs: np.ndarray, orders: int) -> list[np.ndarray]:
 def _every_shape_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[str, np.ndarray]:
     """``stage_problems`` for ``shapes: every``: each ordered shape gets an even share of ``train_size`` (a shape
     with fewer distinct problems repeated up to it) and of the train pool, each unordered shape an even share of
-    the test set and of its unseen pool, in its trained orders."""
+    the test set (at most its held-out set) and of the unseen pool (among the shapes that have one), in its trained
+    orders."""
+    if factors.mixed_lengths:  # config relation every_shape_without_mixed_lengths
+        raise ValueError(f"stage {stage.name} trains every shape: mixed_lengths has no shorter shape to add")
     op, ordered, unordered = stage.op, stage.trained_shapes(), _unordered(stage)
     per_shape = -(-data.train_size // len(ordered))
-    per_pool, per_unseen = -(-data.pool_size // len(ordered)), -(-data.pool_size // len(unordered))
+    with_pool = sum(has_unseen_pool(op, shape) for shape in unordered)
+    per_pool, per_unseen = -(-data.pool_size // len(ordered)), -(-data.pool_size // max(with_pool, 1))
     train, train_pool, unseen, test = [], [], [], []
     for shape in unordered:
         orders = sum((max(s), min(s)) == shape for s in ordered)
@@ -249,10 +254,6 @@ def _every_shape_problems(stage: Stage, factors: Factors, data: DataSettings) ->
         test.append(holdout(op, shape, data)[: -(-data.test_size // len(unordered))])
         unseen.extend(_both_orders(unseen_pool(op, shape, data)[:per_unseen], orders))
     train_arr, test_arr = np.concatenate(train), np.concatenate(test)
-    if factors.mixed_lengths and (shape := mixed_shape(stage.digits)) is not None:
-        rng = _rng(data.seed, "mixed", stage.name, op, shape)
-        n_mixed = round(per_shape * data.mixed_share)  # per problem of the main shape, as in a single-shape stage
-        train_arr = np.concatenate([train_arr, _sample_pairs(rng, op, *shape, n_mixed, _excluded(op, shape, data))])
     commutative = op in COMMUTATIVE
     if factors.commute and commutative:
         train_arr = np.concatenate([train_arr, train_arr[train_arr[:, 0] != train_arr[:, 1]][:, ::-1]])
