@@ -207,13 +207,17 @@ def stage_problems(stage: Stage, factors: Factors, data: DataSettings) -> dict[s
                 _rng(data.seed, "mixed", stage.name, op, shape), op, *shape, n_mixed, _excluded(op, shape, data)
             )
         )
-    train = np.concatenate(parts)
+    pools = {"train_pool": seen, "unseen_pool": unseen_pool(op, digits, data)}
+    return _splits(op, factors, np.concatenate(parts), pools, test)
+
+
+def _splits(op: str, factors: Factors, train: np.ndarray, pools: dict, test: np.ndarray) -> dict[str, np.ndarray]:
+    """The splits of a stage from its drawn problems: ``commute`` on trains each problem's swap too, and the commute
+    split is every held-out problem swapped (a == b left out)."""
     commutative = op in COMMUTATIVE
     if factors.commute and commutative:
-        swapped = train[train[:, 0] != train[:, 1]][:, ::-1]
-        train = np.concatenate([train, swapped])
+        train = np.concatenate([train, train[train[:, 0] != train[:, 1]][:, ::-1]])
     commute = test[test[:, 0] != test[:, 1]][:, ::-1] if commutative else np.zeros((0, 2), dtype=np.int64)
-    pools = {"train_pool": seen, "unseen_pool": unseen_pool(op, digits, data)}
     return {"train": train, **pools, "test": test, "commute": np.ascontiguousarray(commute)}
 
 
@@ -253,13 +257,8 @@ def _every_shape_problems(stage: Stage, factors: Factors, data: DataSettings) ->
             train_pool.append(part[:per_pool])
         test.append(holdout(op, shape, data)[: -(-data.test_size // len(unordered))])
         unseen.extend(_both_orders(unseen_pool(op, shape, data)[:per_unseen], orders))
-    train_arr, test_arr = np.concatenate(train), np.concatenate(test)
-    commutative = op in COMMUTATIVE
-    if factors.commute and commutative:
-        train_arr = np.concatenate([train_arr, train_arr[train_arr[:, 0] != train_arr[:, 1]][:, ::-1]])
-    commute = test_arr[test_arr[:, 0] != test_arr[:, 1]][:, ::-1] if commutative else np.zeros((0, 2), np.int64)
     pools = {"train_pool": np.concatenate(train_pool), "unseen_pool": np.concatenate(unseen)}
-    return {"train": train_arr, **pools, "test": test_arr, "commute": np.ascontiguousarray(commute)}
+    return _splits(op, factors, np.concatenate(train), pools, np.concatenate(test))
 
 
 def longest_trained(stages: list[Stage], op: str) -> int:
