@@ -182,3 +182,16 @@ def test_watch_tells_finished_runs_from_one_mid_stage_and_one_stopped(smoke_tree
     assert (tmp_path / "curves.png").read_bytes().startswith(b"\x89PNG")
     assert main(["watch", str(tmp_path / "nothing")]) == 0
     assert "no run has started" in capsys.readouterr().out
+
+
+def test_length_prints_the_summary_s_length_section_from_the_results_folder(smoke_tree, capsys):
+    """Recomputed from the stored scores, the section is summary.md's own, per-run table included."""
+    assert main(["length", str(smoke_tree / "results/smoke")]) == 0
+    out = capsys.readouterr().out.strip()
+    assert out.startswith("## Length generalisation") and "| variant | seed | op | solved | extension |" in out
+    assert out in (smoke_tree / "results/smoke/summary.md").read_text()
+
+
+def test_length_names_the_missing_file(tmp_path, capsys):
+    assert main(["length", str(tmp_path)]) == 2
+    assert f"{tmp_path / 'config.yaml'}: not there" in capsys.readouterr().err

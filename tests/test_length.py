@@ -5,7 +5,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.analysis.length import cell_table, comparisons, extension_runs, markdown
+from arithsignal.analysis.length import cell_table, comparisons, extension_runs, markdown, stopped_short
 
 AB = [{"name": "carry", "factor": "carry_mask", "on_variant": "on", "off_variant": "off"}]
 SAME = {"on": "on", "off": "off"}
@@ -120,3 +120,28 @@ def test_the_summary_section_gives_each_diagonal_cell_and_the_interpolation_rang
     runs = extension_runs(s, 0.9)
     text = "\n".join(markdown(runs, comparisons(runs, AB, SAME), 0.9, cell_table(s)))
     assert "| on | add | 1.00 (1.00) | 1.00 (1.00) | 1.00 (1.00) | 0.60 (0.80) | 0.0% to 0.0% |" in text, text
+
+
+def test_a_wrong_answer_that_ends_early_is_counted_as_stopping_short():
+    """Only wrong answers beyond the trained lengths count: a right one, a long wrong one and a trained cell's short
+    wrong one do not."""
+    s = scores("on", 0, [1.0, 1.0, 1.0, 0.0], per_cell=4)
+    s["completion"], s["prediction"] = "C0000;A12345$", "C0000;A12345$"
+    four = (s["digits_a"] == 4) & (s["digits_b"] == 4)
+    s.loc[four, "prediction"] = ["C0000;A12$", "C0000;A123$", "C0000;A1234$", "C0000;A123456$"]
+    s.loc[(s["kind"] == "interpolation") & ~s["correct"], "prediction"] = "C0000;A12345678$"  # wrong, long
+    s.loc[s.index[0], ["correct", "prediction"]] = [False, "C$"]  # a trained cell's short answer
+    short = stopped_short(s)
+    off_diagonal = ((s["kind"] == "extrapolation") & ~four).sum()  # wrong, right length
+    assert short[("on", 0, "add")] == pytest.approx(3 / (4 + off_diagonal))
+    runs = extension_runs(s, 0.9)
+    assert runs["beyond_stopped_short"].iat[0] == pytest.approx(3 / (4 + off_diagonal))
+    assert stopped_short(s.drop(columns=["prediction"])).empty
+
+
+def test_the_summary_section_lists_every_run_with_its_cells():
+    s = pd.concat([scores("on", 0, [1.0, 1.0, 1.0, 0.95]), scores("on", 1, [1.0, 1.0, 1.0, 0.4])], ignore_index=True)
+    runs = extension_runs(s, 0.9)
+    text = "\n".join(markdown(runs, comparisons(runs, AB, SAME), 0.9, cell_table(s)))
+    assert "| on | 0 | add | 4+ | 1.33 | 1.00 | 1.00 | 1.00 | 1.00 |" in text, text
+    assert "| on | 1 | add | 3 | 1.00 | 1.00 | 1.00 | 1.00 | 0.40 |" in text, text

@@ -328,6 +328,17 @@ def _power_arguments(w: argparse.ArgumentParser) -> None:
                    "the analysis's own interval is computed, a few seconds each (default 20; 0: none)")  # fmt: skip
 
 
+def length(args: argparse.Namespace) -> int:
+    from .analysis.length import section_of
+
+    try:
+        print("\n".join(section_of(Path(args.results))))
+    except FileNotFoundError as e:
+        print(e, file=sys.stderr)
+        return 2
+    return 0
+
+
 def watch(args: argparse.Namespace) -> int:
     from .report.watch import draw, report
 
@@ -373,6 +384,9 @@ def main(argv: list[str] | None = None) -> int:
     b.add_argument("--results", default="results", help="the results folder the pilot trained in")
     t = sub.add_parser("timings", help="training time per variant of a results folder, and the measures' share of it")
     t.add_argument("results", help="a results folder (e.g. results)")
+    n = sub.add_parser("length", help="a preset's length tables (summary.md's section) from its results folder, "
+                       "with each run's extension and cells")  # fmt: skip
+    n.add_argument("results", help="a preset's results folder, e.g. results/length")
     args = p.parse_args(argv)
     try:
         return {
@@ -386,6 +400,7 @@ def main(argv: list[str] | None = None) -> int:
             "png": png,
             "fingerprint": fingerprint,
             "watch": watch,
+            "length": length,
         }[args.command](args)
     except ConfigError as e:
         print(e, file=sys.stderr)

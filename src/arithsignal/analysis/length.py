@@ -11,7 +11,8 @@ Per run and operation, from the final model's scores on the length split (evalua
   solve longer ones);
 * ``extension``: solved / the longest operand the curriculum trains (Lee et al. 2023 report 1.0 for learned
   absolute positions, McLeish et al. 2024 about 6 with abacus embeddings);
-* ``beyond_exact_match``: exact match over every extrapolation cell, a reading that does not depend on the bar.
+* ``beyond_exact_match``: exact match over every extrapolation cell, a reading that does not depend on the bar;
+* ``beyond_stopped_short``: of the wrong answers there, the share that ends too early (:func:`stopped_short`).
 
 Per ablation, the factor's effect on ``solved`` is read with the rules steps to graduation are read with
 (stats.py): the ratio of medians (on / off) with its bootstrap interval, a censored median read as a bound, and
@@ -23,6 +24,7 @@ applied mechanically (:func:`outcome_of`).
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -60,6 +62,7 @@ def longest_solved(diagonal: pd.Series, trained: int, tested: int, solved_at: fl
 def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
     """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match."""
     cells = cell_table(scores)
+    short = stopped_short(scores)
     rows = []
     for (variant, seed, op), g in cells.groupby(RUN_OP_KEYS):
         trained = int(g.loc[g["kind"] == "trained", ["digits_a", "digits_b"]].to_numpy().max())
@@ -70,13 +73,25 @@ def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
         rows.append(
             {"variant": variant, "seed": int(seed), "op": op, "solved": solved, "censored": solved == tested,
              "trained": trained, "tested": tested, "extension": solved / trained,
-             "beyond_exact_match": float(beyond["exact_match"].mean())}
+             "beyond_exact_match": float(beyond["exact_match"].mean()),
+             "beyond_stopped_short": short.get((variant, seed, op), math.nan)}
         )  # fmt: skip
     out = pd.DataFrame(rows)
     prov = [c for c in ("config_hash", "settings", "package_version") if c in scores]  # each run's provenance, kept
     if prov and len(out):
         out = out.merge(scores.groupby(RUN_OP_KEYS, as_index=False)[prov].first(), on=RUN_OP_KEYS, how="left")
     return out
+
+
+def stopped_short(scores: pd.DataFrame) -> pd.Series:
+    """Per run and operation, of the wrong answers beyond the trained lengths, the share whose prediction is shorter
+    than the right completion: the model wrote the end token too early, the failure of a model that learnt how long
+    its trained numbers are rather than where a number ends. Empty where the scores hold no predictions."""
+    if not {"prediction", "completion"} <= set(scores.columns):
+        return pd.Series(dtype=float)
+    wrong = scores[(scores["kind"] == "extrapolation") & ~scores["correct"].astype(bool)]
+    short = wrong["prediction"].str.len() < wrong["completion"].str.len()
+    return short.groupby([wrong[k] for k in RUN_OP_KEYS]).mean()
 
 
 def outcome_of(row: dict, alpha: float) -> str:
@@ -153,12 +168,29 @@ def comparisons(
 def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
     """Per variant and operation: runs, median extension, runs that extend past the trained length,
     beyond exact match."""
+    if "beyond_stopped_short" not in runs:  # a table written before the column existed
+        runs = runs.assign(beyond_stopped_short=math.nan)
     return runs.groupby(["variant", "op"], as_index=False).agg(
         runs=("seed", "size"),
         median_extension=("extension", "median"),
         extended=("extension", lambda e: int((e > 1).sum())),
         beyond_exact_match=("beyond_exact_match", "mean"),
+        beyond_stopped_short=("beyond_stopped_short", "mean"),
     )
+
+
+def run_table(runs: pd.DataFrame, cells: pd.DataFrame) -> pd.DataFrame:
+    """Per run and operation: the longest length solved (``+``: the longest tested, so possibly more), the extension
+    and each n x n cell's exact match."""
+    diagonal = cells[cells["digits_a"] == cells["digits_b"]]
+    wide = diagonal.pivot_table(index=RUN_OP_KEYS, columns="digits_a", values="exact_match")
+    wide.columns = [f"{n}x{n}" for n in wide.columns]
+    out = runs.sort_values(RUN_OP_KEYS).set_index(RUN_OP_KEYS)
+    table = pd.DataFrame(
+        {"solved": [f"{s}{'+' if c else ''}" for s, c in zip(out["solved"], out["censored"], strict=True)],
+         "extension": [f"{x:.2f}" for x in out["extension"]]}, index=out.index,
+    )  # fmt: skip
+    return table.join(wide.map(lambda x: f"{x:.2f}")).reset_index()
 
 
 def diagonal_table(cells: pd.DataFrame) -> pd.DataFrame:
@@ -194,6 +226,10 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: p
         "runs above 1.0": [f"{e} of {n}" for e, n in zip(v["extended"], v["runs"], strict=True)],
         "exact match beyond the trained length": [f"{x:.1%}" for x in v["beyond_exact_match"]],
     }
+    if v["beyond_stopped_short"].notna().any():  # scores with predictions: how the wrong answers failed
+        variants["wrong answers beyond it that stop short"] = [
+            "" if math.isnan(x) else f"{x:.0%}" for x in v["beyond_stopped_short"]
+        ]
     lines += ["", md_table(variants, compact=True)]
     if cells is not None and not cells.empty:
         lines += [
@@ -202,6 +238,11 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: p
             "(unequal lengths inside the trained ones), lowest to highest mean over runs:",
             "",
             md_table(diagonal_table(cells).fillna(""), compact=True),
+            "",
+            "Per run: the longest length solved (+: the longest tested), the extension and each n x n cell's exact "
+            "match:",
+            "",
+            md_table(run_table(runs, cells), compact=True),
         ]
     if not table.empty:
         m = int(table["family_size"].iat[0])
@@ -223,6 +264,23 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: p
             md_table(compared, compact=True),
         ]
     return lines + [""]
+
+
+def section_of(results: Path) -> list[str]:
+    """The summary's length section, recomputed from a preset's results folder (``results/<preset>``: its
+    config.yaml and metrics/length*.parquet), as ``python -m arithsignal length`` prints it. Raises FileNotFoundError
+    naming the first file missing."""
+    import yaml
+
+    from ..core.io import read_parquet
+
+    paths = [results / "config.yaml", results / "metrics/length.parquet", results / "metrics/length_ablations.parquet"]
+    for path in paths:
+        if not path.exists():
+            raise FileNotFoundError(f"{path}: not there (run a config with a length section into {results} first)")
+    solved_at = float(yaml.safe_load(paths[0].read_text())["length"]["solved_at"])
+    scores = read_parquet(paths[1])
+    return markdown(extension_runs(scores, solved_at), read_parquet(paths[2]), solved_at, cell_table(scores))
 
 
 def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: dict[str, str], solved_at: float,
