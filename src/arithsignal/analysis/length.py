@@ -60,7 +60,8 @@ def longest_solved(diagonal: pd.Series, trained: int, tested: int, solved_at: fl
 
 
 def extension_runs(scores: pd.DataFrame, solved_at: float) -> pd.DataFrame:
-    """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match."""
+    """One row per run and operation: solved, censored, trained, tested, extension, beyond_exact_match,
+    beyond_stopped_short (NaN where the scores hold no predictions) and the run's provenance columns."""
     cells = cell_table(scores)
     short = stopped_short(scores)
     rows = []
@@ -166,10 +167,9 @@ def comparisons(
 
 
 def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per variant and operation: runs, median extension, runs that extend past the trained length,
-    beyond exact match."""
-    if "beyond_stopped_short" not in runs:  # a table written before the column existed
-        runs = runs.assign(beyond_stopped_short=math.nan)
+    """Per variant and operation: runs, median extension, runs that extend past the trained length, beyond exact
+    match and beyond stopped short (means over runs). ``runs`` is :func:`extension_runs`'s table: the summary and
+    length_stats rules both rerun when this module changes, so a table without a column is never read here."""
     return runs.groupby(["variant", "op"], as_index=False).agg(
         runs=("seed", "size"),
         median_extension=("extension", "median"),
