@@ -7,7 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from arithsignal.analysis.length import cell_table, comparisons, extension_runs, markdown, stopped_short
+from arithsignal.analysis.attempts import REQUIRED, read
+from arithsignal.analysis.confirm import outcome_parts
+from arithsignal.analysis.length import OUTCOMES, cell_table, comparisons, extension_runs, markdown, stopped_short
 
 AB = [{"name": "carry", "factor": "carry_mask", "on_variant": "on", "off_variant": "off"}]
 SAME = {"on": "on", "off": "off"}
@@ -94,6 +96,23 @@ def test_the_outcomes_a_test_cannot_reach():
     # a side that solves nothing has no ratio, but is still tested
     row = comparisons(runs_of([2] * 5, [0] * 5), AB, SAME).iloc[0]
     assert row["ratio_text"] == "n/a (a side solves no length)" and row["outcome"] == "extends further with the factor"
+
+
+def test_every_reading_is_one_of_the_outcomes_and_the_ledger_takes_each(tmp_path):
+    """The five readings, planted; each is an OUTCOMES entry with its detail in brackets, so docs/attempts.csv can
+    record it, and a word outside them is refused there."""
+    planted = [([6] * 5, [6] * 5), ([3] * 5, [3] * 5), ([5] * 5, [3] * 5), ([3] * 5, [5] * 5), ([4, 3, 5], [3, 4, 3])]
+    readings = [comparisons(runs_of(on, off), AB, SAME).iloc[0]["outcome"] for on, off in planted]
+    assert [outcome_parts(r)[0] for r in readings] == list(OUTCOMES)
+    row = {c: "x" for c in REQUIRED} | {"hypothesis": "carry: extension", "attempt": "1", "p_value": "1", "holm_p": "1",
+                                        "data_hash": "", "changed_after_seeing": ""}  # fmt: skip
+    path = tmp_path / "attempts.csv"
+    for reading in readings:
+        pd.DataFrame([row | {"outcome": reading}]).to_csv(path, index=False)
+        assert read(path)["outcome"].iat[0] == reading
+    pd.DataFrame([row | {"outcome": "extends somewhat (Holm over 3)"}]).to_csv(path, index=False)
+    with pytest.raises(ValueError, match="does not use"):
+        read(path)
 
 
 def test_the_comparison_holds_its_size_under_no_effect_and_detects_a_planted_one():

@@ -95,8 +95,14 @@ def stopped_short(scores: pd.DataFrame) -> pd.Series:
     return short.groupby([wrong[k] for k in RUN_OP_KEYS]).mean()
 
 
+# the readings of a comparison, each written with its detail in brackets (the ledger, docs/attempts.csv, takes them)
+OUTCOMES = ("not testable", "same on every run", "extends further with the factor", "extends less with the factor",
+            "undecided")  # fmt: skip
+
+
 def outcome_of(row: dict, alpha: float) -> str:
-    """The comparison's reading: not testable, the same on every run, extends further or less, or undecided."""
+    """The comparison's reading, one of OUTCOMES: not testable, the same on every run, extends further or less, or
+    undecided."""
     if row["censored_on"] == row["n_on"] and row["censored_off"] == row["n_off"]:
         return "not testable (every run solves every length tested)"
     if row["same_everywhere"]:
