@@ -100,7 +100,8 @@ def test_the_outcomes_a_test_cannot_reach():
 
 def test_every_reading_is_one_of_the_outcomes_and_the_ledger_takes_each(tmp_path):
     """The five readings, planted; each is an OUTCOMES entry with its detail in brackets, so docs/attempts.csv can
-    record it, and a word outside them is refused there."""
+    record it as `<ablation>: extension`; a word outside them is refused there, and so is either kind of
+    comparison's word on the other kind."""
     planted = [([6] * 5, [6] * 5), ([3] * 5, [3] * 5), ([5] * 5, [3] * 5), ([3] * 5, [5] * 5), ([4, 3, 5], [3, 4, 3])]
     readings = [comparisons(runs_of(on, off), AB, SAME).iloc[0]["outcome"] for on, off in planted]
     assert [outcome_parts(r)[0] for r in readings] == list(OUTCOMES)
@@ -110,9 +111,14 @@ def test_every_reading_is_one_of_the_outcomes_and_the_ledger_takes_each(tmp_path
     for reading in readings:
         pd.DataFrame([row | {"outcome": reading}]).to_csv(path, index=False)
         assert read(path)["outcome"].iat[0] == reading
-    pd.DataFrame([row | {"outcome": "extends somewhat (Holm over 3)"}]).to_csv(path, index=False)
-    with pytest.raises(ValueError, match="does not use"):
-        read(path)
+    for hypothesis, outcome in [
+        ("carry: extension", "extends somewhat (Holm over 3)"),
+        ("carry: extension", "effect"),
+        ("carry: pooled effect", "undecided (Holm over 3)"),
+    ]:
+        pd.DataFrame([row | {"hypothesis": hypothesis, "outcome": outcome}]).to_csv(path, index=False)
+        with pytest.raises(ValueError, match="does not use"):  # each kind of comparison in its own words only
+            read(path)
 
 
 def test_the_comparison_holds_its_size_under_no_effect_and_detects_a_planted_one():

@@ -27,8 +27,8 @@ LEGACY_OUTCOMES = ("claimed size excluded",)
 
 def read(path: str | Path = LEDGER) -> pd.DataFrame:
     """The ledger, validated: every required field present and filled, p-values in [0, 1], outcomes made of the decision
-    rule's words (a length comparison's: analysis.length's), attempts numbered 1, 2, ... per hypothesis (name and
-    judged stages). Raises ValueError naming the row and field."""
+    rule's words (a length comparison's, ``<ablation>: extension``: analysis.length's), attempts numbered 1, 2, ...
+    per hypothesis (name and judged stages). Raises ValueError naming the row and field."""
     df = pd.read_csv(path, dtype=str, keep_default_na=False)
     missing = [c for c in (*REQUIRED, *OPTIONAL) if c not in df.columns]
     if missing:
@@ -42,7 +42,8 @@ def read(path: str | Path = LEDGER) -> pd.DataFrame:
             x = float(row[c])
             if not 0 <= x <= 1:
                 raise ValueError(f"{where}: {c} {x} outside [0, 1]")
-        unknown = [p for p in outcome_parts(row["outcome"]) if p not in OUTCOMES + LENGTH_OUTCOMES + LEGACY_OUTCOMES]
+        words = LENGTH_OUTCOMES if row["hypothesis"].endswith(": extension") else OUTCOMES + LEGACY_OUTCOMES
+        unknown = [p for p in outcome_parts(row["outcome"]) if p not in words]
         if unknown:
             raise ValueError(
                 f"{where}: outcome {row['outcome']!r} has parts {unknown} that the decision rule does not use"
