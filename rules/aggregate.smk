@@ -129,7 +129,7 @@ rule summary:
                 "own_budgets": {s["name"]: s["budget"] for s in config["stages"] if "budget" in s},
                 "ablation_runs": ablation_runs_of_sides(),
                 **({"alpha": ANALYSIS["alpha"]} if ANALYSIS else {}),
-                **({"length_solved_at": LENGTH["solved_at"], "length_alpha": LENGTH_ALPHA} if LENGTH else {}),
+                **({"length_solved_at": LENGTH["solved_at"]} if LENGTH else {}),
             }
         ),
     script:
@@ -238,6 +238,6 @@ rule length_stats:
         ablations=canon(config["ablations"]),
         canonical=ablations_canonical(),
         solved_at=LENGTH["solved_at"] if LENGTH else None,
-        alpha=LENGTH_ALPHA,
+        alpha=config.get("analysis", {}).get("alpha", 0.05),
     script:
         "../workflow_scripts/length_stats.py"

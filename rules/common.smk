@@ -54,7 +54,6 @@ SWEEPS = [sw["name"] for sw in config.get("sweeps", [])]
 SCALING_SWEEP = config.get("scaling", {}).get("sweep")  # None: no scaling fit
 ANALYSIS = config.get("analysis") if config.get("analysis", {}).get("family") else None  # None: no primary family
 LENGTH = config.get("length")  # None: no length split
-LENGTH_ALPHA = config.get("analysis", {}).get("alpha", 0.05)  # the length comparisons' Holm level
 ABLATIONS = [a["name"] for a in config["ablations"]]
 MAPS = {m["ablation"]: m for m in config.get("maps", [])}  # maps of an ablation's effect over size and stage
 ABLATION_SPEC = {a["name"]: a for a in config["ablations"]}
@@ -150,15 +149,14 @@ def ablation_runs_of_sides():
 
 def summary_extras(wildcards):
     """Input function: the summary's optional inputs, each where the config asks for it: the scaling report, the
-    confirmatory table with the ledger of attempts, the maps, the length tables (with the ledger)."""
+    confirmatory table with the ledger of attempts, the maps, the length tables."""
     extras = {"scaling": f"{OUT}/scaling.md"} if SCALING_SWEEP else {}
     if ANALYSIS:
         extras |= {"confirmatory": f"{OUT}/metrics/confirmatory.parquet", "attempts": LEDGER}
     if MAPS:
         extras |= {"maps": expand(f"{OUT}/metrics/map_{{ablation}}.parquet", ablation=MAPS)}
-    if LENGTH:  # the length comparisons are attempts in the ledger too
+    if LENGTH:
         extras |= {
-            "attempts": LEDGER,
             "length_scores": f"{OUT}/metrics/length.parquet",
             "length_runs": f"{OUT}/metrics/length_runs.parquet",
             "length_ablations": f"{OUT}/metrics/length_ablations.parquet",

@@ -9,15 +9,7 @@ import pytest
 
 from arithsignal.analysis.attempts import REQUIRED, read
 from arithsignal.analysis.confirm import outcome_parts
-from arithsignal.analysis.length import (
-    MODEL,
-    OUTCOMES,
-    cell_table,
-    comparisons,
-    extension_runs,
-    markdown,
-    stopped_short,
-)
+from arithsignal.analysis.length import OUTCOMES, cell_table, comparisons, extension_runs, markdown, stopped_short
 
 AB = [{"name": "carry", "factor": "carry_mask", "on_variant": "on", "off_variant": "off"}]
 SAME = {"on": "on", "off": "off"}
@@ -127,29 +119,6 @@ def test_every_reading_is_one_of_the_outcomes_and_the_ledger_takes_each(tmp_path
         pd.DataFrame([row | {"hypothesis": hypothesis, "outcome": outcome}]).to_csv(path, index=False)
         with pytest.raises(ValueError, match="does not use"):  # each kind of comparison in its own words only
             read(path)
-
-
-def test_the_section_counts_every_attempt_at_a_comparison_and_a_rereading_once(tmp_path):
-    """With the ledger, each comparison is `<ablation>: extension` on its split and stages: an earlier attempt there
-    makes this run the second, and the bound k x Holm p; the same runs read again (their data hash) are not counted
-    twice, and an attempt on another split is another hypothesis."""
-    runs = runs_of([5] * 5, [3] * 5)
-    table = comparisons(runs, AB, SAME)
-    stages = "length split to 6x6 (trained add_1x1, add_2x2, add_3x3)"
-    row = {c: "x" for c in REQUIRED} | {"hypothesis": "carry: extension", "attempt": "1", "stages": stages,
-                                        "p_value": "1", "holm_p": "1", "outcome": "undecided (Holm over 2)",
-                                        "data_hash": "", "changed_after_seeing": ""}  # fmt: skip
-    path = tmp_path / "attempts.csv"
-    pd.DataFrame([row]).to_csv(path, index=False)
-    stage_names = ["add_1x1", "add_2x2", "add_3x3"]
-    text = "\n".join(markdown(runs, table, 0.9, ledger=read(path), stages=stage_names))
-    assert "**carry: extension**: 2 attempt(s); bound across them 0.016: an effect across attempts." in text, text
-    again = row | {"attempt": "2", "data_hash": table["data_hash"].iat[0], "model": MODEL, "holm_p": "0.0079"}
-    pd.DataFrame([row, again]).to_csv(path, index=False)
-    text = "\n".join(markdown(runs, table, 0.9, ledger=read(path), stages=stage_names))
-    assert "**carry: extension**: 2 attempt(s)" in text, text  # the ledger holds this run: not a third
-    text = "\n".join(markdown(runs, table, 0.9, ledger=read(path), stages=["add_upto_3x3"]))
-    assert "**carry: extension**: 1 attempt(s)" in text and "judged on length split to 6x6 (trained add_1x1" in text
 
 
 def test_the_comparison_holds_its_size_under_no_effect_and_detects_a_planted_one():

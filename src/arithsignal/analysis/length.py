@@ -95,7 +95,6 @@ def stopped_short(scores: pd.DataFrame) -> pd.Series:
     return short.groupby([wrong[k] for k in RUN_OP_KEYS]).mean()
 
 
-MODEL = "Gehan's exact test on the longest length solved"  # the ledger's model of a length comparison
 # the readings of a comparison, each written with its detail in brackets (the ledger, docs/attempts.csv, takes them)
 OUTCOMES = ("not testable", "same on every run", "extends further with the factor", "extends less with the factor",
             "undecided")  # fmt: skip
@@ -156,7 +155,6 @@ def comparisons(
                     "gehan_u": r["gehan_u"], "p_value": r["p_value"], "p_method": r["p_method"],
                     "n_splits": r["n_splits"],
                     "same_everywhere": bool(pd.concat([on["solved"], off["solved"]]).nunique() == 1),
-                    "data_hash": data_hash(pd.concat([on, off])),
                 }
             )  # fmt: skip
             rows.append(row)
@@ -172,30 +170,6 @@ def comparisons(
         format_ratio(r) if not math.isnan(r["ratio"]) else "n/a (a side solves no length)" for r in records
     ]
     return table
-
-
-def data_hash(runs: pd.DataFrame) -> str:
-    """A hash of exactly the runs a comparison is decided on (variant, seed, solved, censored): the same runs read
-    again give the same hash on any machine, so the ledger can tell a re-reading from a new attempt."""
-    from ..core.io import stable_hash
-
-    rows = runs.sort_values(["variant", "seed"])[["variant", "seed", "solved", "censored"]].itertuples(index=False)
-    return stable_hash([[str(v), int(s), int(n), bool(c)] for v, s, n, c in rows])
-
-
-def ledger_table(table: pd.DataFrame, runs: pd.DataFrame, stages: list[str]) -> pd.DataFrame:
-    """The comparisons as the ledger (docs/attempts.csv, analysis.attempts) names them: ``<ablation>: extension``
-    (``... extension (<op>)`` where the split tests several operations), judged on "length split to NxN (trained
-    <stages>)", with the data each is decided on."""
-    several = runs["op"].nunique() > 1
-    tested = runs.groupby("op")["tested"].max()
-    return pd.DataFrame(
-        {"hypothesis": [f"{a}: extension" + (f" ({op})" if several else "") for a, op in zip(table["ablation"],
-                                                                                            table["op"], strict=True)],
-         "stages": [f"length split to {tested[op]}x{tested[op]} (trained {', '.join(stages)})" for op in table["op"]],
-         "kind": "extension", "model": MODEL, "data_hash": table["data_hash"], "estimate": table["ratio"],
-         "p_value": table["p_value"], "holm_p": table["holm_p"], "outcome": table["outcome"]}
-    )  # fmt: skip
 
 
 def variant_table(runs: pd.DataFrame) -> pd.DataFrame:
@@ -239,10 +213,8 @@ def diagonal_table(cells: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: pd.DataFrame | None = None,
-             ledger: pd.DataFrame | None = None, stages: list[str] = (), alpha: float = 0.05) -> list[str]:  # fmt: skip
-    """The summary's length section (with ``cells``, :func:`cell_table`, also each diagonal cell's exact match; with
-    ``ledger``, docs/attempts.csv, every attempt at each comparison, judged on the split and ``stages``)."""
+def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: pd.DataFrame | None = None) -> list[str]:
+    """The summary's length section (with ``cells``, :func:`cell_table`, also each diagonal cell's exact match)."""
     lines = ["## Length generalisation (the length split)", ""]
     lines.append(
         f"The final model of every run decodes held-out problems of every operand-length cell, longer ones included. "
@@ -297,10 +269,6 @@ def markdown(runs: pd.DataFrame, table: pd.DataFrame, solved_at: float, cells: p
             "",
             md_table(compared, compact=True),
         ]
-        if ledger is not None:
-            from .attempts import markdown as attempts_markdown
-
-            lines += ["", *attempts_markdown(ledger, ledger_table(table, runs, list(stages)), alpha)[:-1]]
     return lines + [""]
 
 
@@ -316,13 +284,9 @@ def section_of(results: Path) -> list[str]:
     for path in paths:
         if not path.exists():
             raise FileNotFoundError(f"{path}: not there (run a config with a length section into {results} first)")
-    from .attempts import read as read_ledger
-
-    config = yaml.safe_load(paths[0].read_text())
-    solved_at, alpha = float(config["length"]["solved_at"]), config.get("analysis", {}).get("alpha", 0.05)
-    scores, stages = read_parquet(paths[1]), [s["name"] for s in config["stages"]]
-    runs = extension_runs(scores, solved_at)
-    return markdown(runs, read_parquet(paths[2]), solved_at, cell_table(scores), read_ledger(), stages, alpha)
+    solved_at = float(yaml.safe_load(paths[0].read_text())["length"]["solved_at"])
+    scores = read_parquet(paths[1])
+    return markdown(extension_runs(scores, solved_at), read_parquet(paths[2]), solved_at, cell_table(scores))
 
 
 def length_stats_job(score_paths: list[str], ablations: list[dict], canonical: dict[str, str], solved_at: float,

@@ -250,10 +250,8 @@ def length_section(s: SummaryInputs) -> list[str]:
     from ..analysis.length import markdown as length_markdown
 
     runs, table, cells = s.length
-    m = s.meta
-    lines = length_markdown(runs, table, m["length_solved_at"], cells, s.ledger, m["stages"], m["length_alpha"])
     # without its closing blank line: summary.md ends on the length tables where no scaling section follows
-    return ["", *lines[:-1]]
+    return ["", *length_markdown(runs, table, s.meta["length_solved_at"], cells)[:-1]]
 
 
 def scaling_section(s: SummaryInputs) -> list[str]:
